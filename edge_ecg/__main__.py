@@ -1,0 +1,4 @@
+from edge_ecg.cli import main
+
+if __name__ == "__main__":
+    main()

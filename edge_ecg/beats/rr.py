@@ -1,0 +1,101 @@
+"""Past-only RR-interval features, computed beat by beat as a stream would.
+
+For the beat at R peak ``r_i`` (all times in seconds, from sample indices at ``fs``):
+
+==================== =========================================================================
+``pre_rr``           ``r_i - r_{i-1}``
+``prev_rr``          ``r_{i-1} - r_{i-2}``
+``local_rr``         mean of the last 10 RR intervals up to and including ``pre_rr``
+``pre_rr_ratio``     ``pre_rr / local_rr``
+``prev_rr_ratio``    ``prev_rr / local_rr``
+``pre_rr_long_ratio`` ``pre_rr`` / mean of the RR intervals of the last 5 minutes
+==================== =========================================================================
+
+Nothing after ``r_i`` is used, so a streaming detector has every input by the time it
+reports the beat. Ratios to the patient's own running average are what lets an
+inter-patient model recognise a premature (S) beat. Missing history (the first beats of a
+record, or after :meth:`RRTracker.reset`) falls back: ``pre_rr`` to :data:`DEFAULT_RR_S`,
+``prev_rr`` to ``pre_rr``, averages to the intervals available.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+import numpy as np
+
+from edge_ecg.config import RR_FEATURES
+
+#: Assumed RR interval (s, i.e. 75 bpm) for a beat with no predecessor.
+DEFAULT_RR_S = 0.8
+#: How many recent intervals ``local_rr`` averages.
+LOCAL_BEATS = 10
+#: How far back (s) the long-term average reaches.
+LONG_WINDOW_S = 300.0
+
+
+class RRTracker:
+    """Streaming RR features: :meth:`push` each R peak in order, get its feature vector.
+
+    ``fs`` is the rate (Hz) of the sample indices pushed; ``features`` names (and orders)
+    the output, a subset of :data:`edge_ecg.config.RR_FEATURES`.
+    """
+
+    def __init__(self, fs: float, features: tuple[str, ...] = RR_FEATURES):
+        unknown = [f for f in features if f not in RR_FEATURES]
+        if unknown:
+            raise ValueError(f"unknown RR feature {unknown[0]!r}")
+        self.fs = float(fs)
+        self.features = tuple(features)
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget all history (after a gap in the stream)."""
+        self._last: int | None = None
+        self._prev_rr: float | None = None
+        self._local: deque[float] = deque(maxlen=LOCAL_BEATS)
+        self._long: deque[tuple[float, float]] = deque()  # (time_s, rr_s)
+        self._long_sum = 0.0
+
+    def push(self, r_sample: int) -> np.ndarray:
+        """Features (float32, shape ``(len(features),)``) of the beat at ``r_sample``."""
+        t = r_sample / self.fs
+        if self._last is None:
+            pre = DEFAULT_RR_S
+            prev = DEFAULT_RR_S
+            local = DEFAULT_RR_S
+            long = DEFAULT_RR_S
+        else:
+            pre = (r_sample - self._last) / self.fs
+            prev = self._prev_rr if self._prev_rr is not None else pre
+            self._local.append(pre)
+            self._long.append((t, pre))
+            self._long_sum += pre
+            while self._long and self._long[0][0] < t - LONG_WINDOW_S:
+                self._long_sum -= self._long.popleft()[1]
+            local = sum(self._local) / len(self._local)
+            long = self._long_sum / len(self._long)
+        if self._last is not None:
+            self._prev_rr = pre
+        self._last = int(r_sample)
+        values = {
+            "pre_rr": pre,
+            "prev_rr": prev,
+            "local_rr": local,
+            "pre_rr_ratio": pre / local,
+            "prev_rr_ratio": prev / local,
+            "pre_rr_long_ratio": pre / long,
+        }
+        return np.array([values[f] for f in self.features], dtype=np.float32)
+
+
+def rr_features(beat_samples: np.ndarray, fs: float, features: tuple[str, ...] = RR_FEATURES) -> np.ndarray:
+    """RR features of every beat: ``(n, len(features))`` float32, identical to pushing one by one.
+
+    ``beat_samples`` are R-peak sample indices at ``fs`` Hz, ascending.
+    """
+    tracker = RRTracker(fs, features)
+    out = np.empty((len(beat_samples), len(features)), dtype=np.float32)
+    for i, s in enumerate(np.asarray(beat_samples, dtype=np.int64)):
+        out[i] = tracker.push(int(s))
+    return out

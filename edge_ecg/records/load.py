@@ -1,0 +1,165 @@
+"""Reading one WFDB record: the chosen lead in mV and its beats as AAMI classes."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import wfdb
+
+from edge_ecg.errors import DataError
+from edge_ecg.records.aami import AAMI_MAP
+
+# Bits per sample of the WFDB storage formats MIT-BIH-style data uses.
+_FORMAT_BITS = {"8": 8, "16": 16, "61": 16, "80": 8, "160": 16, "212": 12, "24": 24, "32": 32, "310": 32 / 3, "311": 32 / 3}
+
+
+@dataclass
+class Record:
+    """One lead of one record, with its annotated beats.
+
+    ``signal`` is float32 in mV, shape ``(n_samples,)``, at ``fs`` Hz. ``beat_samples`` are
+    sample indices of annotated beats (AAMI classes in ``beat_classes``, the original
+    MIT-BIH symbols in ``beat_symbols``). ``excluded`` holds ``(start, end)`` sample pairs of
+    ventricular flutter/fibrillation episodes, which EC57 does not score.
+    """
+
+    name: str
+    fs: float
+    lead: str
+    signal: np.ndarray
+    beat_samples: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    beat_symbols: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype="<U1"))
+    beat_classes: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype="<U1"))
+    excluded: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), dtype=np.int64))
+    leads: tuple[str, ...] = ()
+
+    @property
+    def duration_s(self) -> float:
+        """Length of the record in seconds."""
+        return len(self.signal) / self.fs
+
+
+def list_records(db_dir: str | Path) -> list[str]:
+    """Record names in ``db_dir``: its ``RECORDS`` file, else every ``*.hea`` stem, sorted."""
+    db_dir = Path(db_dir)
+    listing = db_dir / "RECORDS"
+    if listing.is_file():
+        return [line.strip() for line in listing.read_text().splitlines() if line.strip()]
+    return sorted(p.stem for p in db_dir.glob("*.hea"))
+
+
+def read_header(db_dir: str | Path, name: str) -> wfdb.Record:
+    """The WFDB header of record ``name``, or a :class:`DataError` naming the file."""
+    db_dir = Path(db_dir)
+    hea = db_dir / f"{name}.hea"
+    if not hea.is_file():
+        known = list_records(db_dir) if db_dir.is_dir() else []
+        hint = f" (this folder has {len(known)} records, e.g. {', '.join(known[:3])})" if known else ""
+        raise DataError(f"record {name!r} not found: {hea} does not exist{hint}")
+    try:
+        return wfdb.rdheader(str(db_dir / name))
+    except Exception as exc:  # wfdb raises bare ValueError/IndexError on malformed headers
+        raise DataError(f"{hea}: not a valid WFDB header ({exc})") from None
+
+
+def check_signal_files(db_dir: Path, header: wfdb.Record) -> None:
+    """Raise :class:`DataError` if a signal file is missing or shorter than its header says."""
+    files: dict[str, float] = {}
+    for fname, fmt in zip(header.file_name or [], header.fmt or []):
+        files[fname] = files.get(fname, 0.0) + _FORMAT_BITS.get(str(fmt), 16)
+    offsets = dict(zip(header.file_name or [], header.byte_offset or [None] * len(files)))
+    for fname, bits_per_frame in files.items():
+        path = db_dir / fname
+        if not path.is_file():
+            raise DataError(f"{path}: signal file missing (named in {header.record_name}.hea)")
+        if header.sig_len:
+            expected = (offsets.get(fname) or 0) + math.ceil(header.sig_len * bits_per_frame / 8)
+            size = path.stat().st_size
+            if size < expected:
+                raise DataError(
+                    f"{path}: truncated ({size} bytes, the header needs {expected}); "
+                    f"re-download it or run `edge-ecg data verify`"
+                )
+
+
+def read_signal(db_dir: str | Path, name: str, channel: str | int = "MLII") -> tuple[np.ndarray, float, str]:
+    """One channel of a record as ``(signal_mV float32 (n,), fs_Hz, channel_name)``.
+
+    ``channel`` is a signal name (``"MLII"``, ``"noise1"``) or an index. A name that the
+    record does not have is a :class:`DataError` listing the ones it has.
+    """
+    db_dir = Path(db_dir)
+    header = read_header(db_dir, name)
+    names = list(header.sig_name or [])
+    if isinstance(channel, int):
+        if not 0 <= channel < len(names):
+            raise DataError(f"record {name} has {len(names)} signals; channel {channel} does not exist")
+        index = channel
+    elif channel in names:
+        index = names.index(channel)
+    else:
+        raise DataError(f"record {name} has no lead {channel!r} (it has {', '.join(names)})")
+    check_signal_files(db_dir, header)
+    try:
+        rec = wfdb.rdrecord(str(db_dir / name), channels=[index], physical=True)
+    except Exception as exc:
+        raise DataError(f"{db_dir / name}: cannot read signal ({exc})") from None
+    sig = np.asarray(rec.p_signal[:, 0], dtype=np.float32)
+    if not np.all(np.isfinite(sig)):
+        sig = np.nan_to_num(sig, nan=0.0)  # WFDB marks invalid samples as NaN
+    return sig, float(rec.fs), names[index]
+
+
+def read_beats(db_dir: str | Path, name: str, extension: str = "atr"):
+    """Beat annotations: ``(samples int64, symbols, aami_classes, excluded (k, 2))``.
+
+    Only beat symbols (those in :data:`AAMI_MAP`) are kept; ``excluded`` holds the
+    ``[`` ... ``]`` ventricular flutter/fibrillation episodes.
+    """
+    db_dir = Path(db_dir)
+    path = db_dir / f"{name}.{extension}"
+    if not path.is_file():
+        raise DataError(f"{path}: annotation file missing")
+    try:
+        ann = wfdb.rdann(str(db_dir / name), extension)
+    except Exception as exc:
+        raise DataError(f"{path}: not a readable WFDB annotation file ({exc})") from None
+    samples = np.asarray(ann.sample, dtype=np.int64)
+    symbols = np.asarray(ann.symbol, dtype="<U2")
+    keep = np.isin(symbols, list(AAMI_MAP))
+    classes = np.array([AAMI_MAP[s] for s in symbols[keep]], dtype="<U1")
+    excluded = _episodes(samples, symbols)
+    return samples[keep], symbols[keep].astype("<U1"), classes, excluded
+
+
+def _episodes(samples: np.ndarray, symbols: np.ndarray) -> np.ndarray:
+    """``(start, end)`` sample pairs of VF/flutter episodes marked ``[`` ... ``]``."""
+    out, start = [], None
+    for s, sym in zip(samples, symbols):
+        if sym == "[":
+            start = int(s)
+        elif sym == "]" and start is not None:
+            out.append((start, int(s)))
+            start = None
+    if start is not None:
+        out.append((start, int(samples[-1]) if len(samples) else start))
+    return np.asarray(out, dtype=np.int64).reshape(-1, 2)
+
+
+def load_record(db_dir: str | Path, name: str, lead: str = "MLII", annotations: bool = True) -> Record:
+    """Record ``name`` from ``db_dir``: lead ``lead`` in mV and (optionally) its beats.
+
+    >>> rec = load_record("../shared/data/mitdb", "100")   # doctest: +SKIP
+    >>> rec.fs, rec.lead, rec.signal.shape                  # doctest: +SKIP
+    (360.0, 'MLII', (650000,))
+    """
+    db_dir = Path(db_dir)
+    signal, fs, lead_name = read_signal(db_dir, name, lead)
+    header = read_header(db_dir, name)
+    rec = Record(name=name, fs=fs, lead=lead_name, signal=signal, leads=tuple(header.sig_name or ()))
+    if annotations:
+        rec.beat_samples, rec.beat_symbols, rec.beat_classes, rec.excluded = read_beats(db_dir, name)
+    return rec

@@ -1,0 +1,92 @@
+"""Shared fixtures: the real MIT-BIH folder when present, and small WFDB records made here."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "data"
+
+
+def _real_db(db: str) -> Path | None:
+    env = os.environ.get("EDGE_ECG_DATA")
+    for base in ([Path(env)] if env else []) + [SHARED]:
+        if (base / db / "100.hea").is_file() or (base / db / "em.hea").is_file():
+            return base / db
+    return None
+
+
+@pytest.fixture(scope="session")
+def mitdb_dir() -> Path:
+    """The real MIT-BIH Arrhythmia Database folder, or skip."""
+    path = _real_db("mitdb")
+    if path is None:
+        pytest.skip("MIT-BIH not found in ../shared/data/mitdb or $EDGE_ECG_DATA/mitdb")
+    return path
+
+
+@pytest.fixture(scope="session")
+def nstdb_dir() -> Path:
+    """The real MIT-BIH Noise Stress Test Database folder, or skip."""
+    path = _real_db("nstdb")
+    if path is None:
+        pytest.skip("nstdb not found in ../shared/data/nstdb or $EDGE_ECG_DATA/nstdb")
+    return path
+
+
+def synthetic_ecg(n_beats: int, fs: float = 360.0, rr_s: float = 0.8, seed: int = 0, classes=None):
+    """A crude but QRS-like ECG: Gaussian P, QRS and T waves per beat.
+
+    Returns ``(signal_mV (n,), beat_samples (n_beats,), symbols list)``. ``classes`` is a
+    list of MIT-BIH symbols per beat ('N', 'A' premature, 'V' wide and early).
+    """
+    rng = np.random.default_rng(seed)
+    classes = classes or ["N"] * n_beats
+    t_beats, t = [], 1.0
+    for sym in classes:
+        t += rr_s * (0.7 if sym in "AV" else 1.0) * (1 + 0.02 * rng.standard_normal())
+        t_beats.append(t)
+    n = int((t_beats[-1] + 1.0) * fs)
+    x = np.zeros(n)
+    tt = np.arange(n) / fs
+    for tb, sym in zip(t_beats, classes):
+        width = 0.045 if sym == "V" else 0.012
+        amp = 1.6 if sym == "V" else 1.0
+        x += amp * np.exp(-0.5 * ((tt - tb) / width) ** 2)
+        x -= 0.15 * np.exp(-0.5 * ((tt - tb - 0.03) / 0.01) ** 2)
+        x += 0.3 * np.exp(-0.5 * ((tt - tb - 0.25) / 0.05) ** 2)
+        if sym != "V":
+            x += 0.12 * np.exp(-0.5 * ((tt - tb + 0.16) / 0.025) ** 2)
+    x += 0.01 * rng.standard_normal(n)
+    samples = np.round(np.asarray(t_beats) * fs).astype(int)
+    return x.astype(np.float64), samples, list(classes)
+
+
+def write_record(folder: Path, name: str, signal_mv, beat_samples, symbols, fs=360.0, lead="MLII", second_lead="V1"):
+    """Write a 2-lead WFDB record (format 212, 200 adu/mV) with an ``atr`` file."""
+    import wfdb
+
+    sig = np.column_stack([signal_mv, 0.5 * np.asarray(signal_mv)])
+    wfdb.wrsamp(
+        name, fs=fs, units=["mV", "mV"], sig_name=[lead, second_lead], p_signal=sig,
+        fmt=["212", "212"], adc_gain=[200.0, 200.0], baseline=[1024, 1024], write_dir=str(folder),
+    )
+    wfdb.wrann(name, "atr", np.asarray(beat_samples), symbol=list(symbols), write_dir=str(folder))
+    return folder / name
+
+
+@pytest.fixture
+def tiny_db(tmp_path) -> Path:
+    """A folder with two small synthetic records ('900', '901') written with wfdb."""
+    folder = tmp_path / "tinydb"
+    folder.mkdir()
+    for i, name in enumerate(["900", "901"]):
+        syms = ["N"] * 20 + ["V", "N", "A", "N"] * 3 + ["N"] * 10
+        x, s, c = synthetic_ecg(len(syms), seed=i, classes=syms)
+        write_record(folder, name, x, s, c)
+    (folder / "RECORDS").write_text("900\n901\n")
+    return folder

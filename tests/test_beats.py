@@ -1,0 +1,104 @@
+import numpy as np
+import pytest
+
+from edge_ecg.beats import RRTracker, beat_windows, build_beatset, normalise_window, record_beats, rr_features
+from edge_ecg.beats.dataset import BeatSet, beatset_cache_path
+from edge_ecg.beats.rr import DEFAULT_RR_S
+from edge_ecg.config import WindowConfig
+from edge_ecg.records import load_record
+from edge_ecg.signal import ecg_clean
+
+
+def test_rr_features_hand_computed():
+    fs = 100.0
+    r = np.array([0, 80, 160, 200, 300])  # RR: 0.8, 0.8, 0.4 (premature), 1.0 (pause)
+    f = rr_features(r, fs)
+    assert f.shape == (5, 6) and f.dtype == np.float32
+    np.testing.assert_allclose(f[0], [DEFAULT_RR_S] * 3 + [1, 1, 1])
+    np.testing.assert_allclose(f[1, :3], [0.8, 0.8, 0.8])
+    # beat 3: pre 0.4, prev 0.8, local mean(0.8, 0.8, 0.4)
+    local = (0.8 + 0.8 + 0.4) / 3
+    np.testing.assert_allclose(f[3], [0.4, 0.8, local, 0.4 / local, 0.8 / local, 0.4 / local], rtol=1e-6)
+    assert f[3, 3] < 0.7  # a premature beat stands out against the patient's own rhythm
+
+
+def test_rr_features_are_past_only():
+    r = np.cumsum(np.full(30, 72))
+    full = rr_features(r, 90.0)
+    changed = r.copy()
+    changed[20:] += 40  # change the future of beat 19
+    np.testing.assert_array_equal(full[:20], rr_features(changed, 90.0)[:20])
+
+
+def test_tracker_matches_batch_and_reset_forgets():
+    r = np.cumsum(np.random.default_rng(0).integers(60, 120, 50))
+    t = RRTracker(100.0, ("pre_rr", "pre_rr_ratio"))
+    streamed = np.array([t.push(int(s)) for s in r])
+    np.testing.assert_array_equal(streamed, rr_features(r, 100.0, ("pre_rr", "pre_rr_ratio")))
+    t.reset()
+    np.testing.assert_allclose(t.push(10_000), [DEFAULT_RR_S, 1.0])
+
+
+def test_long_ratio_uses_last_five_minutes_only():
+    fs = 10.0
+    slow = np.arange(0, 400 * 10, 10)  # 1.0 s RR for 400 s
+    fast = slow[-1] + np.arange(1, 100) * 5  # then 0.5 s RR
+    f = rr_features(np.concatenate([slow, fast]), fs)
+    # after 99 fast beats (~50 s), the last 300 s hold ~250 slow and 99 fast intervals
+    expected_long = (250 * 1.0 + 99 * 0.5) / 349
+    assert f[-1, 5] == pytest.approx(0.5 / expected_long, rel=0.01)
+
+
+def test_normalise_ignores_gain_and_offset():
+    x = np.random.default_rng(1).standard_normal((3, 200))
+    for method in ("robust", "zscore"):
+        a = normalise_window(x, method)
+        b = normalise_window(1000.0 * x + 2048.0, method)
+        np.testing.assert_allclose(a, b, atol=1e-5)
+    assert not normalise_window(np.full((1, 50), 7.0)).any()
+
+
+def test_windows_centre_on_the_r_peak_and_pad_edges():
+    w = WindowConfig(fs=100.0, pre_s=0.5, post_s=0.3, highpass_hz=0.5, lowpass_hz=40.0)
+    sig = np.zeros(1000)
+    sig[[5, 500, 995]] = 1.0
+    X = beat_windows(sig, np.array([5, 500, 995]), w)
+    assert X.shape == (3, w.length)
+    assert (X.argmax(axis=1) == w.pre).all()
+
+
+def test_record_beats_and_gain_invariance(tiny_db):
+    w = WindowConfig()
+    rec = load_record(tiny_db, "900")
+    bs = record_beats(rec, w)
+    assert isinstance(bs, BeatSet) and len(bs) == len(rec.beat_samples)
+    assert bs.X.shape == (len(bs), w.length) and bs.rr.shape == (len(bs), 6)
+    assert bs.class_counts() == {"N": 36, "S": 3, "V": 3, "F": 0, "Q": 0}
+    rec.signal = rec.signal * 37.0 + 512.0  # same ECG in another ADC's counts
+    np.testing.assert_allclose(record_beats(rec, w).X[5:], bs.X[5:], atol=1e-3)  # start-up transient aside
+    # windows come from the causally cleaned signal at window.fs
+    assert abs(ecg_clean(np.ones(10), 180.0)).max() < 1e-9
+
+
+def test_build_beatset_caches_by_configuration(tiny_db, tmp_path, monkeypatch):
+    monkeypatch.setenv("EDGE_ECG_CACHE", str(tmp_path / "cache"))
+    w = WindowConfig()
+    first = build_beatset(tiny_db, ["900", "901"], w, progress=False)
+    path = beatset_cache_path(tiny_db, ["900", "901"], w)
+    assert path.is_file()
+    again = build_beatset(tiny_db, ["900", "901"], w, progress=False)
+    np.testing.assert_array_equal(first.X, again.X)
+    assert list(np.unique(again.record)) == ["900", "901"]
+    assert beatset_cache_path(tiny_db, ["900", "901"], WindowConfig(post_s=0.8)) != path
+    assert len(first.records(["901"])) == len(first) // 2
+
+
+@pytest.mark.realdata
+def test_ds1_ds2_beatsets_have_the_published_counts(mitdb_dir, tmp_path, monkeypatch):
+    from edge_ecg.records import DS1, DS2
+
+    monkeypatch.setenv("EDGE_ECG_CACHE", str(tmp_path))
+    bs = build_beatset(mitdb_dir, DS1 + DS2, WindowConfig(), progress=False)
+    assert bs.records(DS1).class_counts() == {"N": 45866, "S": 944, "V": 3788, "F": 415, "Q": 8}
+    assert bs.records(DS2).class_counts() == {"N": 44259, "S": 1837, "V": 3221, "F": 388, "Q": 7}
+    assert np.isfinite(bs.X).all() and np.isfinite(bs.rr).all()

@@ -1,0 +1,64 @@
+import json
+
+import pytest
+
+from edge_ecg.config import RunConfig, WindowConfig, config_hash, from_dict, load_config, to_dict, to_json
+from edge_ecg.errors import ConfigError
+
+
+def test_round_trip_through_json(tmp_path):
+    cfg = RunConfig(window=WindowConfig(fs=250.0, pre_s=1.0))
+    path = tmp_path / "c.json"
+    path.write_text(to_json(cfg))
+    assert load_config(path) == cfg
+
+
+def test_toml_file(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text('[window]\nfs = 250\nlead = "V1"\n[train]\nepochs = 3\n')
+    cfg = load_config(path)
+    assert cfg.window.fs == 250.0 and cfg.window.lead == "V1" and cfg.train.epochs == 3
+
+
+def test_unknown_key_names_the_key_and_suggests(tmp_path):
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps({"train": {"epoch": 3}}))
+    with pytest.raises(ConfigError, match=r"unknown key c.json.train.epoch \(did you mean 'epochs'\?\)"):
+        load_config(path)
+
+
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        ({"window": {"fs": "fast"}}, "window.fs must be a number"),
+        ({"train": {"epochs": 2.5}}, "train.epochs must be a whole number"),
+        ({"train": {"qat": "yes"}}, "train.qat must be true or false"),
+        ({"window": {"rr_features": ["pre_rr", "bogus"]}}, "unknown RR feature 'bogus'"),
+        ({"model": {"arch": "transformer"}}, "unknown arch 'transformer'"),
+        ({"window": {"lowpass_hz": 200.0}}, "lowpass_hz < fs/2"),
+    ],
+)
+def test_bad_values_are_one_line_errors(data, message):
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")) as info:
+        from_dict(RunConfig, data)
+    assert "\n" not in str(info.value)
+
+
+def test_broken_file_and_missing_file(tmp_path):
+    bad = tmp_path / "c.json"
+    bad.write_text("{not json")
+    with pytest.raises(ConfigError, match="not valid json"):
+        load_config(bad)
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_config(tmp_path / "nope.json")
+
+
+def test_hash_changes_with_content_only():
+    assert config_hash(WindowConfig()) == config_hash(WindowConfig())
+    assert config_hash(WindowConfig()) != config_hash(WindowConfig(post_s=0.5))
+    assert to_dict(WindowConfig())["rr_features"][0] == "pre_rr"
+
+
+def test_window_geometry():
+    w = WindowConfig(fs=180.0, pre_s=1.5, post_s=1.0)
+    assert (w.pre, w.post, w.length) == (270, 180, 451)

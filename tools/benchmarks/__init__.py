@@ -1,0 +1,80 @@
+"""Benchmark sections for ``tools/bench.py``.
+
+Each section is a module here with:
+
+- ``NAME``: the section name used on the command line (``python tools/bench.py NAME``);
+- ``TITLE``: its heading in BENCHMARKS.md;
+- ``run(ctx: BenchContext) -> dict``: measure, write any PNGs into ``ctx.out_dir``, return
+  JSON-able results (the runner adds machine, versions, date and the command);
+- ``render(result: dict) -> str``: the section's Markdown for BENCHMARKS.md, built only
+  from ``result`` so the report can be regenerated without measuring again.
+
+Results land in ``tools/results/<NAME>.json``; BENCHMARKS.md is generated, never edited.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+RESULTS = ROOT / "tools" / "results"
+
+#: Package versions recorded with every result.
+VERSIONS_OF = ("edge-ecg", "numpy", "scipy", "wfdb", "tensorflow", "tf-keras", "ai-edge-litert",
+               "tflite-runtime", "tflite-micro", "neurokit2")
+
+
+@dataclass
+class BenchContext:
+    """What a section gets: where data is, where to write, and how thorough to be."""
+
+    data_root: Path  # a folder holding mitdb/ and nstdb/
+    out_dir: Path = RESULTS
+    quick: bool = False  # a few records / runs: for the test suite, not for publishing
+    model: Path | None = None  # the int8 .tflite (or run folder) to measure; None: models/ default
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def mitdb(self) -> Path:
+        return self.data_root / "mitdb"
+
+    @property
+    def nstdb(self) -> Path:
+        return self.data_root / "nstdb"
+
+
+def machine_info() -> dict:
+    """This machine, Python and package versions, and the time, for a result's header."""
+    versions = {}
+    for name in VERSIONS_OF:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
+                                text=True, timeout=5).stdout.strip()
+    except Exception:
+        commit = ""
+    return {
+        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.machine()}",
+        "python": sys.version.split()[0],
+        "versions": versions,
+        "commit": commit,
+    }
