@@ -1,0 +1,31 @@
+"""Evaluate: beat-by-beat scoring the way AAMI EC57 (PhysioNet's ``bxb``) does.
+
+- :func:`match_beats` pairs test beats with reference beats (150 ms window, bxb's rules).
+- :func:`score_record` turns one record into a 6 x 6 confusion matrix (``N S V F Q`` and
+  ``O`` for "no beat"; rows reference, columns test) in a :class:`RecordScore`.
+- :func:`ec57_stats` derives Se, +P, FPR and F1 per class (EC57's VEB/SVEB FP rules), QRS
+  Se/+P, accuracy and macro-F1 from a matrix.
+- :class:`Report` gathers records: gross (summed) and average figures, text, JSON, a PNG.
+- :func:`score_predictions` builds a :class:`Report` from beats classified at their
+  reference positions (offline evaluation of a classifier).
+
+Pure numpy; matplotlib is imported only to plot.
+"""
+
+from edge_ecg.evaluate.ec57 import MATRIX_LABELS, RecordScore, class_counts, ec57_stats, score_record
+from edge_ecg.evaluate.match import MATCH_WINDOW_S, match_beats, tolerance_samples
+from edge_ecg.evaluate.report import Report, plot_confusion, score_predictions
+
+__all__ = [
+    "MATCH_WINDOW_S",
+    "MATRIX_LABELS",
+    "RecordScore",
+    "Report",
+    "class_counts",
+    "ec57_stats",
+    "match_beats",
+    "plot_confusion",
+    "score_predictions",
+    "score_record",
+    "tolerance_samples",
+]
