@@ -18,3 +18,50 @@ def pyplot():
     except ImportError:
         raise EdgeEcgError("plots need matplotlib: pip install matplotlib") from None
     return plt
+
+
+def plot_strip(path, signal, fs: float, start_s: float, beats_s, labels, ref_s=(), ref_labels=(), title: str = "",
+               unit: str = "mV"):
+    """An ECG strip PNG: detected beats coloured by class above, reference labels beneath.
+
+    ``signal`` is the stretch to draw (1-D, ``unit``) starting at ``start_s`` seconds;
+    ``beats_s``/``labels`` the detected beats (s, class letters or ``None`` for unclassified);
+    ``ref_s``/``ref_labels`` the reference annotations. Disagreements are boxed.
+    """
+    import numpy as np
+
+    plt = pyplot()
+    x = np.asarray(signal, dtype=float)
+    t = start_s + np.arange(len(x)) / fs
+    span = t[-1] - t[0] if len(t) > 1 else 1.0
+    fig, ax = plt.subplots(figsize=(max(8.0, min(24.0, span * 1.2)), 3.4))
+    ax.plot(t, x, color="0.2", lw=0.7)
+    lo, hi = float(np.min(x)), float(np.max(x))
+    pad = 0.25 * (hi - lo or 1.0)
+    ax.set_ylim(lo - 2 * pad, hi + 2 * pad)
+    ref_s, ref_labels = np.asarray(ref_s, dtype=float), list(ref_labels)
+    for bt, lab in zip(beats_s, labels):
+        if not t[0] <= bt <= t[-1]:
+            continue
+        color = CLASS_COLORS.get(lab, "0.7") if lab else "0.8"
+        ax.axvline(bt, color=color, lw=1.0, alpha=0.5)
+        near = np.argmin(np.abs(ref_s - bt)) if len(ref_s) else None
+        agree = near is not None and abs(ref_s[near] - bt) <= 0.15 and ref_labels[near] == lab
+        box = None if agree or not len(ref_s) else {"boxstyle": "round,pad=0.15", "fc": "none", "ec": color}
+        ax.text(bt, hi + pad, lab or "·", color=color, ha="center", va="bottom", fontsize=9, weight="bold", bbox=box)
+    for rt, lab in zip(ref_s, ref_labels):
+        if t[0] <= rt <= t[-1]:
+            ax.text(rt, lo - pad, lab, color=CLASS_COLORS.get(lab, "0.5"), ha="center", va="top", fontsize=8)
+    ax.text(t[0], hi + 1.6 * pad, "model", fontsize=7, color="0.4", va="bottom")
+    if len(ref_s):
+        ax.text(t[0], lo - 1.6 * pad, "reference", fontsize=7, color="0.4", va="top")
+    ax.set_xlim(t[0], t[-1])
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel(unit)
+    handles = [plt.Line2D([], [], color=c, lw=2, label=k) for k, c in CLASS_COLORS.items()]
+    ax.legend(handles=handles, ncol=5, loc="upper right", fontsize=7, frameon=False, bbox_to_anchor=(1, 1.18))
+    if title:
+        ax.set_title(title, fontsize=10, loc="left")
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return path

@@ -1,0 +1,57 @@
+"""``edge-ecg plot``: an ECG strip with the model's beats and the reference labels."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+
+@click.command()
+@click.option("--record", required=True, help="Record name, e.g. 208 (the signal to draw).")
+@click.option("--events", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="Beat events from `edge-ecg stream --replay RECORD --jsonl FILE`.")
+@click.option("--data", type=click.Path(path_type=Path), default=None, help="MIT-BIH folder (default: the usual places).")
+@click.option("--lead", default="MLII", show_default=True, help="Lead to draw.")
+@click.option("--start", "start_s", type=click.FloatRange(min=0), default=0.0, show_default=True, help="Start (s).")
+@click.option("--duration", "duration_s", type=click.FloatRange(min=0.5, max=600), default=10.0, show_default=True,
+              help="Length of the strip (s).")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="PNG to write. [default: strip_<record>_<start>s.png]")
+def plot(record: str, events: Path | None, data: Path | None, lead: str, start_s: float, duration_s: float,
+         out: Path | None) -> None:
+    """Draw an ECG strip: detected beats coloured by class, reference labels beneath.
+
+    Beats whose label differs from the reference (or that match no reference beat within
+    150 ms) are boxed. Without --events only the reference labels are drawn.
+
+    \b
+    Example:
+      edge-ecg stream --replay ../shared/data/mitdb/208 --speed 0 --jsonl 208.jsonl
+      edge-ecg plot --record 208 --events 208.jsonl --start 60 --duration 12
+    """
+    from edge_ecg.errors import DataError
+    from edge_ecg.plotting import plot_strip
+    from edge_ecg.records import find_database, load_record
+
+    rec = load_record(find_database("mitdb", data), record, lead=lead)
+    a, b = int(start_s * rec.fs), int((start_s + duration_s) * rec.fs)
+    if a >= len(rec.signal):
+        raise DataError(f"--start {start_s} s is past the end of record {record} ({rec.duration_s:.0f} s)")
+    beats_s, labels = [], []
+    if events is not None:
+        import json
+
+        for n, line in enumerate(events.read_text().splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                ev = json.loads(line)
+                beats_s.append(float(ev["time_s"]))
+                labels.append(ev.get("label"))
+            except (ValueError, KeyError, TypeError):
+                raise DataError(f"{events}:{n}: not a beat event line (need JSON with time_s and label)") from None
+    out = out or Path(f"strip_{record}_{start_s:g}s.png")
+    plot_strip(out, rec.signal[a:b], rec.fs, a / rec.fs, beats_s, labels, rec.beat_samples / rec.fs,
+               rec.beat_classes.tolist(), title=f"record {record}, lead {rec.lead}", unit="mV")
+    click.echo(f"wrote {out}")
