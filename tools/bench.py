@@ -57,7 +57,11 @@ def write_report(out_dir: Path, report: Path) -> None:
         result = json.loads(path.read_text())
         meta = result.get("_meta", {})
         parts.append(f"## {getattr(mod, 'TITLE', name)}\n")
-        parts.append(mod.render(result).rstrip() + "\n")
+        try:
+            parts.append(mod.render(result).rstrip() + "\n")
+        except Exception as exc:  # a stale or partial result must not sink the whole report
+            parts.append(f"_Could not render {path.name} ({type(exc).__name__}: {exc}); re-run "
+                         f"`python tools/bench.py {name}`._\n")
         if meta:
             parts.append(
                 f"<sub>Command: `{meta.get('command')}` · {meta.get('machine')} · Python {meta.get('python')} · "

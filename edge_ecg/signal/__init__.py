@@ -5,7 +5,17 @@ one call and the same samples arriving 10 at a time from a serial port give the 
 numbers. That is what lets a model trained offline run unchanged on a live stream.
 """
 
+from edge_ecg.signal.detect import QRSDetector, ecg_peaks
 from edge_ecg.signal.filter import StreamFilter, ecg_clean
-from edge_ecg.signal.resample import ecg_resample
+from edge_ecg.signal.quality import QualityMonitor
+from edge_ecg.signal.resample import StreamResampler, ecg_resample
 
-__all__ = ["StreamFilter", "ecg_clean", "ecg_resample"]
+__all__ = [
+    "QRSDetector",
+    "QualityMonitor",
+    "StreamFilter",
+    "StreamResampler",
+    "ecg_clean",
+    "ecg_peaks",
+    "ecg_resample",
+]
