@@ -51,15 +51,9 @@ from __future__ import annotations
 from collections import deque
 
 import numpy as np
-from scipy import signal as sps
-from scipy.ndimage import maximum_filter1d
 
 from edge_ecg.errors import DataError
-
-try:  # scipy's C kernel behind sosfilt: same numbers, without ~30 us of checks per call
-    from scipy.signal._sosfilt import _sosfilt as _sosfilt_inplace
-except ImportError:  # pragma: no cover - other scipy layouts
-    _sosfilt_inplace = None
+from edge_ecg.signal.dsp import SosFilter, butter_sos, group_delay_at, trailing_max
 
 #: Sampling rates the detector is designed for, in Hz.
 MIN_FS, MAX_FS = 100.0, 1000.0
@@ -75,35 +69,6 @@ _R_WINDOW_S = (0.200, 0.070)  # R peak lies this far before the MWI peak (from, 
 _BASELINE_S = 0.150  # half-width of the median baseline for R location
 _NEGATIVE_R = 0.7  # pick the negative peak when positive < 0.7 * |negative|
 _DECAY = 0.5  # amplitude decay of the signal levels after a fruitless search-back
-
-
-class _Sos:
-    """A causal IIR (second-order sections) with carried state, cheap to call per chunk.
-
-    Same output as :class:`edge_ecg.signal.filter.StreamFilter` (state starts at the steady
-    state for the first sample, so a DC offset does not ring).
-    """
-
-    def __init__(self, sos: np.ndarray):
-        self.sos = np.ascontiguousarray(sos, dtype=np.float64)
-        self._zi_unit = sps.sosfilt_zi(self.sos)
-        self.zi: np.ndarray | None = None
-
-    def process(self, x: np.ndarray) -> np.ndarray:
-        if self.zi is None:
-            self.zi = np.ascontiguousarray((self._zi_unit * x[0])[None])
-        if _sosfilt_inplace is None:  # pragma: no cover
-            y, zi = sps.sosfilt(self.sos, x, zi=self.zi[0])
-            self.zi = np.ascontiguousarray(zi[None])
-            return y
-        y = np.array(x, dtype=np.float64, order="C")[None]  # a copy: filtered in place
-        _sosfilt_inplace(self.sos, y, self.zi)
-        return y[0]
-
-
-def _trailing_max(a: np.ndarray, width: int) -> np.ndarray:
-    """``out[i] = max(a[i - width + 1 : i + 1])``; samples before ``a[0]`` count as -inf."""
-    return maximum_filter1d(a, size=width, origin=(width - 1) - width // 2, mode="constant", cval=-np.inf)
 
 
 class QRSDetector:
@@ -139,8 +104,8 @@ class QRSDetector:
         self.fs = fs
         self.threshold = float(threshold)
         self.searchback = float(searchback)
-        self._bp_sos = sps.butter(2, list(_BAND_HZ), btype="bandpass", fs=fs, output="sos")
-        self._clean_sos = sps.butter(2, list(_CLEAN_HZ), btype="bandpass", fs=fs, output="sos")
+        self._bp_sos = butter_sos(2, _BAND_HZ, fs, "bandpass")
+        self._clean_sos = butter_sos(2, _CLEAN_HZ, fs, "bandpass")
         self._der_scale = fs / 8.0  # Pan-Tompkins 5-point derivative (2, 1, 0, -1, -2) / 8T, delay 2
         self._n_int = max(3, int(round(_INTEGRATION_S * fs)))
         self._int_taps = np.full(self._n_int, 1.0 / self._n_int)
@@ -162,17 +127,15 @@ class QRSDetector:
         self.reset()
 
     def _group_delay(self, sos: np.ndarray, hz: float) -> int:
-        b, a = sps.sos2tf(sos)
-        _, gd = sps.group_delay((b, a), w=[hz], fs=self.fs)
-        return int(round(float(gd[0])))
+        return int(round(group_delay_at(sos, hz, self.fs)))
 
     def reset(self) -> None:
         """Forget all state but the sample count (after a gap): re-learn, no beat spans it.
 
         Beats not yet confirmed when ``reset`` is called (the last ~0.4 s) are dropped.
         """
-        self._bp = _Sos(self._bp_sos)
-        self._clean = _Sos(self._clean_sos)
+        self._bp = SosFilter(self._bp_sos)
+        self._clean = SosFilter(self._clean_sos)
         self._bp_tail = np.zeros(4)  # the band-pass samples before this chunk (0 before the start)
         self._sq_tail = np.zeros(self._n_int - 1)  # squared derivative before this chunk
         self._start = self._n_seen  # first sample of this segment
@@ -244,7 +207,7 @@ class QRSDetector:
         off, h = self._h_start, self._half
         a = max(0, lo - off - h)  # history slice holding every sample the windows need
         mwi = self._h_mwi[a : hi - off + h + 1]
-        tmax = _trailing_max(mwi, h)
+        tmax = trailing_max(mwi, h)
         idx = np.arange(lo - off - a, hi - off - a + 1)
         left = np.where(idx >= 1, tmax[np.maximum(idx - 1, 0)], -np.inf)  # max of the h before
         right = tmax[idx + h]  # max of the h after

@@ -3,39 +3,22 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy import signal as sps
+
+from edge_ecg.signal.dsp import SosFilter, butter_sos
 
 
 def clean_sos(fs: float, highpass_hz: float = 0.5, lowpass_hz: float = 40.0, order: int = 2) -> np.ndarray:
     """Second-order sections of the Butterworth band-pass used by :func:`ecg_clean`."""
-    return sps.butter(order, [highpass_hz, lowpass_hz], btype="bandpass", fs=fs, output="sos")
+    return butter_sos(order, (highpass_hz, lowpass_hz), fs, "bandpass")
 
 
-class StreamFilter:
+class StreamFilter(SosFilter):
     """A causal IIR filter whose state is carried from one chunk to the next.
 
     ``StreamFilter(sos).process(x)`` over consecutive chunks equals one call over their
-    concatenation. The state starts at the steady state for the first sample seen, so a
-    DC offset (ADC counts) does not ring at start-up.
+    concatenation, bit for bit. The state starts at the steady state for the first sample
+    seen, so a DC offset (ADC counts) does not ring at start-up; :meth:`reset` after a gap.
     """
-
-    def __init__(self, sos: np.ndarray):
-        self.sos = np.asarray(sos, dtype=np.float64)
-        self._zi: np.ndarray | None = None
-
-    def reset(self) -> None:
-        """Forget the state (after a gap in the stream)."""
-        self._zi = None
-
-    def process(self, chunk: np.ndarray) -> np.ndarray:
-        """Filter ``chunk`` (1-D, any units) and return float64 of the same length."""
-        x = np.asarray(chunk, dtype=np.float64)
-        if x.size == 0:
-            return x
-        if self._zi is None:
-            self._zi = sps.sosfilt_zi(self.sos) * x[0]
-        y, self._zi = sps.sosfilt(self.sos, x, zi=self._zi)
-        return y
 
 
 def ecg_clean(signal: np.ndarray, fs: float, highpass_hz: float = 0.5, lowpass_hz: float = 40.0) -> np.ndarray:

@@ -25,14 +25,9 @@ import statistics
 from collections import deque
 
 import numpy as np
-from scipy.ndimage import maximum_filter1d, minimum_filter1d
 
 from edge_ecg.errors import DataError
-
-
-def _trailing(filt, a: np.ndarray, width: int, fill: float) -> np.ndarray:
-    """Running ``filt`` (max or min) over ``a[i - width + 1 : i + 1]``."""
-    return filt(a, size=width, origin=(width - 1) - width // 2, mode="constant", cval=fill)
+from edge_ecg.signal.dsp import trailing_max, trailing_min
 
 
 class QualityMonitor:
@@ -154,7 +149,7 @@ class QualityMonitor:
         w = self._flat_n
         buf = np.concatenate([self._hist, x])
         off = buf.size - x.size  # buf index of x[0]
-        ptp = _trailing(maximum_filter1d, buf, w, -np.inf) - _trailing(minimum_filter1d, buf, w, np.inf)
+        ptp = trailing_max(buf, w) - trailing_min(buf, w)
         ptp = ptp[off:]
         start = self._n  # absolute index of x[0]
         # windows not yet full (start of the stream) are never flat

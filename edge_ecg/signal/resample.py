@@ -5,9 +5,9 @@ from __future__ import annotations
 from fractions import Fraction
 
 import numpy as np
-from scipy import signal as sps
 
 from edge_ecg.errors import DataError
+from edge_ecg.signal.dsp import firwin_kaiser
 
 
 def resample_ratio(fs_in: float, fs_out: float) -> tuple[int, int]:
@@ -31,6 +31,8 @@ def ecg_resample(signal: np.ndarray, fs_in: float, fs_out: float) -> np.ndarray:
     up, down = resample_ratio(fs_in, fs_out)
     if up == down:
         return x.copy()
+    from scipy import signal as sps  # offline only: the stream uses StreamResampler
+
     return sps.resample_poly(x, up, down, padtype="line")
 
 
@@ -42,7 +44,7 @@ def resample_filter(up: int, down: int) -> tuple[np.ndarray, int]:
     """
     max_rate = max(up, down)
     half_len = 10 * max_rate
-    h = sps.firwin(2 * half_len + 1, 1.0 / max_rate, window=("kaiser", 5.0)) * up
+    h = firwin_kaiser(2 * half_len + 1, 1.0 / max_rate, beta=5.0) * up
     return h, half_len
 
 
