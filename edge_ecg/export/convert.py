@@ -1,0 +1,502 @@
+"""Keras model -> self-describing .tflite (int8, float16 or float32).
+
+The model is converted from a concrete function with a fixed batch of one (``beat``
+``[1, L, 1]``, ``rr`` ``[1, F]``), so the LSTM becomes TFLite's fused
+``UNIDIRECTIONAL_SEQUENCE_LSTM``. ``int8`` is full-integer: int8 weights and activations and
+int8 input and output tensors, calibrated on a class-stratified sample of DS1 windows; a
+float op left in the graph is an error that names it. Every output carries the ``edge_ecg``
+metadata (:mod:`edge_ecg.export.metadata`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edge_ecg.config import CLASSES, ModelConfig, WindowConfig, from_dict, to_dict
+from edge_ecg.errors import ConfigError, EdgeEcgError, ModelError
+from edge_ecg.export.flatbuffer import op_name, read_model, tensor_type_name
+from edge_ecg.export.metadata import attach_metadata, build_metadata
+from edge_ecg.runtime.metadata import ModelMetadata
+from edge_ecg.tfcompat import quiet_native_stderr
+
+log = logging.getLogger(__name__)
+
+#: Conversion modes.
+MODES: tuple[str, ...] = ("int8", "float16", "float32")
+#: Files looked for in a training run folder, in order of preference (QAT first).
+RUN_MODEL_FILES: tuple[str, ...] = ("model_qat.keras", "model_qat.h5", "model.keras", "model.h5")
+#: The fake-quantised QAT model of a run folder (a reference for the DS2 comparison).
+RUN_QAT_WRAPPED = "qat_wrapped.h5"
+#: Ops allowed to touch float tensors in an int8 model (explicit (de)quantisation only).
+QUANTIZE_OPS: frozenset[str] = frozenset({"QUANTIZE", "DEQUANTIZE"})
+#: Beats drawn from DS1 for int8 calibration by default.
+DEFAULT_CALIBRATION = 1000
+
+
+@dataclass
+class SourceModel:
+    """A Keras model to convert, with the configuration that made it.
+
+    ``window`` sizes the inputs; ``model_config`` is the run's ModelConfig as a dict (empty
+    when unknown); ``run_dir`` is set when ``path`` came from a training run folder.
+    """
+
+    model: Any
+    path: Path
+    window: WindowConfig
+    arch: str = ""
+    model_config: dict = field(default_factory=dict)
+    qat: bool = False
+    run_dir: Path | None = None
+    window_source: str = "default"
+
+    def qat_reference(self):
+        """The fake-quantised QAT Keras model behind this source, or None.
+
+        The source itself when it is wrapped for QAT, else a run folder's ``qat_wrapped.h5``.
+        """
+        if is_qat_model(self.model):
+            return self.model
+        wrapped = self.run_dir / RUN_QAT_WRAPPED if self.run_dir else None
+        return load_keras_model(wrapped) if wrapped is not None and wrapped.is_file() else None
+
+
+@dataclass
+class ConvertedModel:
+    """A converted model: ``tflite`` bytes (metadata included), its ``metadata`` and ``mode``."""
+
+    tflite: bytes
+    metadata: ModelMetadata
+    mode: str
+    calibration: dict = field(default_factory=dict)
+    float_model: Any = None  # the Keras model converted (a QAT model's float form)
+
+    def save(self, path: str | Path) -> Path:
+        """Write the .tflite to ``path`` (parent folders created)."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            path.write_bytes(self.tflite)
+        except OSError as exc:
+            raise EdgeEcgError(f"{path}: cannot write the model ({exc.strerror or exc})") from None
+        return path
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def find_model_file(path: Path, prefer: str = "qat") -> tuple[Path, Path | None]:
+    """``(model file, run folder or None)`` for a run folder, a SavedModel or a model file.
+
+    In a run folder the QAT model is taken when present (``prefer="float"``: the float one).
+    """
+    if path.is_dir():
+        names = RUN_MODEL_FILES if prefer == "qat" else tuple(n for n in RUN_MODEL_FILES if "qat" not in n)
+        for name in names:
+            if (path / name).is_file():
+                return path / name, path
+        if (path / "saved_model.pb").is_file():
+            return path, None
+        raise ModelError(
+            f"{path}: not a training run folder (no {', '.join(RUN_MODEL_FILES)}) and not a SavedModel"
+        )
+    if not path.exists():
+        raise ModelError(f"{path}: no such model file or run folder")
+    return path, (path.parent if (path.parent / "config.json").is_file() else None)
+
+
+def read_run_config(path: str | Path) -> tuple[WindowConfig, dict]:
+    """``(window, model config dict)`` from a run's ``config.json`` or a RunConfig JSON/TOML file.
+
+    Only ``window`` (strictly: it sizes the inputs) and ``model`` (descriptive, kept as
+    written if it does not parse) are read; the rest is ignored so a newer training config
+    still converts.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: config file not found")
+    try:
+        if path.suffix.lower() == ".toml":
+            import tomllib
+
+            data = tomllib.loads(path.read_text())
+        else:
+            data = json.loads(path.read_text())
+    except Exception as exc:
+        raise ConfigError(f"{path}: not valid {path.suffix.lstrip('.') or 'JSON'}: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: must hold a table/object")
+    window = from_dict(WindowConfig, data.get("window", {}), where=f"{path.name}.window")
+    model_section = data.get("model", {})
+    try:
+        model_cfg = to_dict(from_dict(ModelConfig, model_section, where=f"{path.name}.model"))
+    except ConfigError:  # only descriptive here: keep what the file says
+        model_cfg = dict(model_section) if isinstance(model_section, dict) else {}
+    return window, model_cfg
+
+
+def _custom_object_scope():
+    """The scope that lets tf_keras load QAT (tensorflow-model-optimization) models."""
+    from edge_ecg.tfcompat import load_tfmot
+
+    tfmot = load_tfmot()  # first import here, with its deprecation warnings silenced
+    try:
+        from edge_ecg.model.qat import qat_scope  # adds the training side's QuantizeConfigs
+    except ImportError:
+        return tfmot.quantization.keras.quantize_scope()
+    return qat_scope()
+
+
+def load_keras_model(path: str | Path):
+    """Load a tf_keras model (``.keras``, ``.h5`` or SavedModel folder), QAT layers included.
+
+    Raises :class:`ModelError` (one line) when it is missing or not a Keras model.
+    """
+    from edge_ecg.tfcompat import load_tf
+
+    path = Path(path)
+    if not path.exists():
+        raise ModelError(f"{path}: no such model file")
+    if path.suffix.lower() == ".tflite":
+        raise ModelError(f"{path}: already a TFLite model; convert takes the Keras model or its run folder")
+    _, keras = load_tf()
+    try:
+        with _custom_object_scope():
+            model = keras.models.load_model(str(path), compile=False)
+    except Exception as exc:  # OSError, ValueError, zipfile errors, h5py errors...
+        raise ModelError(f"{path}: not a Keras model ({_one_line(exc)})") from None
+    if not hasattr(model, "inputs") or not model.inputs:
+        raise ModelError(f"{path}: not a Keras model with inputs (a SavedModel without a Keras signature?)")
+    return model
+
+
+def load_source_model(path: str | Path, config: str | Path | None = None, prefer: str = "qat") -> SourceModel:
+    """The model named on the command line: a run folder (QAT model preferred) or a model file.
+
+    The window comes from ``config`` (a RunConfig JSON/TOML) when given, else from the run
+    folder's ``config.json`` (also beside a model file), else the default
+    :class:`WindowConfig`. The model's inputs must match it (:func:`check_signature`).
+    ``prefer``: ``"qat"`` or ``"float"``, which model of a run folder.
+    """
+    model_file, run_dir = find_model_file(Path(path), prefer)
+    window, model_cfg, source = WindowConfig(), {}, "default"
+    if config is not None:
+        window, model_cfg = read_run_config(config)
+        source = str(config)
+    elif run_dir is not None and (run_dir / "config.json").is_file():
+        window, model_cfg = read_run_config(run_dir / "config.json")
+        source = str(run_dir / "config.json")
+    model = load_keras_model(model_file)
+    check_signature(model, window, str(model_file), window_source=source)
+    return SourceModel(
+        model=model, path=model_file, window=window, arch=str(model_cfg.get("arch", "")),
+        model_config=model_cfg, qat=is_qat_model(model) or model_file.name.startswith("model_qat"),
+        run_dir=run_dir, window_source=source,
+    )
+
+
+def is_qat_model(model) -> bool:
+    """True when ``model`` holds tensorflow-model-optimization fake-quantisation layers."""
+    return any(type(layer).__name__.startswith("Quantize") for layer in model.layers)
+
+
+def model_input_shapes(model) -> dict[str, tuple]:
+    """Input name -> shape without the batch axis, for a Keras model."""
+    names = list(getattr(model, "input_names", None) or [t.name.split(":")[0] for t in model.inputs])
+    return {n: tuple(t.shape[1:]) for n, t in zip(names, model.inputs)}
+
+
+def check_signature(model, window: WindowConfig, where: str = "model", window_source: str = "default") -> bool:
+    """Check ``model`` against the agreed signature; return True when it has an ``rr`` input.
+
+    Inputs ``beat`` ``(window.length, 1)`` and optionally ``rr`` ``(len(rr_features),)``;
+    one output ``(5,)``. A mismatch is a one-line :class:`ModelError` naming it.
+    """
+    shapes = model_input_shapes(model)
+    unknown = [n for n in shapes if n not in ("beat", "rr")]
+    if "beat" not in shapes or unknown:
+        raise ModelError(
+            f"{where}: model inputs are {', '.join(shapes) or 'none'}; expected 'beat' (L, 1) and optionally 'rr' (F,)"
+        )
+    hint = f"the window config ({window_source})" if window_source != "default" else "the default window config"
+    beat = shapes["beat"]
+    if len(beat) != 2 or beat[1] != 1 or beat[0] != window.length:
+        raise ModelError(
+            f"{where}: input 'beat' has shape {_shape(beat)} but {hint} needs ({window.length}, 1) "
+            f"({window.pre_s} s + {window.post_s} s at {window.fs:g} Hz); pass the run's config with --config"
+        )
+    if "rr" in shapes and tuple(shapes["rr"]) != (len(window.rr_features),):
+        raise ModelError(
+            f"{where}: input 'rr' has shape {_shape(shapes['rr'])} but {hint} names "
+            f"{len(window.rr_features)} RR features ({', '.join(window.rr_features)})"
+        )
+    if len(model.outputs) != 1 or tuple(model.outputs[0].shape[1:]) != (len(CLASSES),):
+        shapes_out = ", ".join(_shape(tuple(o.shape[1:])) for o in model.outputs)
+        raise ModelError(f"{where}: model output is {shapes_out}; expected one ({len(CLASSES)},) softmax")
+    return "rr" in shapes
+
+
+def _shape(shape) -> str:
+    return "(" + ", ".join("None" if s is None else str(int(s)) for s in shape) + ("," if len(shape) == 1 else "") + ")"
+
+
+def _one_line(exc: BaseException) -> str:
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    text = lines[0] if lines else type(exc).__name__
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+# --------------------------------------------------------------------------- calibration data
+
+
+def stratified_indices(y: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
+    """Up to ``n`` indices into labels ``y``, as equal a share per class as the classes allow.
+
+    A class with fewer beats than its share gives all of them and the rest goes to the
+    others. Sorted; deterministic for a given ``seed``.
+    """
+    y = np.asarray(y)
+    rng = np.random.default_rng(seed)
+    pools = {c: rng.permutation(np.flatnonzero(y == c)) for c in np.unique(y)}
+    take = {c: 0 for c in pools}
+    left = min(int(n), len(y))
+    while left > 0:
+        open_classes = [c for c in pools if take[c] < len(pools[c])]
+        share = max(1, left // len(open_classes))
+        for c in open_classes:
+            add = min(share, len(pools[c]) - take[c], left)
+            take[c] += add
+            left -= add
+            if left == 0:
+                break
+    return np.sort(np.concatenate([pools[c][: take[c]] for c in pools]).astype(np.int64))
+
+
+def representative_from_db(
+    db_dir: str | Path, window: WindowConfig, n: int = DEFAULT_CALIBRATION, seed: int = 0, progress: bool = True
+) -> tuple[np.ndarray, np.ndarray, dict]:
+    """Calibration beats: ``(X (n, L), rr (n, F), class counts)`` stratified from DS1 windows."""
+    from edge_ecg.beats.dataset import build_beatset
+    from edge_ecg.records.aami import DS1
+
+    beats = build_beatset(db_dir, DS1, window, progress=progress)
+    idx = stratified_indices(beats.y, n, seed)
+    counts = {c: int(np.sum(beats.y[idx] == i)) for i, c in enumerate(CLASSES)}
+    return beats.X[idx], beats.rr[idx], counts
+
+
+def _representative_gen(X: np.ndarray, rr: np.ndarray | None, uses_rr: bool) -> Iterator[dict]:
+    X = np.asarray(X, dtype=np.float32)
+    for i in range(len(X)):
+        sample = {"beat": X[i].reshape(1, -1, 1)}
+        if uses_rr:
+            sample["rr"] = np.asarray(rr[i], dtype=np.float32).reshape(1, -1)
+        yield sample
+
+
+# --------------------------------------------------------------------------- conversion
+
+
+def concrete_function(model, window: WindowConfig, uses_rr: bool):
+    """The model as a TF concrete function with a fixed batch of one (named inputs)."""
+    from edge_ecg.tfcompat import load_tf
+
+    tf, _ = load_tf()
+    beat_spec = tf.TensorSpec([1, window.length, 1], tf.float32, name="beat")
+    if uses_rr:
+        rr_spec = tf.TensorSpec([1, len(window.rr_features)], tf.float32, name="rr")
+        fn = tf.function(lambda beat, rr: model({"beat": beat, "rr": rr}, training=False),
+                         input_signature=[beat_spec, rr_spec])
+    else:
+        fn = tf.function(lambda beat: model({"beat": beat}, training=False), input_signature=[beat_spec])
+    return fn.get_concrete_function()
+
+
+def strip_qat(model):
+    """The float tf_keras model inside a QAT model: same graph and weights, no fake quantisation.
+
+    ``QuantizeWrapperV2`` layers become the layer they wrap (with its trained kernel and
+    bias), ``QuantizeLayer`` becomes a no-op. Used because TFLite's converter cannot take a
+    QAT graph whose LSTM is not fake-quantised ("cannot duplicate the value since it's not
+    constant" for the LSTM state); the stripped model is then calibrated like any other.
+    """
+    from edge_ecg.tfcompat import load_tf
+
+    _, keras = load_tf()
+
+    def clone(layer):
+        kind = type(layer).__name__
+        if kind == "QuantizeWrapperV2":
+            cfg = layer.layer.get_config()
+            act = cfg.get("activation")
+            if isinstance(act, dict) and act.get("class_name") == "QuantizeAwareActivation":
+                cfg["activation"] = act["config"]["activation"]
+            return type(layer.layer).from_config(cfg)
+        if kind == "QuantizeLayer":
+            return keras.layers.Activation("linear", name=layer.name)
+        return type(layer).from_config(layer.get_config())
+
+    with _custom_object_scope():
+        stripped = keras.models.clone_model(model, clone_function=clone)
+    for old in model.layers:
+        kind = type(old).__name__
+        if kind == "QuantizeLayer":
+            continue
+        if kind == "QuantizeWrapperV2":
+            target = stripped.get_layer(old.layer.name)
+            by_name = {_weight_name(w): w.numpy() for w in old.weights}
+            target.set_weights([by_name[_weight_name(w)] for w in target.weights])
+        else:
+            stripped.get_layer(old.name).set_weights(old.get_weights())
+    return stripped
+
+
+def _weight_name(variable) -> str:
+    """``kernel`` from ``quant_conv0/kernel:0`` (the last path part, no ``:0``)."""
+    return variable.name.split("/")[-1].split(":")[0]
+
+
+#: Quantizers of the TFLite converter: ``legacy`` requantizes the inputs of ops that need
+#: one shared scale (CONCATENATION of the LSTM output with the RR features); ``mlir``
+#: propagates that scale into the LSTM's recurrent state instead, which costs accuracy.
+QUANTIZERS: tuple[str, ...] = ("legacy", "mlir")
+
+
+def convert_model(
+    model,
+    window: WindowConfig,
+    mode: str = "int8",
+    representative: tuple[np.ndarray, np.ndarray | None] | None = None,
+    arch: str = "",
+    source: str = "",
+    model_config: dict | None = None,
+    allow_float_ops: bool = False,
+    calibration_info: dict | None = None,
+    quantizer: str = "legacy",
+    qat: bool | None = None,
+) -> ConvertedModel:
+    """Convert a tf_keras ``model`` to a .tflite carrying ``edge_ecg`` metadata.
+
+    ``mode``: ``int8`` (full integer; needs ``representative`` = ``(X (n, L), rr (n, F))``
+    normalised windows and RR features, e.g. from :func:`representative_from_db`),
+    ``float16`` (float16 weights, float32 I/O) or ``float32``. In ``int8`` a float op left
+    in the graph raises :class:`ModelError` naming it unless ``allow_float_ops``. A QAT
+    model is converted from its trained weights (:func:`strip_qat`) and calibrated.
+    ``quantizer``: one of :data:`QUANTIZERS`. ``qat`` marks QAT-trained weights in the
+    metadata (default: whether ``model`` is wrapped for QAT). The result's ``float_model``
+    is the Keras model actually converted (the float reference for comparisons).
+    """
+    from edge_ecg.tfcompat import load_tf
+
+    if mode not in MODES:
+        raise ConfigError(f"unknown conversion mode {mode!r}; choose one of {', '.join(MODES)}")
+    if quantizer not in QUANTIZERS:
+        raise ConfigError(f"unknown quantizer {quantizer!r}; choose one of {', '.join(QUANTIZERS)}")
+    tf, _ = load_tf()
+    uses_rr = check_signature(model, window)
+    wrapped = is_qat_model(model)
+    qat = wrapped if qat is None else bool(qat)
+    float_model = strip_qat(model) if wrapped else model
+    if mode == "int8":
+        if representative is None or len(representative[0]) == 0:
+            raise ConfigError("int8 conversion needs representative beats (calibration data)")
+        X, rr = representative
+        if uses_rr and rr is None:
+            raise ConfigError("int8 conversion of a model with an 'rr' input needs representative RR features")
+    converter = tf.lite.TFLiteConverter.from_concrete_functions(
+        [concrete_function(float_model, window, uses_rr)], float_model
+    )
+    if mode == "int8":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = lambda: _representative_gen(X, rr, uses_rr)
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        converter.inference_input_type = tf.int8
+        converter.inference_output_type = tf.int8
+        converter.experimental_new_quantizer = quantizer == "mlir"
+    elif mode == "float16":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.target_spec.supported_types = [tf.float16]
+    try:
+        with warnings.catch_warnings(), quiet_native_stderr():
+            warnings.simplefilter("ignore")  # the calibrator's tf.lite.Interpreter deprecation notice
+            raw = converter.convert()
+    except Exception as exc:
+        raise ModelError(describe_conversion_error(exc, mode)) from None
+    if mode == "int8":
+        leftover = float_ops(raw)
+        if leftover and not allow_float_ops:
+            raise ModelError(
+                f"int8 conversion left {len(leftover)} op(s) in float, which the int8 converter cannot quantise: "
+                f"{', '.join(leftover)}; replace those layers or convert with --float16/--float32"
+            )
+    conversion: dict = {}
+    calibration = dict(calibration_info or {})
+    if mode == "int8":
+        calibration.setdefault("beats", int(len(representative[0])))
+        conversion = {"calibration": calibration, "quantizer": quantizer}
+    if qat:
+        conversion["qat"] = "QAT weights; fake-quantisation ranges replaced by calibration"
+    meta = build_metadata(
+        raw, window, mode, arch=arch, source=source, qat=qat, model_config=model_config, conversion=conversion,
+    )
+    return ConvertedModel(
+        tflite=attach_metadata(raw, meta), metadata=meta, mode=mode, calibration=calibration, float_model=float_model,
+    )
+
+
+def convert_source(source: SourceModel, mode: str = "int8", representative=None, calibration_info=None,
+                   allow_float_ops: bool = False, quantizer: str = "legacy") -> ConvertedModel:
+    """:func:`convert_model` for a :class:`SourceModel` (its window, arch and file name)."""
+    name = source.run_dir.name + "/" + source.path.name if source.run_dir else source.path.name
+    return convert_model(
+        source.model, source.window, mode, representative, arch=source.arch, source=name,
+        model_config=source.model_config, allow_float_ops=allow_float_ops, calibration_info=calibration_info,
+        quantizer=quantizer, qat=source.qat,
+    )
+
+
+def float_ops(model: bytes) -> list[str]:
+    """Ops of a .tflite that compute in float (any float input or output tensor).
+
+    Explicit ``QUANTIZE``/``DEQUANTIZE`` are not counted. Each entry is ``"NAME (tensor)"``
+    with the op's first output tensor name, which carries the Keras layer's name.
+    """
+    m = read_model(model)
+    out = []
+    for graph in m.subgraphs:
+        for op in graph.operators:
+            name = op_name(m, op.opcodeIndex)
+            if name in QUANTIZE_OPS:
+                continue
+            tensors = [int(i) for i in list(op.inputs) + list(op.outputs) if int(i) >= 0]
+            if any(tensor_type_name(graph.tensors[i].type).startswith("float") for i in tensors):
+                first = int(op.outputs[0]) if len(op.outputs) else tensors[0]
+                label = graph.tensors[first].name
+                label = label.decode() if isinstance(label, bytes) else str(label)
+                out.append(f"{name} ({label})")
+    return out
+
+
+_OP_PATTERN = re.compile(r"'(tfl?\.[A-Za-z0-9_]+)'|op: '([A-Z0-9_]+)'")
+
+
+def describe_conversion_error(exc: BaseException, mode: str) -> str:
+    """One line for a failed conversion, naming the op(s) the converter could not handle."""
+    text = str(exc)
+    ops = sorted({a or b for a, b in _OP_PATTERN.findall(text)})
+    errors = [ln.split("error:", 1)[1].strip() for ln in text.splitlines() if "error:" in ln]
+    detail = errors[0] if errors else _one_line(exc)
+    if len(detail) > 200:
+        detail = detail[:197] + "..."
+    if ops:
+        return f"{mode} conversion failed at op {', '.join(ops)}: {detail}"
+    return f"{mode} conversion failed: {detail}"
