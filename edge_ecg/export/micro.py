@@ -126,14 +126,17 @@ def micro_outputs(model: bytes, X: np.ndarray, rr: np.ndarray | None, arena_size
 
 
 def micro_parity(
-    model: bytes, X: np.ndarray, rr: np.ndarray | None, arena_size: int | None = None, reference: np.ndarray | None = None
+    model: bytes, X: np.ndarray, rr: np.ndarray | None, arena_size: int | None = None, reference: np.ndarray | None = None,
+    max_listed: int = 100,
 ) -> dict:
     """TFLite-Micro vs LiteRT on the same windows.
 
     ``X`` ``(n, L)`` normalised windows, ``rr`` ``(n, F)``; ``reference`` LiteRT's raw
     outputs ``(n, 5)`` (computed here when None). Returns ``arena_bytes``, ``n_beats``,
     ``max_diff_steps`` / ``mean_abs_diff_steps`` (output difference in int8 steps),
-    ``label_agreement_pct``, and the LiteRT runtime used.
+    ``label_agreement_pct``, the LiteRT runtime used, and ``disagreements``: for each beat
+    whose labels differ (at most ``max_listed``), its index, both labels and the largest
+    output difference in int8 steps.
     """
     if arena_size is None:
         arena_size = find_arena_size(model)
@@ -142,7 +145,14 @@ def micro_parity(
         reference = clf.predict_raw_batch(X, rr)
     micro = micro_outputs(model, X, rr, arena_size)
     diff = np.abs(micro.astype(np.int32) - reference.astype(np.int32))
-    agree = np.argmax(micro, axis=1) == np.argmax(reference, axis=1)
+    micro_label, ref_label = np.argmax(micro, axis=1), np.argmax(reference, axis=1)
+    agree = micro_label == ref_label
+    classes = clf.classes
+    disagreements = [
+        {"index": int(i), "litert": classes[int(ref_label[i])], "micro": classes[int(micro_label[i])],
+         "diff_steps": int(diff[i].max())}
+        for i in np.flatnonzero(~agree)[:max_listed]
+    ]
     return {
         "version": micro_version(),
         "platform": f"{platform.machine()} host build",
@@ -153,6 +163,8 @@ def micro_parity(
         "mean_abs_diff_steps": float(diff.mean()) if diff.size else 0.0,
         "diff_histogram": {int(k): int(v) for k, v in zip(*np.unique(diff.max(axis=1), return_counts=True))},
         "label_agreement_pct": 100.0 * float(np.mean(agree)) if len(agree) else float("nan"),
+        "n_disagree": int((~agree).sum()),
+        "disagreements": disagreements,
     }
 
 
