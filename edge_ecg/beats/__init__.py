@@ -4,19 +4,22 @@
 features, ``dataset`` builds (and caches) whole MIT-BIH beat sets for training and
 evaluation. The same functions serve the offline builder and the live stream, so a model
 sees identical inputs in both.
+
+``dataset`` (which reads records with wfdb, and so imports pandas) is loaded only when one
+of its names is used: a device streaming from a serial port never pays for it.
 """
 
-from edge_ecg.beats.dataset import BeatSet, build_beatset, record_beats
 from edge_ecg.beats.rr import RRTracker, rr_features
 from edge_ecg.beats.windows import beat_windows, extract_window, normalise_window
 
-__all__ = [
-    "BeatSet",
-    "RRTracker",
-    "beat_windows",
-    "build_beatset",
-    "extract_window",
-    "normalise_window",
-    "record_beats",
-    "rr_features",
-]
+_DATASET_NAMES = ("BeatSet", "build_beatset", "record_beats")
+
+__all__ = ["RRTracker", "beat_windows", "extract_window", "normalise_window", "rr_features", *_DATASET_NAMES]
+
+
+def __getattr__(name: str):
+    if name in _DATASET_NAMES:
+        from edge_ecg.beats import dataset
+
+        return getattr(dataset, name)
+    raise AttributeError(f"module 'edge_ecg.beats' has no attribute {name!r}")

@@ -13,6 +13,8 @@ resets them before each run.
 
 from __future__ import annotations
 
+import ctypes
+
 import importlib
 import importlib.util
 import logging
@@ -103,13 +105,18 @@ def load_interpreter(model: str | Path | bytes, threads: int = 1, delegate: str 
 
 
 def _edgetpu_delegate(mod):
+    hint = ("install the Edge TPU runtime (Debian package libedgetpu1-std from the Coral repository) "
+            "and plug in the Coral device")
+    try:
+        # Probe the library first: a failed load_delegate leaves a half-built Delegate whose
+        # destructor prints a traceback after our one-line error.
+        ctypes.CDLL(EDGETPU_LIBRARY)
+    except OSError as exc:
+        raise DeviceError(f"Edge TPU library {EDGETPU_LIBRARY} not found ({_first_line(exc)}); {hint}") from None
     try:
         return mod.load_delegate(EDGETPU_LIBRARY)
     except (ValueError, OSError, RuntimeError) as exc:
-        raise DeviceError(
-            f"Edge TPU delegate {EDGETPU_LIBRARY} could not be loaded ({_first_line(exc)}); install the Edge TPU "
-            f"runtime (Debian package libedgetpu1-std from the Coral repository) and plug in the Coral device"
-        ) from None
+        raise DeviceError(f"Edge TPU delegate {EDGETPU_LIBRARY} could not be loaded ({_first_line(exc)}); {hint}") from None
 
 
 def _first_line(exc: BaseException) -> str:

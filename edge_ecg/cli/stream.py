@@ -1,0 +1,179 @@
+"""``edge-ecg stream`` (classify live ECG) and ``edge-ecg profile`` (time a model alone).
+
+Neither imports TensorFlow: the model runs on LiteRT (``ai_edge_litert``), ``tflite_runtime``
+or, only when nothing else is installed, ``tensorflow.lite``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from edge_ecg.errors import ConfigError
+
+DELEGATE_CHOICE = click.Choice(["none", "xnnpack", "edgetpu"])
+
+
+def _device_lead(lead: str | None) -> int:
+    if lead is None:
+        return 0
+    try:
+        value = int(lead)
+    except ValueError:
+        raise ConfigError(f"--lead {lead!r}: with --device give a 0-based column/channel number") from None
+    if value < 0:
+        raise ConfigError(f"--lead must be >= 0 (a 0-based column/channel), got {value}")
+    return value
+
+
+def _replay_lead(lead: str | None):
+    if lead is None:
+        return "MLII"
+    return int(lead) if lead.isdigit() else lead
+
+
+@click.command()
+@click.option("--device", metavar="PATH", help="Serial port of an ECG board, e.g. /dev/ttyUSB0, /dev/ttyACM0, COM3.")
+@click.option("--replay", metavar="RECORD",
+              help="Replay a WFDB record: a path DIR/NAME, or a MIT-BIH name (100) looked up as --data says.")
+@click.option("--simulate", is_flag=True, help="Built-in synthetic ECG with N, S and V beats and known ground truth.")
+@click.option("--model", type=click.Path(path_type=Path), default=None,
+              help="Converted .tflite with edge-ecg metadata. [default: the int8 model in models/]")
+@click.option("--format", "fmt", type=click.Choice(["ascii", "binary"]), default="ascii", show_default=True,
+              help="--device data: text lines (one value, or values split by , ; space or tab) or the framed "
+                   "binary protocol of firmware_harness (rate and gain come from its header).")
+@click.option("--baud", type=int, default=115200, show_default=True, help="Serial bit rate.")
+@click.option("--fs", type=float, default=None,
+              help="Device sampling rate in Hz: required with --format ascii; with binary it must match the "
+                   "header if given. For --simulate the simulator's rate [default 360].")
+@click.option("--lead", default=None,
+              help="--device: 0-based column (ascii) or channel (binary) [0]. --replay: signal name or index [MLII].")
+@click.option("--speed", type=float, default=1.0, show_default=True,
+              help="--replay/--simulate pace in multiples of real time; 0 = as fast as possible.")
+@click.option("--start", "start_s", type=float, default=0.0, help="--replay: start this many seconds into the record.")
+@click.option("--data", type=click.Path(path_type=Path), default=None, help="MIT-BIH folder for bare --replay names.")
+@click.option("--duration", type=float, default=None, help="Stop after this many seconds of signal.")
+@click.option("--max-beats", type=int, default=None, help="Stop after this many beats.")
+@click.option("--threads", type=int, default=1, show_default=True, help="CPU threads for the interpreter.")
+@click.option("--delegate", type=DELEGATE_CHOICE, default="none", show_default=True,
+              help="xnnpack: fast CPU kernels; edgetpu: a Coral Edge TPU through libedgetpu.")
+@click.option("--jsonl", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write one JSON line per beat: time_s, sample, label, probs, latency_ms, hr_bpm.")
+@click.option("--save", type=click.Path(path_type=Path), default=None,
+              help="Keep the raw stream as a WFDB record DIR/NAME (format 16).")
+@click.option("--summary-json", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write the end-of-run summary (counters, latency percentiles) as JSON.")
+@click.option("--view", type=click.Choice(["auto", "rich", "plain", "none"]), default="auto", show_default=True,
+              help="Live view: rich on a terminal, a plain line every 5 s otherwise, or none.")
+@click.option("--seed", type=int, default=0, show_default=True, help="--simulate: random seed.")
+def stream(device, replay, simulate, model, fmt, baud, fs, lead, speed, start_s, data, duration, max_beats, threads,
+           delegate, jsonl, save, summary_json, view, seed) -> None:
+    """Detect and classify heart beats live, without TensorFlow.
+
+    One source: a serial board (--device), a recorded WFDB file (--replay) or the built-in
+    simulator (--simulate). Any device rate is resampled to the model's; ADC counts are
+    fine (gain and offset do not matter). Each beat is labelled once its window's right
+    context (the model's post_s, 1 s by default) has arrived. Garbage input, CRC errors,
+    sequence gaps, an unplugged board (it reconnects) and a flat, saturated or lead-off
+    signal are survived and counted. Ctrl-C stops and prints the summary.
+
+    \b
+    Examples:
+      edge-ecg stream --simulate                               the demo, with the shipped model
+      edge-ecg stream --replay 208 --speed 0 --jsonl beats.jsonl
+      edge-ecg stream --device /dev/ttyACM0 --fs 360           Serial.println(analogRead(A0))
+      edge-ecg stream --device /dev/ttyUSB0 --format binary --save run1
+    """
+    from edge_ecg.stream.events import JsonlWriter
+    from edge_ecg.stream.model import load_classifier
+    from edge_ecg.stream.pipeline import StreamPipeline
+    from edge_ecg.stream.runner import run_stream
+    from edge_ecg.stream.view import LiveView, format_summary
+
+    chosen = [name for name, on in (("--device", device), ("--replay", replay), ("--simulate", simulate)) if on]
+    if len(chosen) != 1:
+        raise click.UsageError("give exactly one source: --device PATH, --replay RECORD or --simulate")
+    if speed < 0:
+        raise ConfigError(f"--speed must be >= 0 (0: as fast as possible), got {speed}")
+    if fs is not None and not 50.0 <= fs <= 4000.0:
+        raise ConfigError(f"--fs {fs:g} Hz is not a plausible ECG sampling rate (50-4000 Hz)")
+    if duration is not None and duration <= 0:
+        raise ConfigError("--duration must be > 0 seconds")
+    if max_beats is not None and max_beats < 1:
+        raise ConfigError("--max-beats must be >= 1")
+
+    # the source's own settings first: a mistake there costs no model loading
+    if device:
+        from edge_ecg.stream.sources import SerialAsciiSource, SerialBinarySource
+
+        if fmt == "ascii":
+            if fs is None:
+                raise ConfigError("--fs is required with --format ascii (the board's sampling rate in Hz)")
+            source = SerialAsciiSource(device, fs=fs, baud=baud, lead=_device_lead(lead))
+        else:
+            source = SerialBinarySource(device, baud=baud, lead=_device_lead(lead), fs=fs)
+    elif replay:
+        from edge_ecg.stream.sources import ReplaySource, open_replay
+
+        record = open_replay(replay, data, lead=_replay_lead(lead))
+        source = ReplaySource(record, speed=speed, start_s=start_s)
+    else:
+        from edge_ecg.stream.sources import SimulatedSource
+
+        source = SimulatedSource(fs=fs or 360.0, speed=speed, seed=seed)
+
+    clf = load_classifier(model, threads=threads, delegate=delegate)
+    if device:
+        source.open()  # a missing port or a permission problem: one line, before anything runs
+    pipeline = StreamPipeline(clf)
+    writer = JsonlWriter(jsonl) if jsonl else None
+    saver = None
+    if save:
+        from edge_ecg.stream.save import WfdbStreamWriter
+
+        saver = WfdbStreamWriter(save, lead=str(getattr(source, "record", None) and source.record.lead or "ECG"))
+    title = f"edge-ecg stream · {source.name} · {Path(str(getattr(clf, 'path', '') or 'model')).name}"
+    live_view = LiveView(title, mode=view)
+    summary = run_stream(source, pipeline, duration_s=duration, max_beats=max_beats, writer=writer, saver=saver,
+                         view=live_view)
+    summary["model"] = str(getattr(clf, "path", "") or "")
+    summary["runtime"] = getattr(clf, "runtime_name", "")
+    click.echo(format_summary(summary))
+    if summary_json:
+        summary_json.write_text(json.dumps(summary, indent=2, default=str) + "\n")
+
+
+@click.command()
+@click.argument("model", required=False, type=click.Path(path_type=Path))
+@click.option("--threads", type=int, default=1, show_default=True, help="CPU threads for the interpreter.")
+@click.option("--delegate", type=DELEGATE_CHOICE, default="none", show_default=True,
+              help="xnnpack: fast CPU kernels; edgetpu: a Coral Edge TPU through libedgetpu.")
+@click.option("--runs", type=int, default=1000, show_default=True, help="Timed single-beat inferences.")
+@click.option("--warmup", type=int, default=20, show_default=True, help="Untimed inferences first.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def profile(model, threads, delegate, runs, warmup, as_json) -> None:
+    """Benchmark a converted model alone: per-beat inference latency and memory.
+
+    MODEL is a .tflite with edge-ecg metadata [default: the int8 model in models/]. Reports
+    load time, then p50/p95/p99/max milliseconds per beat over --runs single-beat
+    inferences, beats per second, the interpreter used and resident memory (MB).
+
+    \b
+    Example:
+      edge-ecg profile models/edge_ecg_int8.tflite --threads 1 --runs 2000 --json
+    """
+    from edge_ecg.stream.model import profile_model
+
+    result = profile_model(model, threads=threads, delegate=delegate, runs=runs, warmup=warmup)
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+        return
+    lat = result["latency_ms"]
+    click.echo(f"{result['model']} ({result['size_kb']} kB, {result['quantization']}, {result['arch'] or 'model'})")
+    click.echo(f"  runtime {result['runtime']}, {threads} thread(s), delegate {delegate}; loaded in "
+               f"{result['load_ms']:.1f} ms")
+    click.echo(f"  per beat ms over {runs} runs: mean {lat['mean']:.3f}  p50 {lat['p50']:.3f}  p95 {lat['p95']:.3f}  "
+               f"p99 {lat['p99']:.3f}  max {lat['max']:.3f}")
+    click.echo(f"  {result['beats_per_s']:.0f} beats/s; resident memory {result['rss_mb']} MB")

@@ -1,0 +1,98 @@
+"""What the live runner emits: one :class:`BeatEvent` per detected beat, and a JSONL writer."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from edge_ecg.errors import DataError
+
+
+@dataclass
+class BeatEvent:
+    """One detected beat.
+
+    ``time_s`` is the R peak's time in seconds of stream time (device samples since the
+    start, counting samples known to be lost); ``sample`` the same as a device sample index
+    (at ``fs``, the device rate); ``model_sample`` the R index at the model's rate as the
+    pipeline counts it. ``label`` is a class letter, or ``None`` when the beat was not
+    classified (``skipped`` says why: ``"quality"`` for a flat, saturated or lead-off
+    signal). ``probs`` maps class letter to probability. ``latency_ms`` is the wall-clock
+    time from the arrival of the R-peak sample to the label (milliseconds). ``hr_bpm`` is
+    the instantaneous heart rate from the preceding RR interval (None for the first beat
+    of a segment). ``truth`` is the true class when the source knows it (``--simulate``).
+    """
+
+    time_s: float
+    sample: int
+    model_sample: int
+    label: str | None
+    probs: dict[str, float] = field(default_factory=dict)
+    latency_ms: float | None = None
+    hr_bpm: float | None = None
+    skipped: str | None = None
+    truth: str | None = None
+
+    def to_dict(self) -> dict:
+        """JSON-able dict with rounded numbers (one JSONL line)."""
+        out = {
+            "time_s": round(self.time_s, 4),
+            "sample": int(self.sample),
+            "model_sample": int(self.model_sample),
+            "label": self.label,
+            "probs": {k: round(float(v), 4) for k, v in self.probs.items()},
+            "latency_ms": None if self.latency_ms is None else round(self.latency_ms, 3),
+            "hr_bpm": None if self.hr_bpm is None else round(self.hr_bpm, 1),
+        }
+        if self.skipped:
+            out["skipped"] = self.skipped
+        if self.truth is not None:
+            out["truth"] = self.truth
+        return out
+
+
+class JsonlWriter:
+    """Appends one JSON object per line to ``path`` (created, or truncated, on open).
+
+    Lines are flushed every ``flush_every`` events so a ``tail -f`` sees them promptly and a
+    crash loses little.
+    """
+
+    def __init__(self, path: str | Path, flush_every: int = 16):
+        self.path = Path(path)
+        try:
+            self._fh = self.path.open("w", encoding="utf-8")
+        except OSError as exc:
+            raise DataError(f"{self.path}: cannot write events ({exc.strerror or exc})") from None
+        self.flush_every = max(1, int(flush_every))
+        self.count = 0
+
+    def write(self, record: dict) -> None:
+        """Write one JSON-able dict as a line."""
+        self._fh.write(json.dumps(record, separators=(",", ":")) + "\n")
+        self.count += 1
+        if self.count % self.flush_every == 0:
+            self._fh.flush()
+
+    def write_event(self, event: BeatEvent) -> None:
+        """Write one :class:`BeatEvent` (its :meth:`BeatEvent.to_dict`)."""
+        self.write(event.to_dict())
+
+    def close(self) -> None:
+        """Flush and close the file (idempotent)."""
+        if not self._fh.closed:
+            self._fh.flush()
+            self._fh.close()
+
+    def __enter__(self) -> "JsonlWriter":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def read_jsonl(path: str | Path) -> list[dict]:
+    """All JSON objects of a JSONL file (blank lines skipped)."""
+    lines = Path(path).read_text(encoding="utf-8").splitlines()
+    return [json.loads(line) for line in lines if line.strip()]

@@ -1,0 +1,132 @@
+"""The loop of ``edge-ecg stream``: source -> pipeline -> events, view, files; a summary at the end.
+
+:func:`run_stream` reads a live source (a serial board, a paced replay or simulation) in a
+thread behind a bounded queue (:class:`~edge_ecg.stream.sources.ThreadedReader`), and a
+replay at full speed in the same thread (nothing to wait for, nothing to drop). It stops
+when the source ends, after ``duration_s`` seconds of signal, after ``max_beats`` beats, or
+on Ctrl-C, and always returns (and lets the caller print) a summary.
+"""
+
+from __future__ import annotations
+
+import time
+
+from edge_ecg.stream.pipeline import StreamPipeline
+from edge_ecg.stream.sources import Source, ThreadedReader
+
+
+def run_stream(
+    source: Source,
+    pipeline: StreamPipeline,
+    duration_s: float | None = None,
+    max_beats: int | None = None,
+    writer=None,
+    saver=None,
+    view=None,
+    on_event=None,
+    threaded: bool | None = None,
+    max_chunks: int = 256,
+) -> dict:
+    """Run ``source`` through ``pipeline`` until it ends or a limit is reached; returns the summary.
+
+    ``duration_s``: seconds of signal (stream time) to process; ``max_beats``: stop after
+    that many beats; ``writer``: a :class:`~edge_ecg.stream.events.JsonlWriter`; ``saver``:
+    a :class:`~edge_ecg.stream.save.WfdbStreamWriter`; ``view``: a
+    :class:`~edge_ecg.stream.view.LiveView`; ``on_event``: called with every
+    :class:`~edge_ecg.stream.events.BeatEvent`. ``threaded`` (default: ``source.live``) reads
+    in a thread with a queue of ``max_chunks`` chunks.
+    """
+    threaded = source.live if threaded is None else threaded
+    reader = ThreadedReader(source, max_chunks=max_chunks) if threaded else None
+    gen = None if threaded else iter(source.chunks())
+    interrupted, ended = False, "source ended"
+    t_start = time.perf_counter()
+    cpu_start = time.process_time()
+
+    def deliver(events) -> None:
+        for ev in events:
+            if writer is not None:
+                writer.write_event(ev)
+            if on_event is not None:
+                on_event(ev)
+
+    def stats() -> dict:
+        return source.stats()
+
+    try:
+        if view is not None:
+            view.start()
+        if reader is not None:
+            reader.start()
+        while True:
+            t0 = time.perf_counter()
+            if reader is not None:
+                chunk = reader.get(timeout=0.1)
+                if chunk is None:
+                    if reader.finished:
+                        deliver(pipeline.finish())
+                        break
+                    if view is not None:
+                        view.update(pipeline, stats(), reader.dropped_samples)
+                    continue
+                read_s = chunk.read_s
+            else:
+                chunk = next(gen, None)
+                if chunk is None:
+                    deliver(pipeline.finish())
+                    break
+                read_s = time.perf_counter() - t0
+            if duration_s is not None:
+                left = int(round(duration_s * chunk.fs)) - (pipeline.stream_pos + chunk.lost)
+                if left <= 0:
+                    ended = "duration reached"
+                    break
+                if left < len(chunk):
+                    chunk.samples = chunk.samples[:left]
+                    if chunk.bad is not None:
+                        chunk.bad = chunk.bad[:left]
+            if saver is not None:
+                saver.write(chunk)
+            deliver(pipeline.process(chunk, read_s=read_s))
+            if view is not None:
+                view.update(pipeline, stats(), reader.dropped_samples if reader else 0)
+            if max_beats is not None and pipeline.counters["beats"] >= max_beats:
+                ended = "max beats reached"
+                break
+            if duration_s is not None and pipeline.fs and pipeline.stream_pos >= duration_s * pipeline.fs:
+                ended = "duration reached"
+                break
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        if reader is not None:
+            reader.stop()
+        else:
+            source.stop()
+            source.close()
+        for thing in (writer, saver):
+            if thing is not None:
+                thing.close()
+        if view is not None:
+            try:
+                view.update(pipeline, stats(), reader.dropped_samples if reader else 0, force=True)
+            finally:
+                view.stop()
+    wall = time.perf_counter() - t_start
+    cpu = time.process_time() - cpu_start
+    summary = pipeline.summary()
+    stream_s = pipeline.stream_pos / pipeline.fs if pipeline.fs else 0.0
+    summary.update(
+        source=source.name,
+        source_stats=stats(),
+        dropped_samples=reader.dropped_samples if reader else 0,
+        dropped_chunks=reader.dropped_chunks if reader else 0,
+        stream_s=round(stream_s, 3),
+        wall_s=round(wall, 4),
+        cpu_s=round(cpu, 4),
+        x_realtime=round(stream_s / wall, 1) if wall > 0 and stream_s > 0 else None,
+        x_realtime_cpu=round(stream_s / cpu, 1) if cpu > 0 and stream_s > 0 else None,
+        interrupted=interrupted,
+        ended="interrupted" if interrupted else ended,
+    )
+    return summary

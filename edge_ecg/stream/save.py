@@ -1,0 +1,118 @@
+"""``--save RECORD``: the raw stream written as a WFDB record while it runs.
+
+Samples go to ``RECORD.dat`` (WFDB format 16: little-endian int16) as they arrive, so memory
+stays bounded however long the run; ``RECORD.hea`` is (re)written at every flush and on
+close. Samples known to be lost in a gap are written as WFDB's invalid value (-32768), so
+time in the record stays stream time. ADC counts are stored as they came (gain from the
+device header when it sends one, else 1 "adu" per unit); millivolt sources (replay,
+simulator) are stored at 1000 adu/mV (1 uV steps, +-32.7 mV).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from edge_ecg.errors import DataError
+
+log = logging.getLogger(__name__)
+
+INVALID = -32768
+#: Most lost samples filled with INVALID for one gap (longer gaps are just noted in the log).
+MAX_FILL_S = 60.0
+
+
+class WfdbStreamWriter:
+    """Writes chunks to a single-signal WFDB record ``path`` (``DIR/NAME``; ``.hea`` optional)."""
+
+    def __init__(self, path: str | Path, lead: str = "ECG", flush_every_s: float = 10.0):
+        path = Path(path)
+        if path.suffix in (".hea", ".dat"):
+            path = path.with_suffix("")
+        if not path.name or not path.name.replace("_", "").replace("-", "").isalnum():
+            raise DataError(f"{path}: a WFDB record name may use only letters, digits, '_' and '-'")
+        if not path.parent.is_dir():
+            raise DataError(f"{path.parent}: folder for --save does not exist")
+        self.path = path
+        self.lead = lead
+        self.flush_every_s = float(flush_every_s)
+        self._fh = None
+        self.fs: float | None = None
+        self.gain = 1.0
+        self.baseline = 0
+        self.units = "adu"
+        self.scale = 1.0
+        self.n = 0
+        self.checksum = 0
+        self.first_value = 0
+        self._since_flush = 0
+        self.stopped = False
+
+    def _start(self, chunk) -> None:
+        self.fs = float(chunk.fs)
+        if chunk.units == "mV":
+            self.scale, self.gain, self.units = 1000.0, 1000.0, "mV"
+        else:
+            x = np.asarray(chunk.samples)
+            integral = bool(np.all(x == np.round(x))) and x.size and -32768 < x.min() and x.max() < 32768
+            self.scale = 1.0 if integral else 1000.0
+            if chunk.gain:
+                self.gain, self.units = float(chunk.gain) * self.scale, "mV"
+                self.baseline = int(round(chunk.baseline * self.scale))
+            else:
+                self.gain, self.units = self.scale, "adu"
+        try:
+            self._fh = open(self.path.with_suffix(".dat"), "wb")
+        except OSError as exc:
+            raise DataError(f"{self.path}.dat: cannot write ({exc.strerror or exc})") from None
+
+    def write(self, chunk) -> None:
+        """Append one :class:`~edge_ecg.stream.sources.Chunk` (and INVALID for samples lost before it)."""
+        if self.stopped or len(chunk) == 0:
+            return
+        if self._fh is None:
+            self._start(chunk)
+        elif abs(chunk.fs - self.fs) > 1e-9 * self.fs:
+            log.warning("sampling rate changed to %g Hz; --save stops here (%s keeps %g Hz)", chunk.fs, self.path,
+                        self.fs)
+            self.stopped = True
+            return
+        if chunk.lost:
+            fill = int(min(chunk.lost, MAX_FILL_S * self.fs))
+            self._append(np.full(fill, INVALID, dtype="<i2"))
+        q = np.clip(np.round(np.asarray(chunk.samples, dtype=np.float64) * self.scale), -32767, 32767).astype("<i2")
+        if self.n == 0:
+            self.first_value = int(q[0])
+        self._append(q)
+        if self._since_flush >= self.flush_every_s * self.fs:
+            self.flush()
+
+    def _append(self, q: np.ndarray) -> None:
+        self._fh.write(q.tobytes())
+        self.n += q.size
+        self._since_flush += q.size
+        self.checksum = (self.checksum + int(q.astype(np.int64).sum())) & 0xFFFF
+
+    def flush(self) -> None:
+        """Flush the samples and rewrite the header (the record is readable after this)."""
+        if self._fh is None:
+            return
+        self._fh.flush()
+        self._since_flush = 0
+        checksum = self.checksum - 0x10000 if self.checksum >= 0x8000 else self.checksum
+        name = self.path.name
+        header = (
+            f"{name} 1 {self.fs:g} {self.n}\n"
+            f"{name}.dat 16 {self.gain:g}({self.baseline})/{self.units} 16 0 {self.first_value} {checksum} 0 "
+            f"{self.lead}\n"
+            f"# recorded by edge-ecg stream\n"
+        )
+        self.path.with_suffix(".hea").write_text(header)
+
+    def close(self) -> None:
+        """Finish the record (idempotent)."""
+        if self._fh is not None and not self._fh.closed:
+            self.flush()
+            self._fh.close()

@@ -1,0 +1,641 @@
+"""Where live samples come from: a serial board, a WFDB record replayed, or the simulator.
+
+Every source yields :class:`Chunk` objects from :meth:`chunks`: a block of consecutive
+samples of one lead with its rate, arrival time and anything the pipeline must know (a gap
+before it, samples flagged unusable by the device, ground truth when known). The pipeline
+never needs to know which source it is reading.
+
+- :class:`ReplaySource`: a WFDB record at ``speed`` times real time (0: as fast as possible).
+- :class:`SimulatedSource`: :class:`~edge_ecg.stream.simulate.EcgSimulator`, paced likewise.
+- :class:`SerialAsciiSource`: text, one sample (or a row of values) per line, as
+  ``Serial.println(analogRead(A0))`` prints. Garbage and half lines are skipped and counted.
+- :class:`SerialBinarySource`: the framed protocol of :mod:`edge_ecg.stream.protocol`.
+
+Serial sources survive the board being unplugged: they log it, retry opening the port with
+exponential back-off, and resume with a gap (the pipeline re-arms its detector).
+:class:`ThreadedReader` runs a source in its own thread behind a bounded queue, so a
+consumer slower than the device drops (and counts) samples instead of growing memory.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import queue
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from edge_ecg.errors import ConfigError, DeviceError
+
+log = logging.getLogger(__name__)
+
+#: Longest text line accepted from an ASCII device (bytes); longer is garbage.
+MAX_LINE = 256
+
+
+@dataclass
+class Chunk:
+    """Consecutive samples of one lead.
+
+    ``samples`` float64 ``(n,)`` in ``units`` (``"mV"`` or ``"adc"`` counts; the pipeline
+    does not care which); ``fs`` the device rate in Hz; ``arrival`` the
+    :func:`time.perf_counter` time the samples were read. ``gap`` marks a discontinuity
+    before this chunk (reconnect, lost frames, dropped samples, rate change) and ``lost``
+    how many samples are known to be missing there (0 if unknown). ``bad`` is an optional
+    bool ``(n,)`` mask of samples the device flagged unusable (lead-off). ``truth`` lists
+    ground-truth beats ``(stream sample index, class letter)`` when the source knows them.
+    """
+
+    samples: np.ndarray
+    fs: float
+    arrival: float
+    gap: bool = False
+    lost: int = 0
+    bad: np.ndarray | None = None
+    units: str = "mV"
+    gain: float | None = None
+    baseline: float = 0.0
+    truth: list = field(default_factory=list)
+    read_s: float = 0.0  # time spent reading/parsing/generating it (the "read" stage)
+
+    def __len__(self) -> int:
+        return int(self.samples.shape[0])
+
+
+class Source:
+    """Base class: iterate :meth:`chunks`; :meth:`stop` ends it from another thread."""
+
+    #: True when samples come at the device's pace (dropping beats waiting on a slow consumer).
+    live: bool = False
+    name: str = "source"
+
+    def __init__(self) -> None:
+        self._stop = threading.Event()
+        self.counters: dict[str, int] = {}
+
+    def chunks(self) -> Iterator[Chunk]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        """Ask :meth:`chunks` to end soon (thread-safe)."""
+        self._stop.set()
+
+    @property
+    def stopped(self) -> bool:
+        return self._stop.is_set()
+
+    def close(self) -> None:
+        """Release any device (idempotent)."""
+
+    def stats(self) -> dict:
+        """Counters of what the source skipped, lost or retried."""
+        return dict(self.counters)
+
+
+# --------------------------------------------------------------------------- paced sources
+
+
+class Pacer:
+    """Sleeps so that sample ``k`` is released at ``k / (fs * speed)`` seconds after the start."""
+
+    def __init__(self, speed: float, stop: threading.Event):
+        if speed < 0:
+            raise ConfigError(f"--speed must be >= 0 (0: as fast as possible), got {speed}")
+        self.speed = float(speed)
+        self._stop = stop
+        self._t0: float | None = None
+
+    def wait(self, end_sample: int, fs: float) -> None:
+        """Block until samples up to ``end_sample`` (exclusive) are due."""
+        if self.speed == 0:
+            return
+        now = time.perf_counter()
+        if self._t0 is None:
+            self._t0 = now
+        due = self._t0 + end_sample / (fs * self.speed)
+        while now < due and not self._stop.is_set():
+            self._stop.wait(min(due - now, 0.1))
+            now = time.perf_counter()
+
+
+def default_chunk_s(speed: float) -> float:
+    """Chunk length (s of signal): 10 ms times ``speed`` when paced (small latency), 10 s at full speed."""
+    if speed <= 0:
+        return 10.0
+    return float(min(1.0, max(0.01, 0.01 * speed)))
+
+
+class ReplaySource(Source):
+    """A loaded record (see :func:`edge_ecg.records.load_record`) replayed as a stream.
+
+    ``speed`` 1 is real time, 0 as fast as possible; ``chunk_s`` the chunk length in seconds
+    of signal (default :func:`default_chunk_s`); ``start_s``/``duration_s`` select a stretch.
+    Ground truth comes from the record's annotations (AAMI classes).
+    """
+
+    name = "replay"
+
+    def __init__(self, record, speed: float = 1.0, chunk_s: float | None = None, start_s: float = 0.0,
+                 duration_s: float | None = None):
+        super().__init__()
+        self.record = record
+        self.fs = float(record.fs)
+        self.speed = float(speed)
+        self.live = self.speed > 0
+        self.pacer = Pacer(speed, self._stop)
+        self.chunk = max(1, int(round((chunk_s or default_chunk_s(speed)) * self.fs)))
+        n = len(record.signal)
+        self.start = min(n, max(0, int(round(start_s * self.fs))))
+        self.end = n if duration_s is None else min(n, self.start + int(round(duration_s * self.fs)))
+        self.name = f"replay {record.name}"
+
+    def chunks(self) -> Iterator[Chunk]:
+        sig = np.asarray(self.record.signal, dtype=np.float64)
+        beats = np.asarray(self.record.beat_samples, dtype=np.int64)
+        classes = np.asarray(self.record.beat_classes)
+        for lo in range(self.start, self.end, self.chunk):
+            if self.stopped:
+                return
+            hi = min(self.end, lo + self.chunk)
+            self.pacer.wait(hi - self.start, self.fs)
+            a, b = np.searchsorted(beats, [lo, hi])
+            truth = [(int(s) - self.start, str(c)) for s, c in zip(beats[a:b], classes[a:b])]
+            yield Chunk(sig[lo:hi], self.fs, time.perf_counter(), truth=truth)
+
+
+def open_replay(spec: str, data: str | Path | None = None, lead: str | int = "MLII"):
+    """Load the record named by ``spec`` for replay.
+
+    ``spec`` is a path ``DIR/NAME`` (a ``.hea``/``.dat`` suffix is ignored) or a bare
+    MIT-BIH record name looked up like every other command (``data``, then
+    ``$EDGE_ECG_DATA/mitdb``, then the cache). Returns a :class:`edge_ecg.records.Record`
+    (lead ``lead`` in mV, with its annotations when there is an ``atr`` file); a record
+    without that lead falls back to its first signal, with a warning.
+    """
+    from edge_ecg.records.load import load_record, read_header
+
+    path = Path(spec)
+    if path.suffix in (".hea", ".dat", ".atr"):
+        path = path.with_suffix("")
+    if len(path.parts) > 1 or path.with_suffix(".hea").is_file():
+        folder, name = path.parent, path.name
+    else:
+        from edge_ecg.records.locate import find_database
+
+        folder, name = find_database("mitdb", data), path.name
+    header = read_header(folder, name)  # a missing record: one clear line
+    if isinstance(lead, str) and lead not in (header.sig_name or []):
+        log.warning("record %s has no lead %s; replaying its first signal", name, lead)
+        lead = 0
+    return load_record(folder, name, lead=lead, annotations=(folder / f"{name}.atr").is_file())
+
+
+class SimulatedSource(Source):
+    """The built-in synthetic ECG (:class:`~edge_ecg.stream.simulate.EcgSimulator`) as a stream.
+
+    ``speed`` and ``chunk_s`` as for :class:`ReplaySource`; ``duration_s`` ends it (None:
+    endless); other keyword arguments go to the simulator.
+    """
+
+    name = "simulate"
+
+    def __init__(self, fs: float = 360.0, speed: float = 1.0, chunk_s: float | None = None,
+                 duration_s: float | None = None, seed: int = 0, **sim_kwargs):
+        super().__init__()
+        from edge_ecg.stream.simulate import EcgSimulator
+
+        self.sim = EcgSimulator(fs=fs, seed=seed, **sim_kwargs)
+        self.fs = float(fs)
+        self.speed = float(speed)
+        self.live = self.speed > 0
+        self.pacer = Pacer(speed, self._stop)
+        self.chunk = max(1, int(round((chunk_s or default_chunk_s(speed)) * self.fs)))
+        self.total = None if duration_s is None else int(round(duration_s * self.fs))
+
+    def chunks(self) -> Iterator[Chunk]:
+        done = 0
+        while not self.stopped and (self.total is None or done < self.total):
+            n = self.chunk if self.total is None else min(self.chunk, self.total - done)
+            self.pacer.wait(done + n, self.fs)
+            t0 = time.perf_counter()
+            x, beats = self.sim.generate(n)
+            done += n
+            now = time.perf_counter()
+            yield Chunk(x, self.fs, now, truth=[(b.sample, b.label) for b in beats], read_s=now - t0)
+
+
+# --------------------------------------------------------------------------- serial sources
+
+
+def device_error(path: str, exc: BaseException) -> DeviceError:
+    """A one-line :class:`DeviceError` for a serial port that cannot be opened."""
+    code = getattr(exc, "errno", None)
+    if code is None and exc.args and isinstance(exc.args[0], int):
+        code = exc.args[0]
+    if code == errno.ENOENT or (code is None and not Path(path).exists()):
+        return DeviceError(f"{path}: no such device (is the board plugged in? see `ls /dev/ttyUSB* /dev/ttyACM*`)")
+    if code in (errno.EACCES, errno.EPERM):
+        return DeviceError(
+            f"{path}: permission denied (add yourself to the 'dialout' group: "
+            f"sudo usermod -aG dialout $USER, then log in again)"
+        )
+    if code == errno.EBUSY:
+        return DeviceError(f"{path}: device busy (another program has the port open)")
+    return DeviceError(f"{path}: cannot open serial port ({exc})")
+
+
+class SerialSource(Source):
+    """Common serial-port handling: open, read, reconnect with back-off.
+
+    ``path`` is the device (``/dev/ttyUSB0``, ``COM3``); ``baud`` the bit rate;
+    ``backoff_s`` the first retry delay after the device is lost, doubled per failed attempt
+    up to ``max_backoff_s``. ``read_timeout_s`` bounds how long one read waits (latency).
+    Subclasses turn bytes into chunks in :meth:`parse` and forget partial input in
+    :meth:`reset_parser`.
+    """
+
+    live = True
+
+    def __init__(self, path: str, baud: int = 115200, backoff_s: float = 0.2, max_backoff_s: float = 5.0,
+                 read_timeout_s: float = 0.01):
+        super().__init__()
+        self.path = str(path)
+        self.baud = int(baud)
+        self.backoff_s = float(backoff_s)
+        self.max_backoff_s = float(max_backoff_s)
+        self.read_timeout_s = float(read_timeout_s)
+        self._ser = None
+        self._gap_pending = False
+        self.name = f"{self.path} @ {self.baud} baud"
+        self.counters = {"bytes": 0, "disconnects": 0, "reconnects": 0}
+
+    # ---- device handling
+
+    def _open_port(self):
+        import serial
+
+        return serial.Serial(self.path, self.baud, timeout=self.read_timeout_s)
+
+    def open(self) -> None:
+        """Open the port now; a missing device or a permission problem is a :class:`DeviceError`."""
+        if self._ser is not None:
+            return
+        try:
+            self._ser = self._open_port()
+        except Exception as exc:  # serial.SerialException (an OSError subclass is wrapped)
+            raise device_error(self.path, exc) from None
+        log.info("%s: opened at %d baud", self.path, self.baud)
+        self.reset_parser(first=True)
+
+    def close(self) -> None:
+        ser, self._ser = self._ser, None
+        if ser is not None:
+            try:
+                ser.close()
+            except Exception:  # pragma: no cover - closing a dead port
+                pass
+
+    def _reconnect(self) -> bool:
+        """Retry opening until it works (True) or the source is stopped (False)."""
+        self.close()
+        self.counters["disconnects"] += 1
+        t_lost = time.monotonic()
+        log.warning("%s: device lost; retrying with back-off", self.path)
+        delay = self.backoff_s
+        while not self.stopped:
+            self._stop.wait(delay)
+            if self.stopped:
+                return False
+            try:
+                self._ser = self._open_port()
+            except Exception as exc:
+                log.debug("%s: reopen failed (%s); next try in %.1f s", self.path, exc, delay)
+                delay = min(self.max_backoff_s, delay * 2)
+                continue
+            self.counters["reconnects"] += 1
+            log.warning("%s: reconnected after %.1f s; resuming", self.path, time.monotonic() - t_lost)
+            self._gap_pending = True
+            self.reset_parser(first=True)
+            return True
+        return False
+
+    def chunks(self) -> Iterator[Chunk]:
+        self.open()
+        while not self.stopped:
+            try:
+                ser = self._ser
+                data = ser.read(max(1, ser.in_waiting))
+            except Exception as exc:  # serial.SerialException, OSError, TypeError on a closed port
+                log.debug("%s: read failed (%s)", self.path, exc)
+                if not self._reconnect():
+                    return
+                continue
+            if not data:
+                continue
+            self.counters["bytes"] += len(data)
+            arrival = time.perf_counter()
+            chunks = self.parse(data, arrival)
+            spent = (time.perf_counter() - arrival) / max(1, len(chunks))
+            for chunk in chunks:
+                chunk.read_s = spent
+                if self._gap_pending:
+                    chunk.gap = True
+                    self._gap_pending = False
+                yield chunk
+
+    # ---- to be provided by subclasses
+
+    def reset_parser(self, first: bool = False) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def parse(self, data: bytes, arrival: float) -> list[Chunk]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+class AsciiParser:
+    """Text lines to numbers: one value per line, or a row of values split by commas,
+    spaces, tabs or semicolons of which column ``lead`` (0-based) is taken. ``label:value``
+    tokens (the Arduino serial plotter's format) are accepted.
+
+    Lines that do not parse are counted in ``bad_lines``; the first line after a (re)connect
+    is dropped as a probable half line (``partial_lines``); a line longer than
+    :data:`MAX_LINE` bytes is garbage (``bad_lines``).
+    """
+
+    def __init__(self, lead: int = 0):
+        if lead < 0:
+            raise ConfigError(f"--lead must be >= 0 (a 0-based column), got {lead}")
+        self.lead = int(lead)
+        self.bad_lines = 0
+        self.partial_lines = 0
+        self.lines = 0
+        self.reset(first=True)
+
+    def reset(self, first: bool = False) -> None:
+        """Forget a partial line; with ``first``, also drop the next line (it may be cut)."""
+        self._buf = b""
+        self._skip_next = first
+
+    def feed(self, data: bytes) -> np.ndarray:
+        """Parse ``data`` (any cut); returns the values of the complete lines (float64)."""
+        buf = self._buf + data
+        parts = buf.split(b"\n")
+        self._buf = parts.pop()
+        if len(self._buf) > MAX_LINE:
+            self.bad_lines += 1
+            self._buf = b""
+        out = []
+        for raw in parts:
+            if self._skip_next:
+                self._skip_next = False
+                self.partial_lines += 1
+                continue
+            line = raw.strip()
+            if not line:
+                continue
+            self.lines += 1
+            value = self._value(line)
+            if value is None:
+                self.bad_lines += 1
+            else:
+                out.append(value)
+        return np.asarray(out, dtype=np.float64)
+
+    def _value(self, line: bytes) -> float | None:
+        if len(line) > MAX_LINE:
+            return None
+        tokens = line.replace(b",", b" ").replace(b";", b" ").replace(b"\t", b" ").split()
+        if len(tokens) <= self.lead:
+            return None
+        token = tokens[self.lead]
+        if b":" in token:
+            token = token.rsplit(b":", 1)[1]
+        try:
+            value = float(token)
+        except ValueError:
+            return None
+        return value if np.isfinite(value) else None
+
+
+class SerialAsciiSource(SerialSource):
+    """A board printing text lines (see :class:`AsciiParser`) at ``fs`` Hz (which it cannot tell us).
+
+    ``check_rate_s``: after that many seconds of data, the measured sample rate is compared
+    with ``fs``; more than 25 % off is a :class:`DeviceError` (a wrong ``--fs``).
+    """
+
+    def __init__(self, path: str, fs: float, baud: int = 115200, lead: int = 0, check_rate_s: float | None = 3.0,
+                 **kwargs):
+        if fs is None or not fs > 0:
+            raise ConfigError("--fs is required with --format ascii (the board's sampling rate in Hz)")
+        self.parser = AsciiParser(lead)
+        super().__init__(path, baud, **kwargs)
+        self.fs = float(fs)
+        self.check_rate_s = check_rate_s
+        self._rate_t0: float | None = None
+        self._rate_n = 0
+        self._rate_checked = False
+
+    def reset_parser(self, first: bool = False) -> None:
+        self.parser.reset(first)
+        self._rate_t0 = None
+        self._rate_n = 0
+
+    def stats(self) -> dict:
+        out = dict(self.counters)
+        out.update(lines=self.parser.lines, bad_lines=self.parser.bad_lines, partial_lines=self.parser.partial_lines)
+        return out
+
+    def parse(self, data: bytes, arrival: float) -> list[Chunk]:
+        values = self.parser.feed(data)
+        if values.size == 0:
+            return []
+        self._check_rate(values.size, arrival)
+        return [Chunk(values, self.fs, arrival, units="adc")]
+
+    def _check_rate(self, n: int, now: float) -> None:
+        if self.check_rate_s is None or self._rate_checked:
+            return
+        if self._rate_t0 is None:
+            self._rate_t0 = now  # samples in this first read do not count: they may be a backlog
+            return
+        self._rate_n += n
+        elapsed = now - self._rate_t0
+        if elapsed >= self.check_rate_s:
+            self._rate_checked = True
+            rate = self._rate_n / elapsed
+            if not 0.75 <= rate / self.fs <= 1.33:
+                raise DeviceError(
+                    f"{self.path}: the device sends about {rate:.0f} samples/s but --fs is {self.fs:g} Hz; "
+                    f"give the board's real sampling rate"
+                )
+
+
+class SerialBinarySource(SerialSource):
+    """A board speaking the framed binary protocol (:mod:`edge_ecg.stream.protocol`).
+
+    The header gives rate, gain and channel count; ``lead`` picks the channel (0-based).
+    ``fs``, when given, must agree with the header (a data frame before any header is then
+    accepted at that rate; without it, frames before the first header are skipped and
+    counted). A sequence gap, a device restart, a reported overflow or a header change is a
+    gap for the pipeline; lead-off flags mark samples unusable.
+    """
+
+    def __init__(self, path: str, baud: int = 115200, lead: int = 0, fs: float | None = None, **kwargs):
+        from edge_ecg.stream.protocol import FrameDecoder
+
+        if lead < 0:
+            raise ConfigError(f"--lead must be >= 0 (a 0-based channel), got {lead}")
+        self.decoder = FrameDecoder()
+        self.lead = int(lead)
+        self.user_fs = None if fs is None else float(fs)
+        self.header = None
+        super().__init__(path, baud, **kwargs)
+        self.counters.update(frames_before_header=0, gaps=0)
+
+    def reset_parser(self, first: bool = False) -> None:
+        # keep the decoder's counters; drop its partial frame and sequence memory
+        stats = self.decoder.stats() if hasattr(self, "decoder") else {}
+        self.decoder.reset()
+        for k, v in stats.items():
+            setattr(self.decoder, k, v)
+
+    def stats(self) -> dict:
+        out = dict(self.counters)
+        out.update(self.decoder.stats())
+        return out
+
+    def parse(self, data: bytes, arrival: float) -> list[Chunk]:
+        from edge_ecg.stream.protocol import Header
+
+        out: list[Chunk] = []
+        parts: list[np.ndarray] = []
+        bads: list[np.ndarray] = []
+        group = {"gap": False, "lost": 0}  # of the frames collected in parts
+        gap_next, lost_next = False, 0
+
+        def flush():
+            if parts:
+                fs = self.header.fs if self.header is not None else self.user_fs
+                gain = self.header.gain if self.header is not None else None
+                base = self.header.baseline if self.header is not None else 0.0
+                out.append(Chunk(np.concatenate(parts), fs, arrival, gap=group["gap"], lost=group["lost"],
+                                 bad=np.concatenate(bads), units="adc", gain=gain, baseline=base))
+                parts.clear()
+                bads.clear()
+
+        for frame in self.decoder.feed(data):
+            if isinstance(frame, Header):
+                if self.user_fs is not None and abs(frame.fs - self.user_fs) > 1e-6 * self.user_fs:
+                    raise DeviceError(
+                        f"{self.path}: --fs {self.user_fs:g} does not match the device's header "
+                        f"({frame.fs:g} Hz); leave --fs out with --format binary"
+                    )
+                if self.header is not None and frame.fs != self.header.fs:
+                    flush()
+                    gap_next = True
+                    self.counters["gaps"] += 1
+                self.header = frame
+                continue
+            if self.header is None and self.user_fs is None:
+                self.counters["frames_before_header"] += 1
+                continue
+            if self.lead >= frame.channels:
+                raise DeviceError(f"{self.path}: --lead {self.lead} but the device sends {frame.channels} channel(s)")
+            if frame.lost_before or frame.overflow:
+                gap_next = True
+                lost_next += frame.lost_before * len(frame) if frame.lost_before > 0 else 0
+                self.counters["gaps"] += 1
+            if gap_next or not parts:
+                flush()
+                group = {"gap": gap_next, "lost": lost_next}
+                gap_next, lost_next = False, 0
+            parts.append(frame.samples[:, self.lead].astype(np.float64))
+            bads.append(np.full(len(frame), frame.lead_off))
+        flush()
+        return out
+
+
+# --------------------------------------------------------------------------- threaded reading
+
+
+class ThreadedReader:
+    """Runs ``source.chunks()`` in a thread behind a queue of at most ``max_chunks`` chunks.
+
+    With ``drop`` (for live sources), a full queue drops the newest chunk instead of
+    blocking the device reader: the samples are counted in :attr:`dropped_samples` and the
+    next delivered chunk carries a gap (the pipeline resets). Without ``drop`` the reader
+    waits (replay at full speed: nothing is lost). An exception in the reader (a device
+    error) is re-raised by :meth:`get`.
+    """
+
+    def __init__(self, source: Source, max_chunks: int = 256, drop: bool | None = None):
+        self.source = source
+        self.drop = source.live if drop is None else bool(drop)
+        self.queue: queue.Queue = queue.Queue(maxsize=max(1, int(max_chunks)))
+        self.dropped_samples = 0
+        self.dropped_chunks = 0
+        self._pending_gap = False
+        self._pending_lost = 0
+        self._error: BaseException | None = None
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="edge-ecg-reader", daemon=True)
+
+    def start(self) -> "ThreadedReader":
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        try:
+            for chunk in self.source.chunks():
+                if self._pending_gap:
+                    chunk.gap = True
+                    chunk.lost += self._pending_lost
+                if self.drop:
+                    try:
+                        self.queue.put_nowait(chunk)
+                    except queue.Full:
+                        self.dropped_samples += len(chunk)
+                        self.dropped_chunks += 1
+                        self._pending_gap = True
+                        self._pending_lost += len(chunk)
+                        continue
+                else:
+                    while not self.source.stopped:
+                        try:
+                            self.queue.put(chunk, timeout=0.1)
+                            break
+                        except queue.Full:
+                            continue
+                self._pending_gap, self._pending_lost = False, 0
+        except BaseException as exc:  # handed to the consumer
+            self._error = exc
+        finally:
+            self._done.set()
+
+    def get(self, timeout: float = 0.1) -> Chunk | None:
+        """The next chunk, or None if none came within ``timeout`` s; raises the reader's error."""
+        try:
+            return self.queue.get(timeout=timeout)
+        except queue.Empty:
+            if self._error is not None:
+                raise self._error
+            return None
+
+    @property
+    def finished(self) -> bool:
+        """True when the source has ended and every chunk has been taken."""
+        if self._error is not None and self.queue.empty():
+            raise self._error
+        return self._done.is_set() and self.queue.empty()
+
+    def stop(self, timeout: float = 2.0) -> None:
+        """Stop the source and wait (up to ``timeout`` s) for the thread; closes the source."""
+        self.source.stop()
+        self._thread.join(timeout)
+        self.source.close()
