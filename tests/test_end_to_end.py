@@ -1,0 +1,92 @@
+"""End to end: an emulated board on a pseudo-terminal, the real `edge-ecg stream` reading it.
+
+The board replays a stretch of a DS2 record through the compiled C firmware encoder at
+MIT-BIH's own ADC gain and offset; the stream must label the same beats, at the same
+sample positions, as `edge-ecg stream --replay` of that stretch.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+MODEL = ROOT / "models" / "edge_ecg_int8.tflite"
+RECORD, SECONDS = "233", 30.0  # DS2, with frequent V beats
+
+
+def stream_cmd(*args: str) -> list[str]:
+    return [sys.executable, "-m", "edge_ecg", "stream", "--model", str(MODEL), "--view", "plain", *args]
+
+
+def wait_until_opened(pid: int, path: str, timeout_s: float = 30.0) -> None:
+    """Wait until process ``pid`` holds ``path`` open (Linux /proc)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            if any(os.readlink(f"/proc/{pid}/fd/{fd}") == path for fd in os.listdir(f"/proc/{pid}/fd")):
+                return
+        except OSError:
+            pass
+        time.sleep(0.05)
+    raise AssertionError(f"the stream never opened {path}")
+
+
+def events(path: Path) -> list[tuple[int, str]]:
+    return [(e["sample"], e["label"]) for e in map(json.loads, path.read_text().splitlines()) if e.get("label")]
+
+
+@pytest.mark.slow
+@pytest.mark.realdata
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs Linux /proc to see the reader attach")
+def test_emulated_board_equals_replay(mitdb_dir, tmp_path):
+    if not MODEL.is_file():
+        pytest.skip("no shipped int8 model in models/")
+    from firmware_harness.ccore import missing_toolchain
+    from firmware_harness.emulator import Emulator, EmulatorSettings, open_pty
+    from firmware_harness.sources import record_source
+
+    if missing_toolchain():
+        pytest.skip(f"no C toolchain for the firmware encoder: {missing_toolchain()}")
+
+    replay = tmp_path / "replay.jsonl"
+    res = subprocess.run(stream_cmd("--replay", str(mitdb_dir / RECORD), "--speed", "0", "--duration", str(SECONDS),
+                                    "--jsonl", str(replay)), capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+
+    master, slave, path = open_pty()
+    device = tmp_path / "device.jsonl"
+    proc = subprocess.Popen(stream_cmd("--device", path, "--format", "binary", "--duration", str(SECONDS),
+                                       "--jsonl", str(device)), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    board = Emulator(record_source(mitdb_dir / RECORD), EmulatorSettings(fs=360.0, gain=200.0, offset=1024,
+                                                                         speed=0, duration_s=SECONDS + 3,
+                                                                         encoder="c"))
+    stop = threading.Event()
+    try:
+        wait_until_opened(proc.pid, path)
+        time.sleep(0.5)  # pyserial empties the input right after opening, as with a USB board
+        writer = threading.Thread(target=board.run, args=(master,), kwargs={"stop": stop, "drain_input": True},
+                                  daemon=True)
+        writer.start()
+        out, err = proc.communicate(timeout=300)
+    finally:
+        stop.set()
+        proc.kill()
+        os.close(master)
+        os.close(slave)
+    assert proc.returncode == 0, err
+    assert board.encoder_name.startswith("c")
+
+    got, want = events(device), events(replay)
+    assert len(want) >= 30, "the stretch should hold plenty of beats"
+    assert [label for _, label in got] == [label for _, label in want]
+    assert all(abs(a - b) <= 1 for (a, _), (b, _) in zip(got, want))
+    assert {label for _, label in want} >= {"N", "V"}
