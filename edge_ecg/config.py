@@ -96,7 +96,13 @@ class WindowConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """The network. ``arch`` is ``cnn_lstm`` (the product), ``cnn`` or ``lstm`` (ablations)."""
+    """The network. ``arch`` is ``cnn_lstm`` (the product), ``cnn`` or ``lstm`` (ablations).
+
+    ``conv_filters`` gives one Conv1D/BatchNorm/ReLU/MaxPool block per entry (kernel
+    ``conv_kernel`` samples, pooling by ``pool``); the ablations are sized automatically to
+    ``cnn_lstm``'s parameter count (see :mod:`edge_ecg.model.arch`). ``use_rr`` adds the RR
+    feature input beside the waveform.
+    """
 
     arch: str = "cnn_lstm"
     conv_filters: tuple[int, ...] = (16, 24, 32)
@@ -110,6 +116,10 @@ class ModelConfig:
     def __post_init__(self) -> None:
         if self.arch not in ARCHES:
             raise ConfigError(f"unknown arch {self.arch!r}; choose one of {', '.join(ARCHES)}")
+        if not self.conv_filters or min(self.conv_filters) < 1 or self.conv_kernel < 1 or self.pool < 1:
+            raise ConfigError("model.conv_filters must be a non-empty list of positive widths; conv_kernel, pool >= 1")
+        if self.lstm_units < 1 or self.dense_units < 1 or not 0 <= self.dropout < 1:
+            raise ConfigError("model.lstm_units and model.dense_units must be >= 1 and model.dropout in [0, 1)")
 
 
 ARCHES: tuple[str, ...] = ("cnn_lstm", "cnn", "lstm")
@@ -117,7 +127,12 @@ ARCHES: tuple[str, ...] = ("cnn_lstm", "cnn", "lstm")
 
 @dataclass(frozen=True)
 class AugmentConfig:
-    """Training-time augmentation. Real noise comes from nstdb's first 15 minutes only."""
+    """Training-time augmentation (see :mod:`edge_ecg.model.augment`).
+
+    Real noise comes from nstdb's first ``noise_minutes`` minutes only; SNR is in dB relative
+    to the window's power; ``wander_amplitude`` is in normalised window units; ``shift_max_s``
+    in seconds; ``rate_jitter`` a fraction of the sample rate.
+    """
 
     enabled: bool = True
     noise_prob: float = 0.5
@@ -125,24 +140,62 @@ class AugmentConfig:
     noise_types: tuple[str, ...] = ("em", "ma", "bw")
     noise_minutes: float = 15.0  # first N minutes of each nstdb noise record; the rest is for tests
     wander_prob: float = 0.3
-    scale_range: tuple[float, float] = (0.7, 1.4)
+    wander_amplitude: float = 0.5
+    scale_range: tuple[float, float] = (0.8, 1.25)
     shift_max_s: float = 0.03
     rate_jitter: float = 0.03
+
+    def __post_init__(self) -> None:
+        if not 0 < self.noise_minutes <= 15.0:
+            raise ConfigError("augment.noise_minutes must be in (0, 15]: nstdb's last 15 minutes are kept for tests")
+        if not (0 <= self.noise_prob <= 1 and 0 <= self.wander_prob <= 1):
+            raise ConfigError("augment.noise_prob and augment.wander_prob must be in [0, 1]")
+        if self.snr_db_range[0] > self.snr_db_range[1] or self.scale_range[0] > self.scale_range[1]:
+            raise ConfigError("augment.snr_db_range and augment.scale_range must be (low, high)")
+        if not 0 <= self.rate_jitter < 0.5 or self.shift_max_s < 0:
+            raise ConfigError("augment.rate_jitter must be in [0, 0.5) and augment.shift_max_s >= 0")
+
+
+IMBALANCE: tuple[str, ...] = ("class_weight", "balanced_sampling", "focal", "none")
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """The schedule. Validation holds out whole DS1 records (patient-wise)."""
+    """The schedule. Validation holds out whole DS1 records (patient-wise).
 
-    epochs: int = 30
+    The default validation records keep most S beats in training (DS1 has only 944, 383 of
+    them in record 209) while still holding out S, V and F beats of six patients.
+    ``class_weight_power`` p weighs class c by ``(n_max / n_c) ** p`` (capped at
+    ``max_class_weight``); the same weights drive ``balanced_sampling`` (as sampling
+    probabilities) and ``focal`` (as alpha). ``threads`` bounds TensorFlow's CPU threads.
+    """
+
+    epochs: int = 20
     batch_size: int = 256
     learning_rate: float = 2e-3
     seed: int = 0
     qat: bool = True
     qat_epochs: int = 4
-    imbalance: str = "class_weight"  # "class_weight" | "balanced_sampling" | "focal" | "none"
-    val_records: tuple[str, ...] = ("101", "106", "118", "201", "207", "209")
+    qat_learning_rate: float = 2e-4
+    qat_lstm: str = "calibrate"  # "calibrate" (float during QAT, int8 by calibration) | "fake_quant"
+    imbalance: str = "balanced_sampling"  # "class_weight" | "balanced_sampling" | "focal" | "none"
+    class_weight_power: float = 0.5
+    max_class_weight: float = 30.0
+    focal_gamma: float = 2.0
+    records: tuple[str, ...] = ()  # training records (validation ones included); empty: de Chazal's DS1
+    val_records: tuple[str, ...] = ("106", "118", "124", "205", "215", "220")
     early_stopping_patience: int = 5
+    threads: int = 2
+
+    def __post_init__(self) -> None:
+        if self.imbalance not in IMBALANCE:
+            raise ConfigError(f"train.imbalance must be one of {', '.join(IMBALANCE)}, got {self.imbalance!r}")
+        if self.qat_lstm not in ("calibrate", "fake_quant"):
+            raise ConfigError(f"train.qat_lstm must be 'calibrate' or 'fake_quant', got {self.qat_lstm!r}")
+        if self.epochs < 1 or self.batch_size < 1 or self.qat_epochs < 0 or self.threads < 1:
+            raise ConfigError("train.epochs, train.batch_size and train.threads must be >= 1, train.qat_epochs >= 0")
+        if self.learning_rate <= 0 or self.qat_learning_rate <= 0:
+            raise ConfigError("train.learning_rate and train.qat_learning_rate must be positive")
 
 
 @dataclass(frozen=True)

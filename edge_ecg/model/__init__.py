@@ -1,0 +1,30 @@
+"""Model: the networks, augmentation, the training loop, QAT and Keras prediction (TensorFlow side).
+
+- :mod:`~edge_ecg.model.arch`: :func:`build_model` (``cnn_lstm``, ``cnn``, ``lstm``), :func:`fold_batch_norm`.
+- :mod:`~edge_ecg.model.qat`: :func:`quantize_model`, :func:`load_qat_model`.
+- :mod:`~edge_ecg.model.augment`: :func:`load_noise_bank` (nstdb, first 15 min), :func:`augment_windows`.
+- :mod:`~edge_ecg.model.train`: :func:`train_run` (DS1, patient-wise validation, run folder).
+- :mod:`~edge_ecg.model.predict`: :class:`KerasClassifier`, :func:`load_classifier`, :func:`evaluate_classifier`.
+
+Names are imported lazily so that ``import edge_ecg.model`` does not start TensorFlow.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+_WHERE = {
+    "build_model": "arch", "fold_batch_norm": "arch", "count_params": "arch",
+    "quantize_model": "qat", "load_qat_model": "qat", "qat_scope": "qat",
+    "load_noise_bank": "augment", "augment_windows": "augment", "find_nstdb": "augment",
+    "train_run": "train", "TrainResult": "train",
+    "KerasClassifier": "predict", "load_classifier": "predict", "evaluate_classifier": "predict",
+}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str):
+    if name in _WHERE:
+        return getattr(importlib.import_module(f"edge_ecg.model.{_WHERE[name]}"), name)
+    raise AttributeError(f"module 'edge_ecg.model' has no attribute {name!r}")

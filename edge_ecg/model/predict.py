@@ -1,0 +1,136 @@
+"""Keras models as classifiers with the same interface as the TFLite one.
+
+:class:`KerasClassifier` mirrors :class:`edge_ecg.runtime.interpreter.TFLiteClassifier`
+(``window``, ``classes``, ``uses_rr``, ``predict``, ``predict_batch``), so evaluation code
+takes either. :func:`load_classifier` opens whichever a path names:
+
+- a ``.tflite`` file -> ``TFLiteClassifier`` (its window comes from the embedded metadata);
+- a ``.keras`` / ``.h5`` file -> ``KerasClassifier`` (its window from the ``config.json``
+  beside it; ``.h5`` files are fake-quantised QAT models);
+- a run folder (or ``models/``) -> its QAT-trained model ``model_qat.keras`` when present
+  (what is converted to int8), else ``model.keras``; ``prefer="float"`` picks the latter.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from edge_ecg.config import CLASSES, RunConfig, load_config
+from edge_ecg.errors import ModelError
+
+
+class KerasClassifier:
+    """A tf_keras edge-ecg model with its window configuration.
+
+    ``model`` is a loaded tf_keras model with inputs ``beat`` ``(L, 1)`` and optionally
+    ``rr`` ``(F,)``; ``config`` the :class:`RunConfig` it was trained with.
+    """
+
+    def __init__(self, model, config: RunConfig, path: Path | None = None):
+        self.model = model
+        self.config = config
+        self.window = config.window
+        self.classes = CLASSES
+        self.path = path
+        names = [t.name.split(":")[0] for t in model.inputs]
+        self.uses_rr = "rr" in names
+        length = int(model.inputs[names.index("beat")].shape[1]) if "beat" in names else -1
+        if length != self.window.length:
+            raise ModelError(
+                f"{path or 'model'}: input 'beat' has {length} samples but config.json's window has {self.window.length}"
+            )
+        self.runtime_name = "tf_keras"
+
+    def predict_batch(self, X: np.ndarray, rr: np.ndarray | None = None, batch_size: int = 1024) -> np.ndarray:
+        """Probabilities ``(n, 5)`` float32 for normalised windows ``X`` ``(n, L)`` and RR features ``rr`` ``(n, F)``."""
+        X = np.asarray(X, dtype=np.float32)
+        feed = {"beat": X[..., None]}
+        if self.uses_rr:
+            if rr is None:
+                raise ValueError("this model needs the beats' RR features (rr)")
+            feed["rr"] = np.asarray(rr, dtype=np.float32)
+        if len(X) == 0:
+            return np.zeros((0, len(CLASSES)), dtype=np.float32)
+        return np.asarray(self.model.predict(feed, batch_size=batch_size, verbose=0), dtype=np.float32)
+
+    def predict(self, beat: np.ndarray, rr: np.ndarray | None = None) -> np.ndarray:
+        """Probabilities ``(5,)`` float32 for one normalised window ``(L,)`` and its RR features ``(F,)``."""
+        return self.predict_batch(np.asarray(beat)[None], None if rr is None else np.asarray(rr)[None])[0]
+
+
+def resolve_model_path(path: str | Path, prefer: str = "qat") -> Path:
+    """The model file a ``--model`` argument names (see the module docstring)."""
+    path = Path(path)
+    if not path.exists():
+        raise ModelError(f"{path}: no such model file or run folder")
+    if path.is_dir():
+        order = ["model_qat.keras", "model.keras"] if prefer == "qat" else ["model.keras", "model_qat.keras"]
+        for name in order:
+            if (path / name).is_file():
+                return path / name
+        raise ModelError(f"{path}: not a run folder (no model.keras or model_qat.keras)")
+    if path.suffix.lower() not in (".keras", ".h5", ".tflite"):
+        raise ModelError(f"{path}: not a model (expected .keras, .h5, .tflite or a run folder)")
+    return path
+
+
+def load_keras_model(path: str | Path):
+    """Load a float (``.keras``) or QAT (``.h5``) edge-ecg model, uncompiled."""
+    from edge_ecg.model._tf import keras
+
+    path = Path(path)
+    try:
+        if path.suffix.lower() == ".h5":
+            from edge_ecg.model.qat import load_qat_model
+
+            return load_qat_model(path)
+        return keras.models.load_model(path, compile=False)
+    except (OSError, ValueError, TypeError, KeyError) as exc:
+        raise ModelError(f"{path}: cannot load the Keras model ({str(exc).splitlines()[0][:200]})") from None
+
+
+def load_classifier(path: str | Path, prefer: str = "qat", threads: int = 1):
+    """A classifier (:class:`KerasClassifier` or ``TFLiteClassifier``) for ``path``."""
+    path = resolve_model_path(path, prefer)
+    if path.suffix.lower() == ".tflite":
+        from edge_ecg.runtime.interpreter import TFLiteClassifier
+
+        return TFLiteClassifier(path, threads=threads)
+    cfg_path = path.parent / "config.json"
+    if not cfg_path.is_file():
+        raise ModelError(f"{path}: no config.json beside it (needed for the window the model expects)")
+    config = load_config(cfg_path)
+    return KerasClassifier(load_keras_model(path), config, path)
+
+
+def excluded_intervals(db_dir: str | Path, records, fs: float) -> dict:
+    """Record name -> VF/flutter episodes ``(k, 2)`` in samples at ``fs`` (EC57 leaves them unscored)."""
+    from edge_ecg.records.load import read_beats, read_header
+
+    out = {}
+    for name in records:
+        episodes = read_beats(db_dir, name)[3]
+        if len(episodes):
+            fs_in = float(read_header(db_dir, name).fs)
+            out[name] = np.round(episodes * fs / fs_in).astype(np.int64)
+    return out
+
+
+def evaluate_classifier(classifier, db_dir: str | Path, records, progress: bool = True, title: str = ""):
+    """Score ``classifier`` on the annotated beats of ``records`` (reference positions), EC57-style.
+
+    Windows are built with the classifier's own ``window``. Returns ``(report, probs (n, 5),
+    beats)`` where ``report`` is an :class:`edge_ecg.evaluate.Report`.
+    """
+    from edge_ecg.beats.dataset import build_beatset
+    from edge_ecg.evaluate.report import score_predictions
+
+    beats = build_beatset(db_dir, list(records), classifier.window, progress=progress)
+    probs = classifier.predict_batch(beats.X, beats.rr if classifier.uses_rr else None)
+    report = score_predictions(
+        beats.record, beats.sample, beats.y, probs, fs=classifier.window.fs,
+        excluded=excluded_intervals(db_dir, records, classifier.window.fs), title=title,
+    )
+    return report, probs, beats

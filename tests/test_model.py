@@ -1,0 +1,243 @@
+"""The model stage: architectures, batch-norm folding, QAT wrapping, augmentation, imbalance."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from edge_ecg.config import AugmentConfig, ModelConfig, WindowConfig
+from edge_ecg.errors import ConfigError, DataError
+
+tf_keras = pytest.importorskip("tf_keras")
+pytestmark = pytest.mark.tf
+
+WINDOW = WindowConfig()
+
+
+@pytest.fixture(scope="module")
+def arch():
+    from edge_ecg.model import arch as module
+
+    return module
+
+
+def _inputs(n, window=WINDOW, seed=0):
+    rng = np.random.default_rng(seed)
+    return {
+        "beat": rng.standard_normal((n, window.length, 1)).astype(np.float32),
+        "rr": rng.uniform(0.4, 1.6, (n, len(window.rr_features))).astype(np.float32),
+    }
+
+
+@pytest.mark.parametrize("name", ["cnn_lstm", "cnn", "lstm"])
+def test_every_arch_has_the_agreed_signature_and_a_similar_size(arch, name):
+    model = arch.build_model(ModelConfig(arch=name), WINDOW)
+    assert [t.name.split(":")[0] for t in model.inputs] == ["beat", "rr"]
+    assert tuple(model.inputs[0].shape[1:]) == (WINDOW.length, 1)
+    assert tuple(model.inputs[1].shape[1:]) == (len(WINDOW.rr_features),)
+    probs = model.predict(_inputs(4), verbose=0)
+    assert probs.shape == (4, 5)
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
+    reference = arch.count_params(arch.build_model(ModelConfig(arch="cnn_lstm"), WINDOW, batch_norm=False))
+    assert abs(arch.count_params(model) - reference) / reference < 0.12
+    kinds = {type(layer).__name__ for layer in model.layers}
+    assert ("LSTM" in kinds) == (name != "cnn")
+    assert ("Conv1D" in kinds) == (name != "lstm")
+
+
+def test_model_without_rr_has_one_input(arch):
+    model = arch.build_model(ModelConfig(use_rr=False), WINDOW)
+    assert [t.name.split(":")[0] for t in model.inputs] == ["beat"]
+
+
+def test_folding_batch_norm_keeps_the_outputs(arch):
+    cfg = ModelConfig()
+    model = arch.build_model(cfg, WINDOW)
+    rng = np.random.default_rng(1)
+    for layer in model.layers:  # give the batch norms non-trivial statistics
+        if type(layer).__name__ == "BatchNormalization":
+            n = layer.get_weights()[0].shape[0]
+            layer.set_weights([rng.uniform(0.5, 2, n), rng.normal(0, 0.3, n), rng.normal(0, 0.5, n), rng.uniform(0.2, 3, n)])
+    folded = arch.fold_batch_norm(model, cfg, WINDOW)
+    assert not any(type(layer).__name__ == "BatchNormalization" for layer in folded.layers)
+    x = _inputs(16)
+    np.testing.assert_allclose(folded.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-5)
+
+
+def test_qat_model_fake_quantises_convs_and_dense_and_round_trips(arch, tmp_path):
+    from edge_ecg.model.qat import load_qat_model, quantize_model
+
+    cfg = ModelConfig()
+    model = arch.build_model(cfg, WINDOW)
+    qat = quantize_model(model, cfg, WINDOW)
+    wrapped = {layer.layer.name for layer in qat.layers if type(layer).__name__ == "QuantizeWrapperV2"}
+    assert {"conv0", "conv1", "conv2", "dense", "probs"} <= wrapped
+    assert "lstm" not in wrapped  # calibrated at conversion
+    x = _inputs(32)
+    qat(x, training=True)  # the first training step sets the activation ranges
+    p_float, p_qat = model.predict(x, verbose=0), qat.predict(x, verbose=0)
+    assert np.abs(p_qat - p_float).max() < 0.05  # 8-bit fake quantisation, not a different model
+    assert np.abs(p_qat - p_float).max() > 0  # ... but quantised
+    path = tmp_path / "qat.h5"
+    qat.save(path)
+    np.testing.assert_allclose(load_qat_model(path).predict(x, verbose=0), p_qat, atol=1e-6)
+
+
+def test_bad_model_config_is_a_config_error():
+    with pytest.raises(ConfigError, match="unknown arch"):
+        ModelConfig(arch="transformer")
+    with pytest.raises(ConfigError, match="dropout"):
+        ModelConfig(dropout=1.5)
+    with pytest.raises(ConfigError, match="noise_minutes"):
+        AugmentConfig(noise_minutes=20)
+
+
+# --------------------------------------------------------------------------- augmentation
+
+
+def _ecg_windows(n=8, seed=0):
+    from edge_ecg.beats.windows import normalise_window
+
+    rng = np.random.default_rng(seed)
+    t = (np.arange(WINDOW.length) - WINDOW.pre) / WINDOW.fs
+    x = np.exp(-0.5 * (t / 0.012) ** 2)[None, :] + 0.3 * np.exp(-0.5 * ((t - 0.25) / 0.05) ** 2)[None, :]
+    x = x + 0.01 * rng.standard_normal((n, WINDOW.length))
+    return normalise_window(x, WINDOW.normalise)
+
+
+def test_warp_keeps_the_r_peak_and_shifts_it_by_the_drawn_amount():
+    from edge_ecg.model.augment import warp_windows
+
+    X = _ecg_windows()
+    same = warp_windows(X, np.random.default_rng(0), WINDOW.pre, rate_jitter=0.0, shift_max=0)
+    np.testing.assert_allclose(same, X, atol=1e-6)
+    stretched = warp_windows(X, np.random.default_rng(0), WINDOW.pre, rate_jitter=0.05, shift_max=0)
+    assert np.all(np.argmax(stretched, axis=1) == WINDOW.pre)
+    assert not np.allclose(stretched, X)
+    shifted = warp_windows(X, np.random.default_rng(0), WINDOW.pre, rate_jitter=0.0, shift_max=5)
+    offsets = WINDOW.pre - np.argmax(shifted, axis=1)
+    assert np.all(np.abs(offsets) <= 5) and len(set(offsets.tolist())) > 1
+
+
+def test_augment_is_deterministic_renormalised_and_bounded():
+    from edge_ecg.beats.windows import normalise_window
+    from edge_ecg.model.augment import NoiseBank, augment_windows
+
+    rng = np.random.default_rng(3)
+    bank = NoiseBank(fs=WINDOW.fs, tracks={"em": [rng.standard_normal(20000).astype(np.float32)]}, minutes=1)
+    cfg = AugmentConfig(noise_types=("em",), noise_prob=1.0, snr_db_range=(6.0, 6.0), scale_range=(1.0, 1.0),
+                        wander_prob=0.0, rate_jitter=0.0, shift_max_s=0.0)
+    X = _ecg_windows(64)
+    a = augment_windows(X, np.random.default_rng(7), cfg, WINDOW, bank)
+    b = augment_windows(X, np.random.default_rng(7), cfg, WINDOW, bank)
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_allclose(normalise_window(a, WINDOW.normalise), a, atol=1e-4)  # already normalised
+    quiet = augment_windows(X, np.random.default_rng(7), dataclasses.replace(cfg, snr_db_range=(60.0, 60.0)), WINDOW, bank)
+    assert np.abs(quiet - X).max() < 0.05
+    loud_err = np.mean((a - X) ** 2)
+    assert loud_err > 100 * np.mean((quiet - X) ** 2)
+    off = augment_windows(X, np.random.default_rng(7), dataclasses.replace(cfg, enabled=False), WINDOW, bank)
+    np.testing.assert_array_equal(off, X)
+
+
+def _write_noise_record(folder, name, fs, minutes_total, marker_after_s):
+    import wfdb
+
+    n = int(minutes_total * 60 * fs)
+    rng = np.random.default_rng(0)
+    sig = 0.05 * rng.standard_normal((n, 2))
+    sig[int(marker_after_s * fs):] += 4.0  # the "reserved" part: a large, obvious offset + ramp
+    sig[int(marker_after_s * fs):, 0] += np.linspace(0, 3, n - int(marker_after_s * fs))
+    wfdb.wrsamp(name, fs=fs, units=["mV", "mV"], sig_name=["noise1", "noise2"], p_signal=sig, fmt=["212", "212"],
+                adc_gain=[200.0, 200.0], baseline=[0, 0], write_dir=str(folder))
+
+
+def test_noise_bank_reads_only_the_first_minutes(tmp_path):
+    from edge_ecg.model.augment import load_noise_bank
+
+    fs = 90.0
+    _write_noise_record(tmp_path, "em", fs, minutes_total=3, marker_after_s=60)
+    cfg = AugmentConfig(noise_types=("em",), noise_minutes=1.0)
+    bank = load_noise_bank(tmp_path, WINDOW, cfg)
+    assert len(bank.tracks["em"]) == 2
+    for track in bank.tracks["em"]:
+        assert abs(len(track) - 60 * WINDOW.fs) <= 2
+        assert np.abs(track).max() < 1.0  # the later, marked part never enters
+    with pytest.raises(DataError, match="ma.hea"):
+        load_noise_bank(tmp_path, WINDOW, AugmentConfig(noise_types=("ma",)))
+
+
+def test_real_nstdb_bank_holds_fifteen_minutes(nstdb_dir):
+    from edge_ecg.model.augment import load_noise_bank
+
+    bank = load_noise_bank(nstdb_dir, WINDOW, AugmentConfig())
+    assert set(bank.tracks) == {"em", "ma", "bw"}
+    for tracks in bank.tracks.values():
+        for track in tracks:
+            assert len(track) == pytest.approx(15 * 60 * WINDOW.fs, abs=2)
+
+
+# --------------------------------------------------------------------------- imbalance, loss, predictor
+
+
+def test_class_weights_and_balanced_sampling():
+    from edge_ecg.model.train import class_weights, epoch_order
+
+    y = np.array([0] * 900 + [1] * 25 + [2] * 75)
+    w = class_weights(y, power=1.0, cap=100.0)
+    assert w[3] == 0 and w[4] == 0
+    assert w[1] / w[0] == pytest.approx(36.0) and w[2] / w[0] == pytest.approx(12.0)
+    assert w[y].mean() == pytest.approx(1.0)
+    capped = class_weights(y, power=1.0, cap=10.0)
+    assert capped[1] / capped[0] == pytest.approx(10.0)
+    order = epoch_order(y, np.random.default_rng(0), "balanced_sampling", w)
+    share = np.bincount(y[order], minlength=5)[:3] / len(order)
+    np.testing.assert_allclose(share, [1 / 3] * 3, atol=0.05)
+    perm = epoch_order(y, np.random.default_rng(0), "class_weight", w)
+    assert sorted(perm.tolist()) == list(range(len(y)))
+
+
+def test_focal_loss_matches_its_formula():
+    from edge_ecg.model.train import focal_loss
+
+    probs = np.array([[0.7, 0.1, 0.1, 0.05, 0.05], [0.2, 0.5, 0.1, 0.1, 0.1]], dtype=np.float32)
+    y = np.array([0, 2])
+    got = np.asarray(focal_loss(2.0)(y, probs))
+    expected = [-(0.3**2) * np.log(0.7), -(0.9**2) * np.log(0.1)]
+    np.testing.assert_allclose(got, expected, rtol=1e-5)
+
+
+def test_keras_classifier_batch_equals_single(arch):
+    from edge_ecg.config import RunConfig
+    from edge_ecg.model.predict import KerasClassifier
+
+    model = arch.build_model(ModelConfig(), WINDOW)
+    clf = KerasClassifier(model, RunConfig())
+    x = _inputs(5)
+    batch = clf.predict_batch(x["beat"][..., 0], x["rr"])
+    assert batch.shape == (5, 5) and batch.dtype == np.float32
+    np.testing.assert_allclose(clf.predict(x["beat"][2, :, 0], x["rr"][2]), batch[2], atol=1e-5)
+    with pytest.raises(ValueError, match="RR"):
+        clf.predict_batch(x["beat"][..., 0])
+
+
+def test_stripped_qat_model_keeps_trained_weights_and_converts_to_int8(arch):
+    from edge_ecg.model.qat import quantize_model, strip_qat
+
+    cfg = ModelConfig()
+    model = arch.build_model(cfg, WINDOW)
+    qat = quantize_model(model, cfg, WINDOW)
+    x = _inputs(64)
+    qat.compile("adam", "sparse_categorical_crossentropy")
+    qat.fit(x, np.arange(64) % 5, epochs=1, batch_size=32, verbose=0)  # move the weights away from the float ones
+    plain = strip_qat(qat, cfg, WINDOW)
+    assert not any("Quantize" in type(layer).__name__ for layer in plain.layers)
+    conv = plain.get_layer("conv1").get_weights()[0]
+    assert not np.allclose(conv, arch.fold_batch_norm(model, cfg, WINDOW).get_layer("conv1").get_weights()[0])
+    # the stripped model computes what the QAT model computes, up to 8-bit rounding
+    assert np.abs(plain.predict(x, verbose=0) - qat.predict(x, verbose=0)).max() < 0.05
+    convert = pytest.importorskip("edge_ecg.export.convert")
+    converted = convert.convert_model(plain, WINDOW, "int8", (x["beat"][..., 0], x["rr"]))
+    assert converted.metadata.quantization == "int8" and len(converted.tflite) < 64 * 1024

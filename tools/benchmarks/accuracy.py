@@ -1,0 +1,131 @@
+"""Accuracy of the committed model on DS2 (inter-patient), as AAMI EC57 scores it.
+
+Measures the int8 .tflite in ``models/`` (or ``--model``) and, when present beside it, the
+Keras model it was converted from (``model_qat.keras``: QAT-trained, batch norm folded, float), on every annotated beat of de Chazal's DS2 at the reference
+beat positions. Reports gross VEB/SVEB Se and +P, accuracy and macro-F1 (N, S, V), the same
+without record 232, and the issue's targets with whether each is met. ``--quick`` scores three
+DS2 records only (for the test suite).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from benchmarks import ROOT, BenchContext
+
+NAME = "accuracy"
+TITLE = "Accuracy on DS2 (inter-patient, reference beat positions)"
+
+#: Targets from the issue (fractions): statistic path -> minimum.
+TARGETS = {
+    ("V", "se"): 0.95, ("V", "ppv"): 0.95,
+    ("S", "se"): 0.85, ("S", "ppv"): 0.75,
+    ("accuracy", ""): 0.97,
+}
+QUICK_RECORDS = ("100", "232", "233")  # quick mode checks the plumbing; it never publishes
+
+
+def _model_files(ctx: BenchContext) -> tuple[Path, Path | None]:
+    base = Path(ctx.model) if ctx.model else ROOT / "models"
+    folder = base.parent if base.is_file() else base
+    keras = next((folder / n for n in ("model_qat.keras", "model.keras") if (folder / n).is_file()), None)
+    if base.is_file():
+        return base, keras
+    tflite = sorted(base.glob("*int8*.tflite")) or sorted(base.glob("*.tflite"))
+    if not tflite:
+        raise FileNotFoundError(f"no .tflite in {base}; train and convert a model first (see models/MODEL_CARD.md)")
+    return tflite[0], keras
+
+
+def _summary(report) -> dict:
+    g = report.gross
+    out = {
+        "V": {k: g["V"][k] for k in ("se", "ppv", "fpr", "f1")},
+        "S": {k: g["S"][k] for k in ("se", "ppv", "fpr", "f1")},
+        "F": {k: g["F"][k] for k in ("se", "ppv", "f1")},
+        "accuracy": g["accuracy"], "macro_f1": g["macro_f1"], "n_beats": g["n_ref"],
+    }
+    if "232" in report.names:
+        w = report.without("232").gross
+        out["without_232"] = {"S": {k: w["S"][k] for k in ("se", "ppv", "f1")}, "macro_f1": w["macro_f1"]}
+    return out
+
+
+def _clean(obj):
+    if isinstance(obj, dict):
+        return {k: _clean(v) for k, v in obj.items()}
+    if isinstance(obj, float) and math.isnan(obj):
+        return None
+    return obj
+
+
+def run(ctx: BenchContext) -> dict:
+    from edge_ecg.model.predict import evaluate_classifier, load_classifier
+    from edge_ecg.records.aami import DS2
+
+    records = QUICK_RECORDS if ctx.quick else DS2
+    tflite, keras = _model_files(ctx)
+    result: dict = {"records": list(records), "models": {}}
+    for label, path in (("int8", tflite), ("keras", keras)):
+        if path is None:
+            continue
+        clf = load_classifier(path)
+        report, _, _ = evaluate_classifier(clf, ctx.mitdb, records, progress=False, title=f"{label}: {path.name}")
+        png = ctx.out_dir / f"accuracy_confusion_{label}.png"
+        report.plot_confusion(png, title=f"DS2, {label} model ({path.name})")
+        result["models"][label] = {
+            "file": str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path),
+            "bytes": path.stat().st_size,
+            "gross": _summary(report),
+            "per_record": {name: {"V_se": s["V"]["se"], "V_ppv": s["V"]["ppv"], "S_se": s["S"]["se"],
+                                  "S_ppv": s["S"]["ppv"], "accuracy": s["accuracy"], "n": s["n_ref"]}
+                           for name, s in report.per_record.items()},
+            "matrix": report.matrix.tolist(),
+            "plot": png.name,
+        }
+    int8 = result["models"]["int8"]["gross"]
+    result["targets"] = [
+        {"statistic": f"{a} {b}".strip(), "target": t,
+         "measured": int8[a][b] if b else int8[a],
+         "met": (int8[a][b] if b else int8[a]) is not None and (int8[a][b] if b else int8[a]) >= t}
+        for (a, b), t in TARGETS.items()
+    ]
+    if "keras" in result["models"]:
+        result["int8_minus_keras_macro_f1"] = int8["macro_f1"] - result["models"]["keras"]["gross"]["macro_f1"]
+    return _clean(result)
+
+
+def _p(x) -> str:
+    return "-" if x is None else f"{100 * x:.1f}"
+
+
+def render(result: dict) -> str:
+    lines = [
+        f"Records: {'DS2 (all 22)' if len(result['records']) == 22 else ', '.join(result['records'])}; "
+        "every annotated beat at its reference position; de Chazal's AAMI mapping; figures in %.",
+        "",
+        "| model | file | size | VEB Se | VEB +P | SVEB Se | SVEB +P | F Se | accuracy | macro-F1 (N,S,V) | SVEB Se / +P without 232 |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for label, m in result["models"].items():
+        g = m["gross"]
+        w = g.get("without_232", {}).get("S", {})
+        lines.append(
+            f"| {label} | `{m['file']}` | {m['bytes'] / 1024:.1f} KB | {_p(g['V']['se'])} | {_p(g['V']['ppv'])} | "
+            f"{_p(g['S']['se'])} | {_p(g['S']['ppv'])} | {_p(g['F']['se'])} | {_p(g['accuracy'])} | "
+            f"{_p(g['macro_f1'])} | {_p(w.get('se'))} / {_p(w.get('ppv'))} |"
+        )
+    lines += ["", "Targets (int8 model):", "", "| statistic | target | measured | met |", "|---|---:|---:|:-:|"]
+    for t in result["targets"]:
+        lines.append(f"| {t['statistic']} | {_p(t['target'])} | {_p(t['measured'])} | {'yes' if t['met'] else '**no**'} |")
+    if "int8_minus_keras_macro_f1" in result:
+        lines.append(f"\nint8 minus its Keras source, macro-F1: {100 * result['int8_minus_keras_macro_f1']:+.2f} "
+                     "points (target: within 0.5).")
+    lines += ["", "Per record (int8): V Se / +P, S Se / +P, accuracy", "",
+              "| record | beats | V Se | V +P | S Se | S +P | acc |", "|---|---:|---:|---:|---:|---:|---:|"]
+    for name, r in result["models"]["int8"]["per_record"].items():
+        lines.append(f"| {name} | {r['n']} | {_p(r['V_se'])} | {_p(r['V_ppv'])} | {_p(r['S_se'])} | "
+                     f"{_p(r['S_ppv'])} | {_p(r['accuracy'])} |")
+    lines.append(f"\n![confusion matrix, int8]({result['models']['int8']['plot']})")
+    return "\n".join(lines)

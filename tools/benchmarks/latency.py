@@ -1,0 +1,212 @@
+"""Inference latency of the shipped model in every form, on this machine, in one run.
+
+What most ECG repositories ship (a Keras model and ``model.predict`` on one window) is the
+baseline; beside it the same network as TFLite float32, float16 and int8 in LiteRT, int8 in
+tflite-runtime (in its own virtual environment, when pip can install it), and int8 in the
+TFLite-Micro interpreter, with 1 and 2 threads. Every interpreter is timed the same way:
+set the inputs, invoke, read the output, for one real DS2 beat at a time. Ratios to the
+Keras baseline make the comparison hold on any machine.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+NAME = "latency"
+TITLE = "Latency and throughput"
+
+#: Standalone timing script run inside the tflite-runtime venv (which has no edge_ecg).
+_TFLITE_RUNTIME_SCRIPT = r"""
+import json, sys, time
+import numpy as np
+from tflite_runtime.interpreter import Interpreter
+path, runs, threads, inputs = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), json.loads(sys.argv[4])
+it = Interpreter(model_path=path, num_threads=threads)
+it.allocate_tensors()
+details = it.get_input_details()
+feed = [(details[d["position"]]["index"], np.array(d["data"], dtype=d["dtype"]).reshape(d["shape"])) for d in inputs]
+out = it.get_output_details()[0]["index"]
+times = []
+for i in range(runs + 10):
+    t0 = time.perf_counter()
+    for idx, arr in feed:
+        it.set_tensor(idx, arr)
+    it.invoke()
+    it.get_tensor(out)
+    if i >= 10:
+        times.append((time.perf_counter() - t0) * 1e6)
+print(json.dumps({"times_us": times, "output": it.get_tensor(out).tolist()}))
+"""
+
+
+def find_models(ctx) -> tuple[Path, Path]:
+    """``(Keras run folder, int8 .tflite)`` of the model shipped in ``models/`` (or ``--model``'s folder)."""
+    from benchmarks import ROOT
+
+    base = Path(ctx.model).parent if ctx.model else ROOT / "models"
+    tflite = Path(ctx.model) if ctx.model else None
+    if tflite is None:
+        found = sorted(glob.glob(str(base / "**" / "*int8*.tflite"), recursive=True))
+        if not found:
+            raise SystemExit(f"no int8 model under {base} (pass --model FILE.tflite)")
+        tflite = Path(found[0])
+    keras_dirs = [p.parent for p in sorted(tflite.parent.rglob("config.json"))
+                  if any(p.parent.glob("*.keras")) or any(p.parent.glob("*.h5"))]
+    if not keras_dirs:
+        raise SystemExit(f"no Keras model folder (config.json + a .keras/.h5 model) beside {tflite}")
+    return keras_dirs[0], tflite
+
+
+def percentiles(times_us) -> dict:
+    t = np.asarray(times_us, dtype=np.float64)
+    return {"p50_us": float(np.percentile(t, 50)), "p99_us": float(np.percentile(t, 99)),
+            "mean_us": float(t.mean()), "runs": int(len(t))}
+
+
+def time_calls(fn, runs: int, warmup: int = 10) -> dict:
+    """Call ``fn`` ``warmup + runs`` times; percentiles of the last ``runs`` (µs)."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - t0) * 1e6)
+    return percentiles(times)
+
+
+def _litert_call(model_bytes: bytes, threads: int, beat: np.ndarray, rr: np.ndarray):
+    from edge_ecg.runtime.interpreter import TFLiteClassifier
+
+    clf = TFLiteClassifier(model_bytes, threads=threads, runtime="ai_edge_litert")
+    feed = clf.quantize_inputs(beat, rr)
+    return lambda: clf.invoke_raw(feed), clf
+
+
+def positional_inputs(clf, beat, rr) -> list[tuple[int, np.ndarray]]:
+    """``[(input position, model-ready array)]`` for one beat, as every interpreter takes them."""
+    return [(clf.input_info(role).index, np.asarray(arr)) for role, arr in clf.quantize_inputs(beat, rr).items()]
+
+
+def _tflite_runtime(ctx, path: Path, threads: int, clf, beat, rr, runs: int) -> dict:
+    """Time int8 in tflite-runtime inside its own venv (created once under the scratch folder)."""
+    venv = ctx.out_dir / "_venvs" / "tflite-runtime"
+    py = venv / "bin" / "python"
+    if not py.exists():
+        venv.parent.mkdir(parents=True, exist_ok=True)
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        res = subprocess.run([str(py), "-m", "pip", "install", "-q", "tflite-runtime", "numpy<2"],
+                             capture_output=True, text=True)
+        if res.returncode != 0:
+            return {"error": f"pip could not install tflite-runtime: {res.stderr.strip().splitlines()[-1:]}"}
+    inputs = [{"position": pos, "dtype": str(arr.dtype), "shape": list(arr.shape), "data": arr.ravel().tolist()}
+              for pos, arr in positional_inputs(clf, beat, rr)]
+    res = subprocess.run([str(py), "-c", _TFLITE_RUNTIME_SCRIPT, str(path), str(runs), str(threads), json.dumps(inputs)],
+                         capture_output=True, text=True)
+    if res.returncode != 0:
+        return {"error": (res.stderr.strip().splitlines() or ["failed"])[-1]}
+    data = json.loads(res.stdout)
+    version = subprocess.run([str(py), "-c", "import importlib.metadata as m; print(m.version('tflite-runtime'))"],
+                             capture_output=True, text=True).stdout.strip()
+    return {**percentiles(data["times_us"]), "version": version}
+
+
+def _micro(model_bytes: bytes, clf, beat, rr, runs: int) -> dict:
+    from edge_ecg.export.micro import find_arena_size, make_micro_interpreter, micro_version
+
+    probe = positional_inputs(clf, beat, rr)
+    arena = find_arena_size(model_bytes, probe)
+    interp = make_micro_interpreter(model_bytes, arena)
+
+    def call():
+        for i, data in probe:
+            interp.set_input(data, i)
+        interp.invoke()
+        interp.get_output(0)
+
+    return {**time_calls(call, runs), "arena_bytes": int(arena), "version": micro_version()}
+
+
+def run(ctx) -> dict:
+    from edge_ecg.beats.dataset import build_beatset
+    from edge_ecg.export.convert import convert_model, load_source_model
+    from edge_ecg.export.report import describe_model
+    from edge_ecg.tfcompat import load_tf
+
+    tf, _ = load_tf()
+    runs = 50 if ctx.quick else 500
+    run_dir, int8_path = find_models(ctx)
+    source = load_source_model(run_dir)
+    window = source.window
+    ds2 = build_beatset(ctx.mitdb, ("100",), window, progress=False)
+    beat, rr = ds2.X[100], ds2.rr[100]
+    model = source.model
+    uses_rr = len(model.inputs) > 1
+    keras_in = {"beat": beat[None, :, None], **({"rr": rr[None, :]} if uses_rr else {})}
+
+    rows = {}
+    rows["keras_predict"] = {**time_calls(lambda: model.predict(keras_in, verbose=0), max(20, runs // 5)),
+                             "label": "tf-keras `model.predict` (one window)", "threads": "TF default"}
+    rows["keras_call"] = {**time_calls(lambda: model(keras_in, training=False), runs),
+                          "label": "tf-keras `model(x)` (one window)", "threads": "TF default"}
+    forms = {"float32": convert_model(model, window, "float32").tflite,
+             "float16": convert_model(model, window, "float16").tflite,
+             "int8": int8_path.read_bytes()}
+    int8_clf = None
+    for form, data in forms.items():
+        for threads in (1, 2):
+            call, clf = _litert_call(data, threads, beat, rr)
+            rows[f"litert_{form}_t{threads}"] = {**time_calls(call, runs), "label": f"LiteRT {form}",
+                                                 "threads": threads, "size_bytes": len(data)}
+            if form == "int8" and threads == 1:
+                int8_clf = clf
+    for threads in (1, 2):
+        rows[f"tflite_runtime_int8_t{threads}"] = {**_tflite_runtime(ctx, int8_path, threads, int8_clf, beat, rr, runs),
+                                                   "label": "tflite-runtime int8", "threads": threads}
+    try:
+        rows["micro_int8"] = {**_micro(forms["int8"], int8_clf, beat, rr, runs), "label": "TFLite-Micro int8 (host)",
+                              "threads": 1}
+    except Exception as exc:  # report, don't hide
+        rows["micro_int8"] = {"error": str(exc).splitlines()[0], "label": "TFLite-Micro int8 (host)", "threads": 1}
+    base = rows["keras_predict"]["p50_us"]
+    for r in rows.values():
+        if "p50_us" in r:
+            r["speedup_vs_keras_predict"] = base / r["p50_us"]
+    desc = describe_model(forms["int8"])
+    return {"model": str(int8_path), "keras": str(run_dir), "macs": desc["macs"], "rows": rows,
+            "int8_size_bytes": len(forms["int8"]), "runs": runs}
+
+
+def _ratio(x: float) -> str:
+    return f"{x:.1f}x" if x < 10 else f"{x:.0f}x"
+
+
+def render(result: dict) -> str:
+    lines = [
+        f"One DS2 beat per call, {result['runs']} timed calls after 10 warm-up calls. Model "
+        f"`{Path(result['model']).name}`, {result['macs']:,} MACs per inference.",
+        "",
+        "| runtime | threads | p50 µs | p99 µs | vs Keras predict | size (bytes) |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    rows = result["rows"]
+    order = ["keras_predict", "keras_call"] + [f"litert_{f}_t{t}" for f in ("float32", "float16", "int8") for t in (1, 2)]
+    order += ["tflite_runtime_int8_t1", "tflite_runtime_int8_t2", "micro_int8"]
+    for key in order + sorted(set(rows) - set(order)):
+        r = rows.get(key)
+        if r is None:
+            continue
+        if "error" in r:
+            lines.append(f"| {r['label']} | {r['threads']} | - | - | not run: {r['error']} | |")
+            continue
+        extra = f" (arena {r['arena_bytes']:,} B)" if "arena_bytes" in r else ""
+        lines.append(f"| {r['label']}{extra} | {r['threads']} | {r['p50_us']:.0f} | {r['p99_us']:.0f} | "
+                     f"{_ratio(r['speedup_vs_keras_predict'])} | {r.get('size_bytes', '')} |")
+    return "\n".join(lines)
