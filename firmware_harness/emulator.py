@@ -392,6 +392,25 @@ def wait_until_read(slave_fd: int, timeout_s: float = 2.0) -> bool:
     return unread_bytes(slave_fd) == 0
 
 
+def wait_until_opened(pid: int, path: str, timeout_s: float = 30.0, settle_s: float = 0.5) -> None:
+    """Wait until process ``pid`` holds the terminal ``path`` open (Linux ``/proc``), then ``settle_s``.
+
+    pyserial empties a port's input right after opening it, as it does for a USB board, so
+    an emulated board that must not lose its first bytes starts only after this returns.
+    Raises TimeoutError when the process never opens it.
+    """
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            if any(os.readlink(f"/proc/{pid}/fd/{fd}") == path for fd in os.listdir(f"/proc/{pid}/fd")):
+                time.sleep(settle_s)
+                return
+        except OSError:
+            pass
+        time.sleep(0.05)
+    raise TimeoutError(f"process {pid} did not open {path} within {timeout_s:g} s")
+
+
 def describe(settings: EmulatorSettings, source_name: str) -> str:
     """One line saying what the emulated board sends."""
     s, f = settings, settings.faults
@@ -407,4 +426,4 @@ def describe(settings: EmulatorSettings, source_name: str) -> str:
 
 
 __all__ = ["Emulator", "EmulatorSettings", "FaultInjector", "Faults", "describe", "make_encoder", "open_pty",
-           "unread_bytes", "wait_until_read"]
+           "unread_bytes", "wait_until_opened", "wait_until_read"]

@@ -26,19 +26,6 @@ def stream_cmd(*args: str) -> list[str]:
     return [sys.executable, "-m", "edge_ecg", "stream", "--model", str(MODEL), "--view", "plain", *args]
 
 
-def wait_until_opened(pid: int, path: str, timeout_s: float = 30.0) -> None:
-    """Wait until process ``pid`` holds ``path`` open (Linux /proc)."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            if any(os.readlink(f"/proc/{pid}/fd/{fd}") == path for fd in os.listdir(f"/proc/{pid}/fd")):
-                return
-        except OSError:
-            pass
-        time.sleep(0.05)
-    raise AssertionError(f"the stream never opened {path}")
-
-
 def events(path: Path) -> list[tuple[int, str]]:
     return [(e["sample"], e["label"]) for e in map(json.loads, path.read_text().splitlines()) if e.get("label")]
 
@@ -50,7 +37,7 @@ def test_emulated_board_equals_replay(mitdb_dir, tmp_path):
     if not MODEL.is_file():
         pytest.skip("no shipped int8 model in models/")
     from firmware_harness.ccore import missing_toolchain
-    from firmware_harness.emulator import Emulator, EmulatorSettings, open_pty
+    from firmware_harness.emulator import Emulator, EmulatorSettings, open_pty, wait_until_opened
     from firmware_harness.sources import record_source
 
     if missing_toolchain():
@@ -71,8 +58,7 @@ def test_emulated_board_equals_replay(mitdb_dir, tmp_path):
                                                                          encoder="c"))
     stop = threading.Event()
     try:
-        wait_until_opened(proc.pid, path)
-        time.sleep(0.5)  # pyserial empties the input right after opening, as with a USB board
+        wait_until_opened(proc.pid, path)  # the board starts once the stream listens
         writer = threading.Thread(target=board.run, args=(master,), kwargs={"stop": stop, "drain_input": True},
                                   daemon=True)
         writer.start()

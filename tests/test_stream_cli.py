@@ -248,6 +248,40 @@ def test_simulate_then_ctrl_c_prints_the_summary(int8_model, tmp_path):
     assert s["truth_matched"] == s["classified"]  # the simulator's ground truth came along
 
 
+def test_sigterm_stops_with_a_summary_even_when_sigint_is_ignored(int8_model, tmp_path):
+    """As a systemd service (SIGTERM) or a job started with `&` (SIGINT inherited as ignored)."""
+    def ignore_sigint():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    proc = subprocess.Popen([sys.executable, "-c", WRAPPER, "stream", "--simulate", "--model", str(int8_model),
+                             "--speed", "4", "--view", "plain", "--summary-json", str(tmp_path / "s.json")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+                            env=dict(os.environ, PYTHONUNBUFFERED="1"), preexec_fn=ignore_sigint)
+    time.sleep(6.0)
+    proc.send_signal(signal.SIGINT)  # honoured although the parent ignored it
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert json.loads((tmp_path / "s.json").read_text())["interrupted"]
+    proc = start_cli("stream", "--simulate", "--model", int8_model, "--speed", "4", "--view", "plain")
+    time.sleep(6.0)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert "interrupted" in out and "beats" in out
+
+
+def test_stop_signals_restores_the_previous_handlers():
+    from edge_ecg.stream.runner import stop_signals
+
+    before = signal.getsignal(signal.SIGTERM)
+    with stop_signals():
+        assert signal.getsignal(signal.SIGTERM) is not before
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(1)
+    assert signal.getsignal(signal.SIGTERM) is before
+
+
 # --------------------------------------------------------------------------- serial boards on a pty
 
 

@@ -4,15 +4,41 @@
 thread behind a bounded queue (:class:`~edge_ecg.stream.sources.ThreadedReader`), and a
 replay at full speed in the same thread (nothing to wait for, nothing to drop). It stops
 when the source ends, after ``duration_s`` seconds of signal, after ``max_beats`` beats, or
-on Ctrl-C, and always returns (and lets the caller print) a summary.
+on Ctrl-C or SIGTERM (how systemd stops a service), and always returns (and lets the caller
+print) a summary.
 """
 
 from __future__ import annotations
 
+import contextlib
+import signal
+import threading
 import time
 
 from edge_ecg.stream.pipeline import StreamPipeline
 from edge_ecg.stream.sources import Source, ThreadedReader
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def stop_signals():
+    """SIGINT and SIGTERM raise KeyboardInterrupt while the block runs (main thread only).
+
+    Set explicitly because a process started in the background of a non-interactive shell
+    inherits SIGINT ignored, and SIGTERM would otherwise end it without a summary.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {s: signal.signal(s, _interrupt) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
 
 
 def run_stream(
@@ -53,65 +79,66 @@ def run_stream(
     def stats() -> dict:
         return source.stats()
 
-    try:
-        if view is not None:
-            view.start()
-        if reader is not None:
-            reader.start()
-        while True:
-            t0 = time.perf_counter()
+    with stop_signals():
+        try:
+            if view is not None:
+                view.start()
             if reader is not None:
-                chunk = reader.get(timeout=0.1)
-                if chunk is None:
-                    if reader.finished:
+                reader.start()
+            while True:
+                t0 = time.perf_counter()
+                if reader is not None:
+                    chunk = reader.get(timeout=0.1)
+                    if chunk is None:
+                        if reader.finished:
+                            deliver(pipeline.finish())
+                            break
+                        if view is not None:
+                            view.update(pipeline, stats(), reader.dropped_samples)
+                        continue
+                    read_s = chunk.read_s
+                else:
+                    chunk = next(gen, None)
+                    if chunk is None:
                         deliver(pipeline.finish())
                         break
-                    if view is not None:
-                        view.update(pipeline, stats(), reader.dropped_samples)
-                    continue
-                read_s = chunk.read_s
-            else:
-                chunk = next(gen, None)
-                if chunk is None:
-                    deliver(pipeline.finish())
+                    read_s = time.perf_counter() - t0
+                if duration_s is not None:
+                    left = int(round(duration_s * chunk.fs)) - (pipeline.stream_pos + chunk.lost)
+                    if left <= 0:
+                        ended = "duration reached"
+                        break
+                    if left < len(chunk):
+                        chunk.samples = chunk.samples[:left]
+                        if chunk.bad is not None:
+                            chunk.bad = chunk.bad[:left]
+                if saver is not None:
+                    saver.write(chunk)
+                deliver(pipeline.process(chunk, read_s=read_s))
+                if view is not None:
+                    view.update(pipeline, stats(), reader.dropped_samples if reader else 0)
+                if max_beats is not None and pipeline.counters["beats"] >= max_beats:
+                    ended = "max beats reached"
                     break
-                read_s = time.perf_counter() - t0
-            if duration_s is not None:
-                left = int(round(duration_s * chunk.fs)) - (pipeline.stream_pos + chunk.lost)
-                if left <= 0:
+                if duration_s is not None and pipeline.fs and pipeline.stream_pos >= duration_s * pipeline.fs:
                     ended = "duration reached"
                     break
-                if left < len(chunk):
-                    chunk.samples = chunk.samples[:left]
-                    if chunk.bad is not None:
-                        chunk.bad = chunk.bad[:left]
-            if saver is not None:
-                saver.write(chunk)
-            deliver(pipeline.process(chunk, read_s=read_s))
+        except KeyboardInterrupt:
+            interrupted = True
+        finally:
+            if reader is not None:
+                reader.stop()
+            else:
+                source.stop()
+                source.close()
+            for thing in (writer, saver):
+                if thing is not None:
+                    thing.close()
             if view is not None:
-                view.update(pipeline, stats(), reader.dropped_samples if reader else 0)
-            if max_beats is not None and pipeline.counters["beats"] >= max_beats:
-                ended = "max beats reached"
-                break
-            if duration_s is not None and pipeline.fs and pipeline.stream_pos >= duration_s * pipeline.fs:
-                ended = "duration reached"
-                break
-    except KeyboardInterrupt:
-        interrupted = True
-    finally:
-        if reader is not None:
-            reader.stop()
-        else:
-            source.stop()
-            source.close()
-        for thing in (writer, saver):
-            if thing is not None:
-                thing.close()
-        if view is not None:
-            try:
-                view.update(pipeline, stats(), reader.dropped_samples if reader else 0, force=True)
-            finally:
-                view.stop()
+                try:
+                    view.update(pipeline, stats(), reader.dropped_samples if reader else 0, force=True)
+                finally:
+                    view.stop()
     wall = time.perf_counter() - t_start
     cpu = time.process_time() - cpu_start
     summary = pipeline.summary()
