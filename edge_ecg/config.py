@@ -291,8 +291,8 @@ def _coerce(tp: Any, value: Any, where: str) -> Any:
     return value
 
 
-def load_config(path: str | Path, cls: type[T] = RunConfig) -> T:  # type: ignore[assignment]
-    """Read a JSON (``.json``) or TOML (``.toml``) config file into ``cls``, strictly."""
+def read_config_data(path: str | Path) -> dict:
+    """The table in a JSON (``.json``) or TOML (``.toml``) config file, or a one-line :class:`ConfigError`."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: config file not found")
@@ -306,4 +306,11 @@ def load_config(path: str | Path, cls: type[T] = RunConfig) -> T:  # type: ignor
             data = json.loads(text)
     except Exception as exc:  # json.JSONDecodeError, tomllib.TOMLDecodeError
         raise ConfigError(f"{path}: not valid {path.suffix.lstrip('.') or 'JSON'}: {exc}") from None
-    return from_dict(cls, data, where=path.name)
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: must hold a table/object")
+    return data
+
+
+def load_config(path: str | Path, cls: type[T] = RunConfig) -> T:  # type: ignore[assignment]
+    """Read a JSON (``.json``) or TOML (``.toml``) config file into ``cls``, strictly."""
+    return from_dict(cls, read_config_data(path), where=Path(path).name)

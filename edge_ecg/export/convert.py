@@ -10,7 +10,6 @@ metadata (:mod:`edge_ecg.export.metadata`).
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import warnings
@@ -21,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from edge_ecg.config import CLASSES, ModelConfig, WindowConfig, from_dict, to_dict
+from edge_ecg.config import CLASSES, ModelConfig, WindowConfig, from_dict, read_config_data, to_dict
 from edge_ecg.errors import ConfigError, EdgeEcgError, ModelError
 from edge_ecg.export.flatbuffer import op_name, read_model, tensor_type_name
 from edge_ecg.export.metadata import attach_metadata, build_metadata
@@ -122,19 +121,7 @@ def read_run_config(path: str | Path) -> tuple[WindowConfig, dict]:
     still converts.
     """
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{path}: config file not found")
-    try:
-        if path.suffix.lower() == ".toml":
-            import tomllib
-
-            data = tomllib.loads(path.read_text())
-        else:
-            data = json.loads(path.read_text())
-    except Exception as exc:
-        raise ConfigError(f"{path}: not valid {path.suffix.lstrip('.') or 'JSON'}: {exc}") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: must hold a table/object")
+    data = read_config_data(path)
     window = from_dict(WindowConfig, data.get("window", {}), where=f"{path.name}.window")
     model_section = data.get("model", {})
     try:
