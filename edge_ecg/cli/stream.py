@@ -77,7 +77,8 @@ def stream(device, replay, simulate, model, fmt, baud, fs, lead, speed, start_s,
     fine (gain and offset do not matter). Each beat is labelled once its window's right
     context (the model's post_s, 1 s by default) has arrived. Garbage input, CRC errors,
     sequence gaps, an unplugged board (it reconnects) and a flat, saturated or lead-off
-    signal are survived and counted. Ctrl-C stops and prints the summary.
+    signal are survived and counted. Ctrl-C, or SIGTERM (systemd stopping a service),
+    stops the run and prints the summary.
 
     \b
     Examples:

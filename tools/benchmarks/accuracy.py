@@ -129,3 +129,22 @@ def render(result: dict) -> str:
                      f"{_p(r['S_ppv'])} | {_p(r['accuracy'])} |")
     lines.append(f"\n![confusion matrix, int8]({result['models']['int8']['plot']})")
     return "\n".join(lines)
+
+
+def headline(result: dict) -> list[tuple[str, str, str]]:
+    """README rows: the int8 model's gross DS2 figures against issue 3's targets."""
+    g = result["models"]["int8"]["gross"]
+    w = g["without_232"]["S"]
+
+    def p(x):
+        return f"{100 * x:.1f}"
+
+    return [
+        ("DS2 (inter-patient), int8 model, reference beats: VEB Se / +P", f"{p(g['V']['se'])} / {p(g['V']['ppv'])} %",
+         ">= 95 / 95 %"),
+        ("DS2 SVEB Se / +P (without record 232)", f"{p(g['S']['se'])} / {p(g['S']['ppv'])} % "
+         f"({p(w['se'])} / {p(w['ppv'])} %)", ">= 85 / 75 %"),
+        ("DS2 gross accuracy; macro-F1 (N, S, V)", f"{p(g['accuracy'])} %; {p(g['macro_f1'])} %", ">= 97 %"),
+        ("int8 minus its Keras source, macro-F1", f"{100 * result['int8_minus_keras_macro_f1']:+.2f} points",
+         ">= -0.5 points"),
+    ]

@@ -210,3 +210,11 @@ def render(result: dict) -> str:
         lines.append(f"| {r['label']}{extra} | {r['threads']} | {r['p50_us']:.0f} | {r['p99_us']:.0f} | "
                      f"{_ratio(r['speedup_vs_keras_predict'])} | {r.get('size_bytes', '')} |")
     return "\n".join(lines)
+
+
+def headline(result: dict) -> list[tuple[str, str, str]]:
+    """README row: one int8 inference in LiteRT against the Keras baseline."""
+    r = result["rows"]["litert_int8_t1"]
+    k = result["rows"]["keras_predict"]
+    return [("one beat, int8 in LiteRT (1 thread), p50", f"{r['p50_us']:.0f} µs ({_ratio(r['speedup_vs_keras_predict'])} "
+             f"faster than Keras `predict`, {k['p50_us'] / 1000:.0f} ms)", "")]

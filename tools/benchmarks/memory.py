@@ -110,3 +110,14 @@ def render(result: dict) -> str:
               "Cortex-M build needs somewhat less (smaller pointers in the tensor structs). A replay reads the record "
               "with wfdb, which imports pandas; a board or the simulator does not."]
     return "\n".join(lines)
+
+
+def headline(result: dict) -> list[tuple[str, str, str]]:
+    """README rows: flash, microcontroller RAM, and a board's stream process."""
+    device = result["stream_runs"][0]
+    return [
+        ("int8 model (flatbuffer); TFLite-Micro arena",
+         f"{result['model_bytes'] / 1024:.1f} KB; {result['arena_bytes'] / 1024:.1f} KB", "<= 64 KB each"),
+        ("peak memory of `stream --device` (emulated board); of `--replay`",
+         f"{device['peak_rss_mb']:.0f} MB; {result['stream_runs'][-1]['peak_rss_mb']:.0f} MB", "<= 80 MB"),
+    ]
