@@ -23,6 +23,14 @@ ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_MODEL = ROOT / "models" / "edge_ecg_int8.tflite"
 
 
+def _shown(path: Path) -> str:
+    """``path`` relative to the project when inside it (results stay meaningful elsewhere)."""
+    try:
+        return str(Path(path).resolve().relative_to(ROOT))
+    except ValueError:
+        return str(path)
+
+
 def run_parity(model_path: Path, db_dir: Path, n_beats: int = 2000, records=None, seed: int = 0) -> dict:
     """Parity of ``model_path`` on ``n_beats`` class-stratified beats of ``records`` (default DS2)."""
     from edge_ecg.beats.dataset import build_beatset
@@ -39,12 +47,12 @@ def run_parity(model_path: Path, db_dir: Path, n_beats: int = 2000, records=None
     chosen = beats.subset(idx)
     result = micro_check(model, chosen.X, chosen.rr, beats_from=f"{len(idx)} beats of {len(set(chosen.record))} records")
     if "skipped" in result:
-        return {"model": str(model_path), **result}
+        return {"model": _shown(model_path), **result}
     for d in result["disagreements"]:
         i = d.pop("index")
         d.update(record=str(chosen.record[i]), time_s=round(float(chosen.sample[i] / window.fs), 3),
                  reference=CLASSES[int(chosen.y[i])])
-    return {"model": str(model_path), "model_bytes": len(model), "seed": seed, **result}
+    return {"model": _shown(model_path), "model_bytes": len(model), "seed": seed, **result}
 
 
 def format_parity(result: dict) -> str:
