@@ -102,6 +102,14 @@ class ModelConfig:
     ``conv_kernel`` samples, pooling by ``pool``); the ablations are sized automatically to
     ``cnn_lstm``'s parameter count (see :mod:`edge_ecg.model.arch`). ``use_rr`` adds the RR
     feature input beside the waveform.
+
+    Three knobs make the RR features harder to ignore (all off by default, which is the
+    shipped model): ``rr_logits`` adds an RR-only path (``Dense(rr_hidden, ReLU)`` when
+    ``rr_hidden > 0``, then ``Dense(5)``) whose logits are added to the main head's logits
+    before the softmax; ``wave_dropout`` (training only, needs ``rr_logits``) zeroes the main
+    head's logits for that fraction of the samples, so the RR path alone must classify them.
+    ``rr_scale`` s > 0 maps the RR input to ``s * (rr - 1)`` inside the model (ratios centred
+    on 1, spread like the waveform features); 0 (default) feeds it unchanged.
     """
 
     arch: str = "cnn_lstm"
@@ -112,6 +120,10 @@ class ModelConfig:
     dense_units: int = 32
     dropout: float = 0.2
     use_rr: bool = True
+    rr_logits: bool = False
+    rr_hidden: int = 0
+    wave_dropout: float = 0.0
+    rr_scale: float = 0.0
 
     def __post_init__(self) -> None:
         if self.arch not in ARCHES:
@@ -120,6 +132,12 @@ class ModelConfig:
             raise ConfigError("model.conv_filters must be a non-empty list of positive widths; conv_kernel, pool >= 1")
         if self.lstm_units < 1 or self.dense_units < 1 or not 0 <= self.dropout < 1:
             raise ConfigError("model.lstm_units and model.dense_units must be >= 1 and model.dropout in [0, 1)")
+        if self.rr_hidden < 0 or not 0 <= self.wave_dropout < 1 or self.rr_scale < 0:
+            raise ConfigError("model.rr_hidden and model.rr_scale must be >= 0 and model.wave_dropout in [0, 1)")
+        if (self.rr_logits or self.wave_dropout > 0 or self.rr_scale > 0) and not self.use_rr:
+            raise ConfigError("model.rr_logits, model.wave_dropout and model.rr_scale need model.use_rr = true")
+        if self.wave_dropout > 0 and not self.rr_logits:
+            raise ConfigError("model.wave_dropout needs model.rr_logits = true (it drops the main head's logits)")
 
 
 ARCHES: tuple[str, ...] = ("cnn_lstm", "cnn", "lstm")

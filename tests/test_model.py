@@ -92,6 +92,68 @@ def test_bad_model_config_is_a_config_error():
         ModelConfig(dropout=1.5)
     with pytest.raises(ConfigError, match="noise_minutes"):
         AugmentConfig(noise_minutes=20)
+    with pytest.raises(ConfigError, match="rr_logits"):
+        ModelConfig(wave_dropout=0.3)
+    with pytest.raises(ConfigError, match="use_rr"):
+        ModelConfig(rr_logits=True, use_rr=False)
+    with pytest.raises(ConfigError, match="rr_hidden"):
+        ModelConfig(rr_logits=True, rr_hidden=-1)
+    with pytest.raises(ConfigError, match="rr_scale"):
+        ModelConfig(rr_scale=-1.0)
+
+
+def test_rr_scale_centres_and_scales_the_rr_input_and_converts_to_int8(arch):
+    from edge_ecg.model._tf import keras
+    from edge_ecg.model.qat import quantize_model, strip_qat
+
+    cfg = ModelConfig(rr_scale=5.0)
+    model = arch.build_model(cfg, WINDOW)
+    x = _inputs(16)
+    scaled = keras.Model(model.inputs, model.get_layer("rr_scale").output).predict(x, verbose=0)
+    np.testing.assert_allclose(scaled, 5.0 * (x["rr"] - 1.0), atol=1e-5)
+    assert "rr_scale" not in {layer.name for layer in arch.build_model(ModelConfig(), WINDOW).layers}
+    qat = quantize_model(model, cfg, WINDOW)
+    qat(x, training=True)
+    plain = strip_qat(qat, cfg, WINDOW)
+    convert = pytest.importorskip("edge_ecg.export.convert")
+    converted = convert.convert_model(plain, WINDOW, "int8", (x["beat"][..., 0], x["rr"]))
+    assert converted.metadata.quantization == "int8" and len(converted.tflite) < 64 * 1024
+
+
+def test_rr_logit_path_adds_rr_only_logits_and_wave_dropout_is_training_only(arch):
+    cfg = ModelConfig(rr_logits=True, rr_hidden=8, wave_dropout=0.5)
+    model = arch.build_model(cfg, WINDOW)
+    assert [t.name.split(":")[0] for t in model.inputs] == ["beat", "rr"]
+    x = _inputs(64)
+    probs = model.predict(x, verbose=0)
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
+    # the output is softmax(main logits + RR-only logits), and the RR-only part sees only rr
+    from edge_ecg.model._tf import keras
+
+    sub = keras.Model(model.inputs, [model.get_layer("main_logits").output, model.get_layer("rr_logits").output])
+    main, rr_part = sub.predict(x, verbose=0)
+    z = main + rr_part
+    expected = np.exp(z - z.max(1, keepdims=True))
+    np.testing.assert_allclose(probs, expected / expected.sum(1, keepdims=True), atol=1e-5)
+    rr_only = keras.Model(model.inputs, model.get_layer("rr_logits").output)
+    other = dict(x, beat=np.zeros_like(x["beat"]))
+    np.testing.assert_allclose(rr_only.predict(other, verbose=0), rr_part, atol=1e-6)
+    # in training mode about half the samples lose their main logits: output = softmax(rr logits)
+    train_probs = model(x, training=True).numpy()
+    rr_soft = np.exp(rr_part - rr_part.max(1, keepdims=True))
+    rr_soft /= rr_soft.sum(1, keepdims=True)
+    dropped = np.all(np.abs(train_probs - rr_soft) < 1e-5, axis=1)
+    assert 10 <= dropped.sum() <= 54
+    # the QAT model strips to a plain model that converts to full int8
+    from edge_ecg.model.qat import quantize_model, strip_qat
+
+    qat = quantize_model(model, cfg, WINDOW)
+    qat(x, training=True)
+    plain = strip_qat(qat, cfg, WINDOW)
+    assert np.abs(plain.predict(x, verbose=0) - qat.predict(x, verbose=0)).max() < 0.05
+    convert = pytest.importorskip("edge_ecg.export.convert")
+    converted = convert.convert_model(plain, WINDOW, "int8", (x["beat"][..., 0], x["rr"]))
+    assert converted.metadata.quantization == "int8" and len(converted.tflite) < 64 * 1024
 
 
 # --------------------------------------------------------------------------- augmentation

@@ -92,14 +92,28 @@ def _build(cfg: ModelConfig, window: WindowConfig, batch_norm: bool, extra: int 
             x = L.Cropping1D((crop // 2, crop - crop // 2), name="crop")(x)
         x = L.Reshape((steps, frame), name="frames")(x)
         x = L.LSTM(int(extra), name="lstm")(x)
+    rr = None
     if cfg.use_rr:
         rr = keras.Input((len(window.rr_features),), name="rr")
         inputs.append(rr)
+        if cfg.rr_scale > 0:
+            rr = L.Rescaling(cfg.rr_scale, offset=-cfg.rr_scale, name="rr_scale")(rr)
         x = L.Concatenate(name="features")([x, rr])
     x = L.Dense(cfg.dense_units, activation="relu", name="dense")(x)
     if cfg.dropout > 0:
         x = L.Dropout(cfg.dropout, name="dropout")(x)
-    out = L.Dense(len(CLASSES), activation="softmax", name="probs")(x)
+    if not cfg.rr_logits:
+        out = L.Dense(len(CLASSES), activation="softmax", name="probs")(x)
+        return keras.Model(inputs, out, name=cfg.arch)
+    main = L.Dense(len(CLASSES), name="main_logits")(x)
+    if cfg.wave_dropout > 0:  # whole-sample dropout of the main head (identity at inference)
+        main = L.Dropout(cfg.wave_dropout, noise_shape=(None, 1), name="wave_dropout")(main)
+    r = rr
+    if cfg.rr_hidden > 0:
+        r = L.Dense(cfg.rr_hidden, activation="relu", name="rr_dense")(r)
+    r = L.Dense(len(CLASSES), name="rr_logits")(r)
+    logits = L.Add(name="logits")([main, r])
+    out = L.Softmax(name="probs")(logits)
     return keras.Model(inputs, out, name=cfg.arch)
 
 

@@ -99,7 +99,7 @@ def annotate(folded_model, lstm: str = "calibrate"):
         name = type(layer).__name__
         if name == "Conv1D":
             return annotate_layer(layer, registry.Default8BitQuantizeConfig(["kernel"], ["activation"], False))
-        if name in ("Dense", "Concatenate"):
+        if name in ("Dense", "Concatenate", "Add", "Softmax"):
             return annotate_layer(layer)
         if name in ("MaxPooling1D", "Reshape", "Cropping1D", "Flatten", "Dropout"):
             return annotate_layer(layer, configs.NoOpQuantizeConfig())
