@@ -1,0 +1,33 @@
+"""The benchmark suite's quick mode runs end to end and renders every section."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SECTIONS = ("accuracy", "ablation", "noise", "qrs", "latency", "memory", "stream", "explain")
+
+
+@pytest.mark.slow
+@pytest.mark.realdata
+def test_quick_benchmarks_run_and_render(mitdb_dir, nstdb_dir, tmp_path):
+    if not (ROOT / "models" / "edge_ecg_int8.tflite").is_file():
+        pytest.skip("no shipped model in models/")
+    if mitdb_dir.parent != nstdb_dir.parent:
+        pytest.skip("mitdb and nstdb must sit in one data root")
+    res = subprocess.run([sys.executable, "tools/bench.py", "all", "--quick", "--data-root", str(mitdb_dir.parent),
+                          "--out", str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert res.returncode == 0, res.stderr[-3000:]
+    report = (tmp_path / "BENCHMARKS.md").read_text()
+    assert "Could not render" not in report
+    assert report.count("\n## ") == len(SECTIONS)
+    for name in SECTIONS:
+        result = json.loads((tmp_path / f"{name}.json").read_text())
+        assert result["_meta"]["quick"] is True and result["_meta"]["command"].startswith("python tools/bench.py")
+    assert (tmp_path / "noise_em.png").stat().st_size > 5000
+    assert "<!-- bench:headline:start -->" in (ROOT / "README.md").read_text()  # --out leaves README alone
