@@ -12,6 +12,8 @@ reads it like a USB board.
 
 from __future__ import annotations
 
+import contextlib
+
 import fcntl
 import logging
 import os
@@ -411,6 +413,25 @@ def wait_until_opened(pid: int, path: str, timeout_s: float = 30.0, settle_s: fl
     raise TimeoutError(f"process {pid} did not open {path} within {timeout_s:g} s")
 
 
+@contextlib.contextmanager
+def serving(board: "Emulator", master: int, reader_pid: int, path: str, timeout_s: float = 30.0):
+    """Run ``board`` into the pty ``master`` once process ``reader_pid`` has opened ``path``.
+
+    The board writes from a thread; leaving the block stops it. For tests and benchmarks
+    that start a reader (``edge-ecg stream --device path``) and must not lose its first bytes.
+    """
+    wait_until_opened(reader_pid, path, timeout_s)
+    stop = threading.Event()
+    writer = threading.Thread(target=board.run, args=(master,), kwargs={"stop": stop, "drain_input": True},
+                              name="emulated-board", daemon=True)
+    writer.start()
+    try:
+        yield writer
+    finally:
+        stop.set()
+        writer.join(timeout=5)
+
+
 def describe(settings: EmulatorSettings, source_name: str) -> str:
     """One line saying what the emulated board sends."""
     s, f = settings, settings.faults
@@ -426,4 +447,4 @@ def describe(settings: EmulatorSettings, source_name: str) -> str:
 
 
 __all__ = ["Emulator", "EmulatorSettings", "FaultInjector", "Faults", "describe", "make_encoder", "open_pty",
-           "unread_bytes", "wait_until_opened", "wait_until_read"]
+           "serving", "unread_bytes", "wait_until_opened", "wait_until_read"]

@@ -11,7 +11,6 @@ import json
 import os
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import pytest
@@ -36,7 +35,7 @@ def test_emulated_board_equals_replay(mitdb_dir, tmp_path):
     if not MODEL.is_file():
         pytest.skip("no shipped int8 model in models/")
     from firmware_harness.ccore import missing_toolchain
-    from firmware_harness.emulator import Emulator, EmulatorSettings, open_pty, wait_until_opened
+    from firmware_harness.emulator import Emulator, EmulatorSettings, open_pty, serving
     from firmware_harness.sources import record_source
 
     if missing_toolchain():
@@ -55,15 +54,10 @@ def test_emulated_board_equals_replay(mitdb_dir, tmp_path):
     board = Emulator(record_source(mitdb_dir / RECORD), EmulatorSettings(fs=360.0, gain=200.0, offset=1024,
                                                                          speed=0, duration_s=SECONDS + 3,
                                                                          encoder="c"))
-    stop = threading.Event()
     try:
-        wait_until_opened(proc.pid, path)  # the board starts once the stream listens
-        writer = threading.Thread(target=board.run, args=(master,), kwargs={"stop": stop, "drain_input": True},
-                                  daemon=True)
-        writer.start()
-        out, err = proc.communicate(timeout=300)
+        with serving(board, master, proc.pid, path):  # the board starts once the stream listens
+            out, err = proc.communicate(timeout=300)
     finally:
-        stop.set()
         proc.kill()
         os.close(master)
         os.close(slave)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 NAME = "memory"
@@ -33,7 +32,7 @@ def _device_rss(model: Path, mitdb: Path, seconds: float) -> dict:
     """Peak RSS of `stream --device` reading an emulated board (C encoder) through a pty."""
     from benchmarks.stream import _RSS_WRAPPER
 
-    from firmware_harness.emulator import Emulator, EmulatorSettings, open_pty, wait_until_opened
+    from firmware_harness.emulator import Emulator, EmulatorSettings, open_pty, serving
     from firmware_harness.sources import record_source
 
     master, slave, path = open_pty()
@@ -42,15 +41,10 @@ def _device_rss(model: Path, mitdb: Path, seconds: float) -> dict:
     cmd = [sys.executable, "-c", _RSS_WRAPPER, "stream", "--device", path, "--format", "binary",
            "--duration", f"{seconds:g}", "--model", str(model), "--view", "none"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    stop = threading.Event()
     try:
-        wait_until_opened(proc.pid, path)  # bytes sent before the reader opens the port are lost
-        writer = threading.Thread(target=board.run, args=(master,), kwargs={"stop": stop, "drain_input": True},
-                                  daemon=True)
-        writer.start()
-        out, err = proc.communicate(timeout=600)
+        with serving(board, master, proc.pid, path):  # bytes sent before the reader opens the port are lost
+            out, err = proc.communicate(timeout=600)
     finally:
-        stop.set()
         proc.kill()
         os.close(master)
         os.close(slave)
