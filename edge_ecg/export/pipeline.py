@@ -14,7 +14,6 @@ from pathlib import Path
 
 import numpy as np
 
-from edge_ecg.config import WindowConfig
 from edge_ecg.errors import ConfigError, DataError, EdgeEcgError
 from edge_ecg.export.convert import (
     DEFAULT_CALIBRATION,
@@ -49,19 +48,6 @@ def keras_predict(model, X: np.ndarray, rr: np.ndarray | None, batch_size: int =
     return np.asarray(model.predict(inputs, batch_size=batch_size, verbose=0), dtype=np.float32)
 
 
-def excluded_intervals(db_dir: Path, records, window: WindowConfig) -> dict:
-    """Record -> VF/flutter episodes ``(k, 2)`` in samples at ``window.fs`` (not scored by EC57)."""
-    from edge_ecg.records.load import read_beats, read_header
-
-    out = {}
-    for name in records:
-        fs_in = float(read_header(db_dir, name).fs)
-        episodes = read_beats(db_dir, name)[3]
-        if len(episodes):
-            out[name] = np.round(np.asarray(episodes, dtype=np.float64) * window.fs / fs_in).astype(np.int64)
-    return out
-
-
 def compare_on_ds2(source: SourceModel, converted: ConvertedModel, db_dir: Path, progress: bool = True,
                    echo: Callable[[str], None] = log.info) -> tuple[dict, dict]:
     """The float Keras model vs the converted model on every DS2 beat.
@@ -86,7 +72,9 @@ def compare_on_ds2(source: SourceModel, converted: ConvertedModel, db_dir: Path,
     rr = beats.rr if clf.uses_rr else None
     raw = clf.predict_raw_batch(beats.X, rr)
     probs = dequantize(raw, converted.metadata.outputs[0])
-    excluded = excluded_intervals(db_dir, DS2, source.window)
+    from edge_ecg.records.load import vf_episodes
+
+    excluded = vf_episodes(db_dir, DS2, source.window.fs)
     cmp = compare_predictions(
         reference, probs, beats.y, beats.record, beats.sample, source.window.fs,
         excluded=excluded, names=("float", converted.mode),

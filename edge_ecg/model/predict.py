@@ -105,19 +105,6 @@ def load_classifier(path: str | Path, prefer: str = "qat", threads: int = 1):
     return KerasClassifier(load_keras_model(path), config, path)
 
 
-def excluded_intervals(db_dir: str | Path, records, fs: float) -> dict:
-    """Record name -> VF/flutter episodes ``(k, 2)`` in samples at ``fs`` (EC57 leaves them unscored)."""
-    from edge_ecg.records.load import read_beats, read_header
-
-    out = {}
-    for name in records:
-        episodes = read_beats(db_dir, name)[3]
-        if len(episodes):
-            fs_in = float(read_header(db_dir, name).fs)
-            out[name] = np.round(episodes * fs / fs_in).astype(np.int64)
-    return out
-
-
 def evaluate_classifier(classifier, db_dir: str | Path, records, progress: bool = True, title: str = ""):
     """Score ``classifier`` on the annotated beats of ``records`` (reference positions), EC57-style.
 
@@ -126,11 +113,12 @@ def evaluate_classifier(classifier, db_dir: str | Path, records, progress: bool 
     """
     from edge_ecg.beats.dataset import build_beatset
     from edge_ecg.evaluate.report import score_predictions
+    from edge_ecg.records.load import vf_episodes
 
     beats = build_beatset(db_dir, list(records), classifier.window, progress=progress)
     probs = classifier.predict_batch(beats.X, beats.rr if classifier.uses_rr else None)
     report = score_predictions(
         beats.record, beats.sample, beats.y, probs, fs=classifier.window.fs,
-        excluded=excluded_intervals(db_dir, records, classifier.window.fs), title=title,
+        excluded=vf_episodes(db_dir, records, classifier.window.fs), title=title,
     )
     return report, probs, beats

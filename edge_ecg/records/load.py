@@ -149,6 +149,20 @@ def _episodes(samples: np.ndarray, symbols: np.ndarray) -> np.ndarray:
     return np.asarray(out, dtype=np.int64).reshape(-1, 2)
 
 
+def vf_episodes(db_dir: str | Path, records, fs: float) -> dict[str, np.ndarray]:
+    """Record name -> its VF/flutter episodes ``(k, 2)`` as sample indices at ``fs`` Hz.
+
+    Records without an episode are left out. EC57 does not score beats inside them.
+    """
+    out = {}
+    for name in records:
+        episodes = read_beats(db_dir, name)[3]
+        if len(episodes):
+            fs_in = float(read_header(db_dir, name).fs)
+            out[name] = np.round(episodes.astype(np.float64) * fs / fs_in).astype(np.int64)
+    return out
+
+
 def load_record(db_dir: str | Path, name: str, lead: str = "MLII", annotations: bool = True) -> Record:
     """Record ``name`` from ``db_dir``: lead ``lead`` in mV and (optionally) its beats.
 
