@@ -50,6 +50,19 @@ class BenchContext:
         return self.data_root / "nstdb"
 
 
+def shipped_model(ctx: BenchContext) -> Path:
+    """The int8 .tflite to measure: ``--model`` (a file, or a folder holding one), else models/.
+
+    The same choice ``edge-ecg stream`` makes when given no ``--model``.
+    """
+    from edge_ecg.stream.model import find_default_model
+
+    if ctx.model is None:
+        return find_default_model()
+    path = Path(ctx.model)
+    return find_default_model(path) if path.is_dir() else path
+
+
 def machine_info() -> dict:
     """This machine, Python and package versions, and the time, for a result's header."""
     versions = {}

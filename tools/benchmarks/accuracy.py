@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from benchmarks import ROOT, BenchContext
+from benchmarks import ROOT, BenchContext, shipped_model
 
 NAME = "accuracy"
 TITLE = "Accuracy on DS2 (inter-patient, reference beat positions)"
@@ -27,15 +27,10 @@ QUICK_RECORDS = ("100", "232", "233")  # quick mode checks the plumbing; it neve
 
 
 def _model_files(ctx: BenchContext) -> tuple[Path, Path | None]:
-    base = Path(ctx.model) if ctx.model else ROOT / "models"
-    folder = base.parent if base.is_file() else base
-    keras = next((folder / n for n in ("model_qat.keras", "model.keras") if (folder / n).is_file()), None)
-    if base.is_file():
-        return base, keras
-    tflite = sorted(base.glob("*int8*.tflite")) or sorted(base.glob("*.tflite"))
-    if not tflite:
-        raise FileNotFoundError(f"no .tflite in {base}; train and convert a model first (see models/MODEL_CARD.md)")
-    return tflite[0], keras
+    """``(int8 .tflite, its Keras source or None)``: the model every section measures."""
+    tflite = shipped_model(ctx)
+    keras = next((tflite.parent / n for n in ("model_qat.keras", "model.keras") if (tflite.parent / n).is_file()), None)
+    return tflite, keras
 
 
 def _summary(report) -> dict:

@@ -10,7 +10,6 @@ Keras baseline make the comparison hold on any machine.
 
 from __future__ import annotations
 
-import glob
 import json
 import subprocess
 import sys
@@ -48,15 +47,9 @@ print(json.dumps({"times_us": times, "output": it.get_tensor(out).tolist()}))
 
 def find_models(ctx) -> tuple[Path, Path]:
     """``(Keras run folder, int8 .tflite)`` of the model shipped in ``models/`` (or ``--model``'s folder)."""
-    from benchmarks import ROOT
+    from benchmarks import shipped_model
 
-    base = Path(ctx.model).parent if ctx.model else ROOT / "models"
-    tflite = Path(ctx.model) if ctx.model else None
-    if tflite is None:
-        found = sorted(glob.glob(str(base / "**" / "*int8*.tflite"), recursive=True))
-        if not found:
-            raise SystemExit(f"no int8 model under {base} (pass --model FILE.tflite)")
-        tflite = Path(found[0])
+    tflite = shipped_model(ctx)
     keras_dirs = [p.parent for p in sorted(tflite.parent.rglob("config.json"))
                   if any(p.parent.glob("*.keras")) or any(p.parent.glob("*.h5"))]
     if not keras_dirs:

@@ -58,12 +58,13 @@ def _device_rss(model: Path, mitdb: Path, seconds: float) -> dict:
 
 
 def run(ctx) -> dict:
-    from benchmarks.stream import model_path, peak_rss
+    from benchmarks import shipped_model
+    from benchmarks.stream import peak_rss
 
     from edge_ecg.export.micro import find_arena_size
     from edge_ecg.export.report import describe_model
 
-    model = model_path(ctx)
+    model = shipped_model(ctx)
     data = model.read_bytes()
     desc = describe_model(data)
     seconds = 60.0 if ctx.quick else 600.0

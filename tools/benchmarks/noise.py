@@ -13,7 +13,6 @@ segments after minute 5).
 
 from __future__ import annotations
 
-import glob
 from pathlib import Path
 
 import numpy as np
@@ -24,18 +23,6 @@ TITLE = "Noise robustness (DS2 + nstdb noise, int8 model, own detector)"
 SNRS_DB = (24, 18, 12, 6, 0)
 NOISE_TYPES = ("em", "ma", "bw")
 NOISE_NAMES = {"em": "electrode motion", "ma": "muscle artefact", "bw": "baseline wander"}
-
-
-def default_model(ctx) -> Path:
-    """The int8 model to measure: ``--model`` or the one shipped in ``models/``."""
-    from benchmarks import ROOT
-
-    if ctx.model is not None:
-        return Path(ctx.model)
-    found = sorted(glob.glob(str(ROOT / "models" / "**" / "*int8*.tflite"), recursive=True))
-    if not found:
-        raise SystemExit("no int8 model in models/ (pass --model FILE.tflite)")
-    return Path(found[0])
 
 
 def detect_and_classify(signal_mv: np.ndarray, fs: float, clf, window):
@@ -80,7 +67,9 @@ def run(ctx) -> dict:
     from edge_ecg.signal.noise import add_noise, load_noise
     from edge_ecg.signal.resample import ecg_resample
 
-    model = default_model(ctx)
+    from benchmarks import shipped_model
+
+    model = shipped_model(ctx)
     clf = TFLiteClassifier(model, threads=1)
     window = clf.window
     records = ("100", "232") if ctx.quick else DS2

@@ -42,16 +42,6 @@ print("VMHWM_KB=" + hwm + " TF=" + str("tensorflow" in sys.modules))
 """
 
 
-def model_path(ctx) -> Path:
-    """The int8 .tflite to measure: ``--model`` (a file or a folder holding one), else models/."""
-    from edge_ecg.stream.model import find_default_model
-
-    if ctx.model is None:
-        return find_default_model()
-    p = Path(ctx.model)
-    return find_default_model(p) if p.is_dir() else p
-
-
 def _load(ctx, name: str, seconds: float | None = None):
     from edge_ecg.records.load import load_record
 
@@ -205,7 +195,9 @@ def run(ctx) -> dict:
     from edge_ecg.records.aami import DS2
     from edge_ecg.runtime.metadata import read_metadata
 
-    model = model_path(ctx)
+    from benchmarks import shipped_model
+
+    model = shipped_model(ctx)
     meta = read_metadata(model)
     quick = ctx.quick
     out = {"model": str(model.relative_to(model.parents[1]) if len(model.parents) > 1 else model),
