@@ -50,7 +50,9 @@ class WindowConfig:
     The window is ``pre_s`` seconds before the R peak to ``post_s`` seconds after it,
     sampled at ``fs`` Hz from lead ``lead``, filtered by the causal ``ecg_clean``
     (``highpass_hz``/``lowpass_hz``) and normalised per window so that ADC gain and offset
-    do not matter. ``post_s`` is also the least latency a stream can have.
+    do not matter. ``post_s`` is also the least latency a stream can have; a stream at
+    another rate adds the resampler's look-ahead, ``resample_width`` samples at the lower
+    rate (see :func:`edge_ecg.signal.resample.resample_filter`).
     """
 
     fs: float = 180.0
@@ -61,6 +63,7 @@ class WindowConfig:
     lowpass_hz: float = 40.0
     normalise: str = "robust"  # "robust": (x - median) / (MAD-based scale); "zscore"
     rr_features: tuple[str, ...] = RR_FEATURES
+    resample_width: int = 2
 
     @property
     def pre(self) -> int:
@@ -89,6 +92,9 @@ class WindowConfig:
             )
         if self.normalise not in ("robust", "zscore"):
             raise ConfigError(f"window.normalise must be 'robust' or 'zscore', got {self.normalise!r}")
+        if isinstance(self.resample_width, bool) or int(self.resample_width) != self.resample_width \
+                or not 1 <= self.resample_width <= 16:
+            raise ConfigError(f"window.resample_width must be a whole number from 1 to 16, got {self.resample_width!r}")
         unknown = [f for f in self.rr_features if f not in RR_FEATURES]
         if unknown:
             raise ConfigError(f"unknown RR feature {unknown[0]!r}; known: {', '.join(RR_FEATURES)}")

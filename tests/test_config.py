@@ -36,6 +36,7 @@ def test_unknown_key_names_the_key_and_suggests(tmp_path):
         ({"window": {"rr_features": ["pre_rr", "bogus"]}}, "unknown RR feature 'bogus'"),
         ({"model": {"arch": "transformer"}}, "unknown arch 'transformer'"),
         ({"window": {"lowpass_hz": 200.0}}, "lowpass_hz < fs/2"),
+        ({"window": {"resample_width": 0}}, "window.resample_width must be a whole number from 1 to 16"),
     ],
 )
 def test_bad_values_are_one_line_errors(data, message):

@@ -107,3 +107,42 @@ def test_bad_input_is_a_one_line_error():
     with pytest.raises(DataError, match="1-D"):
         StreamResampler(360, 180).process(np.zeros((4, 2)))
     assert StreamResampler(360, 180).process([]).size == 0
+
+
+def test_width_10_is_scipys_own_design():
+    from scipy.signal import resample_poly
+
+    x = ecg_at(360.0)
+    for fs_in in (360.0, 250.0):
+        xi = x if fs_in == 360 else ecg_at(fs_in)
+        up, down = resample_ratio(fs_in, 180.0)
+        np.testing.assert_allclose(
+            ecg_resample(xi, fs_in, 180.0, width=10), resample_poly(xi, up, down, padtype="line"), atol=1e-9
+        )
+
+
+@pytest.mark.parametrize("width", [1, 2, 3, 10])
+def test_look_ahead_is_width_samples_at_the_lower_rate(width):
+    rs = StreamResampler(360.0, 180.0, width=width)
+    assert rs.delay == width
+    x = ecg_at(360.0)
+    offline = ecg_resample(x, 360.0, 180.0, width=width)
+    out = stream(rs, x, seed=width)
+    k = np.arange(3 * width + 5, offline.size - 3 * width - 5)
+    np.testing.assert_allclose(out[k + width], offline[k], rtol=0, atol=1e-9)
+
+
+def test_default_width_keeps_the_ecg_band():
+    """Width 2 (11 ms of look-ahead at 180 Hz) passes 0-40 Hz within 0.5 dB, like width 10."""
+    t = np.arange(0, 20, 1 / 360.0)
+    for f_hz in (5.0, 20.0, 40.0):
+        y = ecg_resample(np.sin(2 * np.pi * f_hz * t), 360.0, 180.0)
+        gain_db = 20 * np.log10(np.std(y[400:-400]) / np.std(np.sin(2 * np.pi * f_hz * t[400:-400])))
+        assert -0.55 < gain_db < 0.1, (f_hz, gain_db)
+
+
+def test_bad_width_is_a_one_line_error():
+    with pytest.raises(DataError, match="width"):
+        StreamResampler(360, 180, width=0)
+    with pytest.raises(DataError, match="width"):
+        ecg_resample(np.zeros(100), 360, 180, width=1.5)

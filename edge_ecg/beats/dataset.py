@@ -84,7 +84,7 @@ class BeatSet:
 
 def prepare_signal(rec: Record, window: WindowConfig) -> np.ndarray:
     """A record's lead resampled to ``window.fs`` and cleaned causally: float64 ``(m,)``."""
-    x = ecg_resample(rec.signal, rec.fs, window.fs)
+    x = ecg_resample(rec.signal, rec.fs, window.fs, window.resample_width)
     return ecg_clean(x, window.fs, window.highpass_hz, window.lowpass_hz)
 
 

@@ -75,7 +75,7 @@ def load_noise_bank(nstdb_dir: str | Path, window: WindowConfig, cfg: AugmentCon
         chans = []
         for c in range(rec.p_signal.shape[1]):
             x = np.nan_to_num(rec.p_signal[:, c].astype(np.float64))
-            x = ecg_resample(x, float(header.fs), window.fs)
+            x = ecg_resample(x, float(header.fs), window.fs, window.resample_width)
             chans.append(ecg_clean(x, window.fs, window.highpass_hz, window.lowpass_hz).astype(np.float32))
         tracks[name] = chans
     return NoiseBank(fs=window.fs, tracks=tracks, minutes=cfg.noise_minutes)

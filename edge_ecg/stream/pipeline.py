@@ -47,14 +47,15 @@ QRS_GUARD_S = 0.2
 MAX_PENDING = 128
 
 
-def make_resampler(fs_in: float, fs_out: float):
+def make_resampler(fs_in: float, fs_out: float, width: int | None = None):
     """A :class:`~edge_ecg.signal.resample.StreamResampler` ``fs_in`` -> ``fs_out`` Hz, or None
-    when the rates are equal. Its first ``delay`` outputs are start-up (see :class:`_Segment`)."""
+    when the rates are equal. ``width`` is the model's ``WindowConfig.resample_width`` (None:
+    the default). Its first ``delay`` outputs are start-up (see :class:`_Segment`)."""
     if abs(fs_in - fs_out) <= 1e-9 * fs_out:
         return None
-    from edge_ecg.signal.resample import StreamResampler
+    from edge_ecg.signal.resample import RESAMPLE_WIDTH, StreamResampler
 
-    return StreamResampler(fs_in, fs_out)
+    return StreamResampler(fs_in, fs_out, RESAMPLE_WIDTH if width is None else width)
 
 
 def _quality_monitor(fs: float):
@@ -81,7 +82,7 @@ class _Segment:
         self.fs = fs
         self.fs_w = window.fs
         self.start = start  # stream sample index (device rate) of this segment's first sample
-        self.resampler = make_resampler(fs, window.fs)
+        self.resampler = make_resampler(fs, window.fs, window.resample_width)
         # the resampler lags the zero-phase offline resampling by `delay` outputs: dropping the
         # first ones makes index k of this segment's signal at window.fs the offline index k
         self.skip = int(getattr(self.resampler, "delay", 0) or 0)

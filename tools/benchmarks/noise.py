@@ -35,7 +35,7 @@ def detect_and_classify(signal_mv: np.ndarray, fs: float, clf, window):
     from edge_ecg.signal.detect import ecg_peaks
     from edge_ecg.signal.resample import ecg_resample
 
-    x_model = ecg_resample(signal_mv, fs, window.fs)
+    x_model = ecg_resample(signal_mv, fs, window.fs, window.resample_width)
     r_model = ecg_peaks(x_model, window.fs)
     clean = prepare_signal(Record("noisy", fs, window.lead, signal_mv), window)
     X = beat_windows(clean, r_model, window)
@@ -114,7 +114,7 @@ def run(ctx) -> dict:
         if ctx.quick and not name.endswith(("e12", "e00")):
             continue
         rec = load_record(ctx.nstdb, name, lead="MLII")
-        r = np.round(ecg_peaks(ecg_resample(rec.signal, rec.fs, window.fs), window.fs) * rec.fs / window.fs)
+        r = np.round(ecg_peaks(ecg_resample(rec.signal, rec.fs, window.fs, window.resample_width), window.fs) * rec.fs / window.fs)
         ref_i, test_i = match_beats(rec.beat_samples, r.astype(np.int64), rec.fs)
         nst[name] = {"se": len(ref_i) / max(1, len(rec.beat_samples)), "ppv": len(test_i) / max(1, len(r)),
                      "ref": int(len(rec.beat_samples)), "detected": int(len(r))}

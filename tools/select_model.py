@@ -1,0 +1,78 @@
+"""Choose the shipped model among candidate training runs, by DS1 validation only.
+
+The rule was fixed (and committed) before the candidates were trained:
+
+1. Every candidate is a full `edge-ecg train` run on DS1 with the configuration in
+   ``tools/candidates/<name>.json`` (same seed, same schedule, same validation records).
+2. The score is the validation macro-F1 over N, S and V of the model that would ship:
+   the quantization-aware model (``metrics.json`` -> ``qat.val.macro_f1``), measured on
+   the held-out DS1 records ``train.val_records``.
+3. The highest score wins; a candidate must beat the first-listed one (the baseline) by
+   more than ``--margin`` (default 0.005, half a point) to replace it.
+
+DS2 is not read here. Run::
+
+    edge-ecg train --config tools/candidates/base.json --out runs/sel/base
+    edge-ecg train --config tools/candidates/rr_scale5.json --out runs/sel/rr_scale5
+    python tools/select_model.py runs/sel/base runs/sel/rr_scale5
+
+The result goes to ``tools/results/selection.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "results" / "selection.json"
+
+
+def score(run: Path) -> dict:
+    """The candidate's validation scores from its run folder's metrics.json."""
+    metrics_path = run / "metrics.json"
+    if not metrics_path.is_file():
+        sys.exit(f"Error: {metrics_path} does not exist (is {run} a finished `edge-ecg train` run?)")
+    metrics = json.loads(metrics_path.read_text())
+    stage = metrics.get("qat") or metrics["float"]
+    val = stage["val"]
+    config = json.loads((run / "config.json").read_text())
+    return {
+        "run": str(run),
+        "stage": "qat" if metrics.get("qat") else "float",
+        "val_macro_f1": val["macro_f1"],
+        "val_f1": {c: val[c]["f1"] for c in ("N", "S", "V") if c in val},
+        "val_records": metrics.get("val_records"),
+        "model": config["model"],
+        "window_resample_width": config["window"].get("resample_width"),
+    }
+
+
+def choose(scores: list[dict], margin: float) -> int:
+    """Index of the winner: the best score, unless it beats the baseline (index 0) by <= margin."""
+    best = max(range(len(scores)), key=lambda i: scores[i]["val_macro_f1"])
+    if best != 0 and scores[best]["val_macro_f1"] - scores[0]["val_macro_f1"] <= margin:
+        return 0
+    return best
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("runs", nargs="+", type=Path, help="candidate run folders; the first is the baseline")
+    parser.add_argument("--margin", type=float, default=0.005, help="macro-F1 a challenger must gain (default 0.005)")
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args()
+    scores = [score(r) for r in args.runs]
+    winner = choose(scores, args.margin)
+    for i, s in enumerate(scores):
+        f1 = "  ".join(f"{c} {v:.3f}" for c, v in s["val_f1"].items())
+        mark = "  <- chosen" if i == winner else ""
+        print(f"{s['run']:<28} val macro-F1 {s['val_macro_f1']:.4f}  ({f1}){mark}")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({"rule": __doc__.split("DS2 is not read")[0].strip(), "margin": args.margin,
+                                    "candidates": scores, "chosen": scores[winner]["run"]}, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
