@@ -93,6 +93,19 @@ def test_build_beatset_caches_by_configuration(tiny_db, tmp_path, monkeypatch):
     assert len(first.records(["901"])) == len(first) // 2
 
 
+def test_concurrent_builders_do_not_clash(tiny_db, tmp_path, monkeypatch):
+    """Two runs building the same cache at once (e.g. two trainings) both succeed."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    monkeypatch.setenv("EDGE_ECG_CACHE", str(tmp_path / "cache"))
+    with ThreadPoolExecutor(4) as pool:
+        sets = list(pool.map(lambda _: build_beatset(tiny_db, ["900", "901"], WindowConfig(), progress=False), range(4)))
+    for bs in sets[1:]:
+        np.testing.assert_array_equal(bs.X, sets[0].X)
+    cache = beatset_cache_path(tiny_db, ["900", "901"], WindowConfig()).parent
+    assert not list(cache.glob("*.tmp.npz"))  # no temporary file left behind
+
+
 @pytest.mark.realdata
 def test_ds1_ds2_beatsets_have_the_published_counts(mitdb_dir, tmp_path, monkeypatch):
     from edge_ecg.records import DS1, DS2

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -174,8 +176,12 @@ def build_beatset(
 
 
 def _save(path: Path, beats: BeatSet) -> None:
+    """Write the cache atomically; concurrent builders (two runs at once) each use their own
+    temporary file and the last rename wins (both wrote the same beats)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp.npz")
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=path.stem + ".", suffix=".tmp.npz")
+    os.close(fd)
+    tmp = Path(name)
     np.savez(
         tmp, X=beats.X, rr=beats.rr, y=beats.y, record=beats.record.astype("<U8"), sample=beats.sample,
         window=np.array(json.dumps(to_dict(beats.window))),
