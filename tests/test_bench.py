@@ -31,3 +31,14 @@ def test_quick_benchmarks_run_and_render(mitdb_dir, nstdb_dir, tmp_path):
         assert result["_meta"]["quick"] is True and result["_meta"]["command"].startswith("python tools/bench.py")
     assert (tmp_path / "noise_em.png").stat().st_size > 5000
     assert "<!-- bench:headline:start -->" in (ROOT / "README.md").read_text()  # --out leaves README alone
+
+
+def test_committed_report_links_only_committed_pictures():
+    """Every image BENCHMARKS.md and README.md show exists in the repository (paths from the root)."""
+    import re
+
+    for doc in ("BENCHMARKS.md", "README.md"):
+        text = (ROOT / doc).read_text()
+        links = re.findall(r"!\[[^\]]*\]\(([^)\s]+)\)", text)
+        missing = [link for link in links if not link.startswith("http") and not (ROOT / link).is_file()]
+        assert not missing, f"{doc} links missing pictures: {missing}"

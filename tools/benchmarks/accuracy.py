@@ -122,7 +122,7 @@ def render(result: dict) -> str:
     for name, r in result["models"]["int8"]["per_record"].items():
         lines.append(f"| {name} | {r['n']} | {_p(r['V_se'])} | {_p(r['V_ppv'])} | {_p(r['S_se'])} | "
                      f"{_p(r['S_ppv'])} | {_p(r['accuracy'])} |")
-    lines.append(f"\n![confusion matrix, int8]({result['models']['int8']['plot']})")
+    lines.append(f"\n![confusion matrix, int8](tools/results/{result['models']['int8']['plot']})")
     return "\n".join(lines)
 
 
