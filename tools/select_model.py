@@ -14,7 +14,14 @@ DS2 is not read here. Run::
 
     edge-ecg train --config tools/candidates/base.json --out runs/sel/base
     edge-ecg train --config tools/candidates/rr_scale5.json --out runs/sel/rr_scale5
-    python tools/select_model.py runs/sel/base runs/sel/rr_scale5
+    edge-ecg train --config tools/candidates/rr_scale5_conv4.json --out runs/sel/rr_scale5_conv4
+    python tools/select_model.py runs/sel/base runs/sel/rr_scale5 runs/sel/rr_scale5_conv4
+
+The candidates: ``base`` is the previously shipped configuration; ``rr_scale5`` maps the RR
+ratios to ``5 * (rr - 1)`` inside the model (a one-off DS2 evaluation of that setting in an
+earlier session suggested it helps S beats, which is why it is a candidate at all);
+``rr_scale5_conv4`` adds a fourth convolution block so the LSTM reads 28 steps instead of 56
+(the int8 LSTM kernel is most of the inference time on a CPU).
 
 The result goes to ``tools/results/selection.json``.
 """
