@@ -72,6 +72,15 @@ def test_trailing_extremes():
     np.testing.assert_array_equal(dsp.trailing_min(a, 3), [1, 1, 1, 0, 0])
 
 
+@pytest.mark.parametrize("width", [1, 2, 3, 7, 64, 360, 1000])
+def test_trailing_max_equals_the_direct_definition(width):
+    rng = np.random.default_rng(width)
+    for n in (1, 2, 5, 17, 359, 360, 361, 3601):
+        a = rng.standard_normal(n).round(1)  # ties too
+        direct = np.array([a[max(0, i - width + 1) : i + 1].max() for i in range(n)])
+        np.testing.assert_array_equal(dsp.trailing_max(a, width), direct)
+
+
 def test_bad_designs_are_refused():
     with pytest.raises(ValueError, match="between 0 and fs/2"):
         dsp.butter_sos(2, (0.5, 100.0), 180.0)

@@ -139,10 +139,19 @@ def group_delay_at(sos: np.ndarray, hz: float, fs: float) -> float:
 def trailing_max(a: np.ndarray, width: int) -> np.ndarray:
     """``out[i] = max(a[i - width + 1 : i + 1])``; samples before ``a[0]`` count as -inf."""
     a = np.asarray(a, dtype=np.float64)
-    if a.size == 0:
+    if a.size == 0 or width <= 1:
         return a.copy()
+    # van Herk / Gil-Werman: O(n) whatever the width. In blocks of `width` samples, `ahead` is the
+    # running max from each block's start, `behind` the max from each sample to its block's end;
+    # window [i - width + 1, i] spans at most two blocks, so its max is max(behind[i - width + 1], ahead[i]).
     padded = np.concatenate([np.full(width - 1, -np.inf), a])
-    return np.lib.stride_tricks.sliding_window_view(padded, width).max(axis=1)
+    n_blocks = -(-padded.size // width)
+    blocks = np.full(n_blocks * width, -np.inf)
+    blocks[: padded.size] = padded
+    blocks = blocks.reshape(n_blocks, width)
+    ahead = np.maximum.accumulate(blocks, axis=1).ravel()
+    behind = np.maximum.accumulate(blocks[:, ::-1], axis=1)[:, ::-1].ravel()
+    return np.maximum(behind[: a.size], ahead[width - 1 : width - 1 + a.size])
 
 
 def trailing_min(a: np.ndarray, width: int) -> np.ndarray:
