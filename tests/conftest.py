@@ -90,3 +90,24 @@ def tiny_db(tmp_path) -> Path:
         write_record(folder, name, x, s, c)
     (folder / "RECORDS").write_text("900\n901\n")
     return folder
+
+
+#: ``python -c CLI_WRAPPER <edge-ecg args>`` runs the CLI in a fresh interpreter, then prints
+#: ``IMPORTED=<comma list>`` of the heavy modules it pulled in (the device side must pull none).
+CLI_WRAPPER = r"""
+import sys
+from edge_ecg.cli import main
+try:
+    main(sys.argv[1:], prog_name="edge-ecg")
+    code = 0
+except SystemExit as exc:
+    code = exc.code if isinstance(exc.code, int) else 1
+print("IMPORTED=" + ",".join(m for m in ("tensorflow", "wfdb", "pandas") if m in sys.modules), flush=True)
+sys.exit(code)
+"""
+
+
+def imported_heavy_modules(stdout: str) -> set[str]:
+    """The modules a :data:`CLI_WRAPPER` run reported importing."""
+    line = [ln for ln in stdout.splitlines() if ln.startswith("IMPORTED=")][-1]
+    return {m for m in line[len("IMPORTED="):].split(",") if m}

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from conftest import CLI_WRAPPER, imported_heavy_modules
 
 from edge_ecg.config import CLASSES
 from edge_ecg.stream import protocol as P
@@ -47,18 +48,7 @@ out = convert_model(model, window, "int8", representative=(X, rr), arch="cnn_lst
 open(sys.argv[1], "wb").write(out.tflite)
 """
 
-# runs the CLI, then reports whether TensorFlow was imported
-WRAPPER = r"""
-import sys
-from edge_ecg.cli import main
-try:
-    main(sys.argv[1:], prog_name="edge-ecg")
-    code = 0
-except SystemExit as exc:
-    code = exc.code if isinstance(exc.code, int) else 1
-print("TENSORFLOW_IMPORTED=%s" % ("tensorflow" in sys.modules), flush=True)
-sys.exit(code)
-"""
+WRAPPER = CLI_WRAPPER  # runs the CLI, then reports the heavy modules it imported
 
 
 @pytest.fixture(scope="session")
@@ -94,7 +84,7 @@ def start_cli(*args) -> subprocess.Popen:
 
 
 def no_tensorflow(proc) -> bool:
-    return "TENSORFLOW_IMPORTED=False" in proc.stdout
+    return "tensorflow" not in imported_heavy_modules(proc.stdout)
 
 
 class CliRun:

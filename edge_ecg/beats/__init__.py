@@ -5,8 +5,8 @@ features, ``dataset`` builds (and caches) whole MIT-BIH beat sets for training a
 evaluation. The same functions serve the offline builder and the live stream, so a model
 sees identical inputs in both.
 
-``dataset`` (which reads records with wfdb, and so imports pandas) is loaded only when one
-of its names is used: a device streaming from a serial port never pays for it.
+``dataset`` (whole-record builders and their cache) is loaded only when one of its names is
+used: a device streaming from a serial port never pays for it.
 """
 
 from edge_ecg.beats.rr import RRTracker, rr_features

@@ -1,4 +1,9 @@
-"""Reading one WFDB record: the chosen lead in mV and its beats as AAMI classes."""
+"""Reading one WFDB record: the chosen lead in mV and its beats as AAMI classes.
+
+Files are read with :mod:`edge_ecg.records.wfdb_io` (numpy only); the ``wfdb`` package (which
+imports pandas) is imported only for a record that reader does not support, such as a
+multi-segment record or a compressed signal format.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import wfdb
 
 from edge_ecg.errors import DataError
+from edge_ecg.records import wfdb_io
 from edge_ecg.records.aami import AAMI_MAP
 
 # Bits per sample of the WFDB storage formats MIT-BIH-style data uses.
@@ -51,8 +56,9 @@ def list_records(db_dir: str | Path) -> list[str]:
     return sorted(p.stem for p in db_dir.glob("*.hea"))
 
 
-def read_header(db_dir: str | Path, name: str) -> wfdb.Record:
-    """The WFDB header of record ``name``, or a :class:`DataError` naming the file."""
+def read_header(db_dir: str | Path, name: str):
+    """The WFDB header of record ``name`` (a :class:`~edge_ecg.records.wfdb_io.Header`, or for a
+    record only ``wfdb`` reads, a ``wfdb.Record``), or a :class:`DataError` naming the file."""
     db_dir = Path(db_dir)
     hea = db_dir / f"{name}.hea"
     if not hea.is_file():
@@ -60,12 +66,20 @@ def read_header(db_dir: str | Path, name: str) -> wfdb.Record:
         hint = f" (this folder has {len(known)} records, e.g. {', '.join(known[:3])})" if known else ""
         raise DataError(f"record {name!r} not found: {hea} does not exist{hint}")
     try:
+        return wfdb_io.read_header(db_dir / name)
+    except wfdb_io.UnsupportedWfdb:
+        pass
+    except (ValueError, OSError) as exc:
+        raise DataError(f"{hea}: not a valid WFDB header ({exc})") from None
+    import wfdb
+
+    try:
         return wfdb.rdheader(str(db_dir / name))
     except Exception as exc:  # wfdb raises bare ValueError/IndexError on malformed headers
         raise DataError(f"{hea}: not a valid WFDB header ({exc})") from None
 
 
-def check_signal_files(db_dir: Path, header: wfdb.Record) -> None:
+def check_signal_files(db_dir: Path, header) -> None:
     """Raise :class:`DataError` if a signal file is missing or shorter than its header says."""
     files: dict[str, float] = {}
     for fname, fmt in zip(header.file_name or [], header.fmt or []):
@@ -103,14 +117,30 @@ def read_signal(db_dir: str | Path, name: str, channel: str | int = "MLII") -> t
     else:
         raise DataError(f"record {name} has no lead {channel!r} (it has {', '.join(names)})")
     check_signal_files(db_dir, header)
+    sig = None
+    if isinstance(header, wfdb_io.Header):
+        try:
+            sig = wfdb_io.read_signal_physical(header, db_dir, [index], dtype=np.float32)[:, 0]
+        except wfdb_io.UnsupportedWfdb:
+            pass
+        except (ValueError, OSError) as exc:
+            raise DataError(f"{db_dir / name}: cannot read signal ({exc})") from None
+    if sig is None:
+        sig = _read_signal_with_wfdb(db_dir, name, index)
+    if not np.all(np.isfinite(sig)):
+        sig = np.nan_to_num(sig, nan=0.0)  # WFDB marks invalid samples as NaN
+    return sig, float(header.fs), names[index]
+
+
+def _read_signal_with_wfdb(db_dir: Path, name: str, index: int) -> np.ndarray:
+    """Signal ``index`` of a record only the ``wfdb`` package reads, as float32 mV ``(n,)``."""
+    import wfdb
+
     try:
         rec = wfdb.rdrecord(str(db_dir / name), channels=[index], physical=True)
     except Exception as exc:
         raise DataError(f"{db_dir / name}: cannot read signal ({exc})") from None
-    sig = np.asarray(rec.p_signal[:, 0], dtype=np.float32)
-    if not np.all(np.isfinite(sig)):
-        sig = np.nan_to_num(sig, nan=0.0)  # WFDB marks invalid samples as NaN
-    return sig, float(rec.fs), names[index]
+    return np.asarray(rec.p_signal[:, 0], dtype=np.float32)
 
 
 def read_beats(db_dir: str | Path, name: str, extension: str = "atr"):
@@ -124,8 +154,10 @@ def read_beats(db_dir: str | Path, name: str, extension: str = "atr"):
     if not path.is_file():
         raise DataError(f"{path}: annotation file missing")
     try:
-        ann = wfdb.rdann(str(db_dir / name), extension)
-    except Exception as exc:
+        ann = wfdb_io.read_annotations(db_dir / name, extension)
+    except wfdb_io.UnsupportedWfdb:
+        ann = _read_annotations_with_wfdb(db_dir, name, extension)
+    except (ValueError, OSError) as exc:
         raise DataError(f"{path}: not a readable WFDB annotation file ({exc})") from None
     samples = np.asarray(ann.sample, dtype=np.int64)
     symbols = np.asarray(ann.symbol, dtype="<U2")
@@ -133,6 +165,16 @@ def read_beats(db_dir: str | Path, name: str, extension: str = "atr"):
     classes = np.array([AAMI_MAP[s] for s in symbols[keep]], dtype="<U1")
     excluded = _episodes(samples, symbols)
     return samples[keep], symbols[keep].astype("<U1"), classes, excluded
+
+
+def _read_annotations_with_wfdb(db_dir: Path, name: str, extension: str):
+    """``wfdb.rdann`` for an annotation file only the ``wfdb`` package reads (custom labels)."""
+    import wfdb
+
+    try:
+        return wfdb.rdann(str(db_dir / name), extension)
+    except Exception as exc:
+        raise DataError(f"{db_dir / name}.{extension}: not a readable WFDB annotation file ({exc})") from None
 
 
 def _episodes(samples: np.ndarray, symbols: np.ndarray) -> np.ndarray:

@@ -155,7 +155,7 @@ class ReplaySource(Source):
         self.name = f"replay {record.name}"
 
     def chunks(self) -> Iterator[Chunk]:
-        sig = np.asarray(self.record.signal, dtype=np.float64)
+        sig = self.record.signal  # float32 mV; each chunk is converted on its own (memory)
         beats = np.asarray(self.record.beat_samples, dtype=np.int64)
         classes = np.asarray(self.record.beat_classes)
         for lo in range(self.start, self.end, self.chunk):
@@ -165,7 +165,7 @@ class ReplaySource(Source):
             self.pacer.wait(hi - self.start, self.fs)
             a, b = np.searchsorted(beats, [lo, hi])
             truth = [(int(s) - self.start, str(c)) for s, c in zip(beats[a:b], classes[a:b])]
-            yield Chunk(sig[lo:hi], self.fs, time.perf_counter(), truth=truth)
+            yield Chunk(np.asarray(sig[lo:hi], dtype=np.float64), self.fs, time.perf_counter(), truth=truth)
 
 
 def open_replay(spec: str, data: str | Path | None = None, lead: str | int = "MLII"):

@@ -4,7 +4,7 @@
 - the smallest TFLite-Micro tensor arena the model runs in (bytes of RAM), found by search;
 - peak resident memory (``VmHWM``) of whole ``edge-ecg stream`` processes: reading an
   emulated board over a pseudo-terminal (what a Raspberry Pi does), the built-in simulator,
-  and a WFDB replay (which also loads wfdb and pandas to read the record);
+  and a WFDB replay (read with numpy alone by ``edge_ecg.records.wfdb_io``);
 - for scale, the floor: Python with numpy and the LiteRT interpreter imported, nothing else.
 """
 
@@ -103,7 +103,7 @@ def render(result: dict) -> str:
     lines.append(f"| floor: Python + numpy + LiteRT interpreter imported | {result['floor_rss_mb']:.1f} MB | |")
     lines += ["", "The arena is measured with the `tflite-micro` package's interpreter on this 64-bit host; a 32-bit "
               "Cortex-M build needs somewhat less (smaller pointers in the tensor structs). A replay reads the record "
-              "with wfdb, which imports pandas; a board or the simulator does not."]
+              "with numpy alone (`edge_ecg.records.wfdb_io`); neither wfdb nor pandas is imported."]
     return "\n".join(lines)
 
 
