@@ -85,23 +85,29 @@ def main() -> None:
             s["ds2_after_choice"] = score_ds2(run, args.ds2)
             d = s["ds2_after_choice"]
             print(f"{s['run']:<18} DS2 (Keras QAT source): VEB {d['v_se']:.1f} / {d['v_ppv']:.1f}  "
-                  f"SVEB {d['s_se']:.1f} / {d['s_ppv']:.1f}  acc {d['acc']:.1f}  macro-F1 {d['macro_f1']:.2f}")
+                  f"SVEB {d['s_se']:.1f} / {d['s_ppv']:.1f}  acc {d['acc']:.1f}  macro-F1 {d['macro_f1']:.2f} "
+                  f"(float before QAT {d['float_before_qat_macro_f1']:.2f})")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"rule": __doc__.split("The choice never reads DS2")[0].strip(), "margin": args.margin,
                                     "candidates": scores, "chosen": scores[winner]["run"]}, indent=2) + "\n")
 
 
 def score_ds2(run: Path, mitdb: Path) -> dict:
-    """EC57 gross figures (%) of the run's model_qat.keras on DS2 at the reference beats."""
+    """EC57 gross figures (%) on DS2 at the reference beats of the run's model_qat.keras, and the
+    macro-F1 of its float model before QAT (model.keras)."""
     from edge_ecg.config import load_config
     from edge_ecg.model.predict import KerasClassifier, evaluate_classifier, load_keras_model
     from edge_ecg.records.aami import DS2
 
-    path = run / "model_qat.keras"
-    clf = KerasClassifier(load_keras_model(path), load_config(run / "config.json"), path)
-    g = evaluate_classifier(clf, mitdb, DS2, progress=False)[0].gross
+    config = load_config(run / "config.json")
+    gross = {}
+    for name in ("model_qat.keras", "model.keras"):
+        clf = KerasClassifier(load_keras_model(run / name), config, run / name)
+        gross[name] = evaluate_classifier(clf, mitdb, DS2, progress=False)[0].gross
+    g = gross["model_qat.keras"]
     return {"v_se": 100 * g["V"]["se"], "v_ppv": 100 * g["V"]["ppv"], "s_se": 100 * g["S"]["se"],
-            "s_ppv": 100 * g["S"]["ppv"], "acc": 100 * g["accuracy"], "macro_f1": 100 * g["macro_f1"]}
+            "s_ppv": 100 * g["S"]["ppv"], "acc": 100 * g["accuracy"], "macro_f1": 100 * g["macro_f1"],
+            "float_before_qat_macro_f1": 100 * gross["model.keras"]["macro_f1"]}
 
 
 if __name__ == "__main__":
