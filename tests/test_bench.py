@@ -42,3 +42,31 @@ def test_committed_report_links_only_committed_pictures():
         links = re.findall(r"!\[[^\]]*\]\(([^)\s]+)\)", text)
         missing = [link for link in links if not link.startswith("http") and not (ROOT / link).is_file()]
         assert not missing, f"{doc} links missing pictures: {missing}"
+
+
+def test_a_failing_section_does_not_stop_the_others(tmp_path, monkeypatch, capsys):
+    """`bench.py all` keeps going past a broken section, keeps its old result, and exits 1 naming it."""
+    import importlib.util
+    import types
+
+    spec = importlib.util.spec_from_file_location("bench_under_test", ROOT / "tools" / "bench.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+
+    def section(name, run):
+        return types.SimpleNamespace(NAME=name, TITLE=name.title(), run=run, render=lambda r: f"value {r['v']}")
+
+    def broken(ctx):
+        raise RuntimeError("the board never answered")
+
+    mods = {"first": section("first", broken), "second": section("second", lambda ctx: {"v": 2})}
+    monkeypatch.setattr(bench, "sections", lambda: mods)
+    (tmp_path / "first.json").write_text(json.dumps({"v": 1}))  # an earlier result of the broken section
+    code = bench.main(["all", "--out", str(tmp_path), "--data-root", str(tmp_path)])
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "FAILED sections: first" in err and "the board never answered" in err
+    assert json.loads((tmp_path / "second.json").read_text())["v"] == 2
+    assert json.loads((tmp_path / "first.json").read_text()) == {"v": 1}
+    report = (tmp_path / "BENCHMARKS.md").read_text()
+    assert "value 1" in report and "value 2" in report

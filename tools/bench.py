@@ -20,6 +20,7 @@ import pkgutil
 import shlex
 import sys
 import time
+import traceback
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -124,10 +125,18 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown section {unknown[0]!r}; known: {', '.join(mods)}")
     ctx = BenchContext(data_root=data_root, out_dir=out_dir, quick=args.quick, model=args.model)
     command = "python tools/bench.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
+    failed = []
     for name in wanted:
         print(f"== {name}", flush=True)
         t0 = time.perf_counter()
-        result = mods[name].run(ctx)
+        try:
+            result = mods[name].run(ctx)
+        except Exception:  # one broken section must not throw away the others' half hour
+            traceback.print_exc()
+            print(f"   {name}: FAILED after {time.perf_counter() - t0:.1f} s; its previous result (if any) is kept",
+                  flush=True)
+            failed.append(name)
+            continue
         result["_meta"] = {**machine_info(), "command": command, "seconds": time.perf_counter() - t0,
                            "quick": args.quick}
         (out_dir / f"{name}.json").write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
@@ -136,6 +145,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"report: {report}")
     if not (args.quick or args.out) and update_readme(out_dir, ROOT / "README.md"):
         print("README.md headline table updated")
+    if failed:
+        print(f"FAILED sections: {', '.join(failed)} (see the tracebacks above)", file=sys.stderr)
+        return 1
     return 0
 
 
