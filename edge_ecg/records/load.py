@@ -17,9 +17,6 @@ from edge_ecg.errors import DataError
 from edge_ecg.records import wfdb_io
 from edge_ecg.records.aami import AAMI_MAP
 
-# Bits per sample of the WFDB storage formats MIT-BIH-style data uses.
-_FORMAT_BITS = {"8": 8, "16": 16, "61": 16, "80": 8, "160": 16, "212": 12, "24": 24, "32": 32, "310": 32 / 3, "311": 32 / 3}
-
 
 @dataclass
 class Record:
@@ -83,7 +80,7 @@ def check_signal_files(db_dir: Path, header) -> None:
     """Raise :class:`DataError` if a signal file is missing or shorter than its header says."""
     files: dict[str, float] = {}
     for fname, fmt in zip(header.file_name or [], header.fmt or []):
-        files[fname] = files.get(fname, 0.0) + _FORMAT_BITS.get(str(fmt), 16)
+        files[fname] = files.get(fname, 0.0) + 8 * wfdb_io.BYTES_PER_SAMPLE.get(str(fmt), 2)
     offsets = dict(zip(header.file_name or [], header.byte_offset or [None] * len(files)))
     for fname, bits_per_frame in files.items():
         path = db_dir / fname
