@@ -156,6 +156,12 @@ class AugmentConfig:
     Real noise comes from nstdb's first ``noise_minutes`` minutes only; SNR is in dB relative
     to the window's power; ``wander_amplitude`` is in normalised window units; ``shift_max_s``
     in seconds; ``rate_jitter`` a fraction of the sample rate.
+
+    The ``rr_*`` fields make the RR features look as a QRS detector leaves them: each epoch
+    the R positions behind them move by a normal jitter of ``rr_jitter_s`` seconds (standard
+    deviation), each beat drops out of the history with probability ``rr_miss_prob``, and a
+    spurious beat appears in each RR interval with probability ``rr_extra_prob`` (all 0: the
+    features of the reference positions, unchanged).
     """
 
     enabled: bool = True
@@ -168,8 +174,15 @@ class AugmentConfig:
     scale_range: tuple[float, float] = (0.8, 1.25)
     shift_max_s: float = 0.03
     rate_jitter: float = 0.03
+    rr_jitter_s: float = 0.0
+    rr_miss_prob: float = 0.0
+    rr_extra_prob: float = 0.0
 
     def __post_init__(self) -> None:
+        if not 0 <= self.rr_jitter_s <= 0.05:
+            raise ConfigError("augment.rr_jitter_s must be in [0, 0.05] seconds")
+        if not (0 <= self.rr_miss_prob <= 0.2 and 0 <= self.rr_extra_prob <= 0.2):
+            raise ConfigError("augment.rr_miss_prob and augment.rr_extra_prob must be in [0, 0.2]")
         if not 0 < self.noise_minutes <= 15.0:
             raise ConfigError("augment.noise_minutes must be in (0, 15]: nstdb's last 15 minutes are kept for tests")
         if not (0 <= self.noise_prob <= 1 and 0 <= self.wander_prob <= 1):

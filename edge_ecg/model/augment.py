@@ -17,6 +17,10 @@ noise-robustness tests), resampled to ``window.fs`` and cleaned with the same ca
 4. normalises again with :func:`edge_ecg.beats.windows.normalise_window`, exactly like a
    clean window, then scales the amplitude by a factor in ``scale_range`` (the spread a
    window's normalised amplitude has in practice).
+
+:func:`augment_rr` recomputes the past-only RR features from R positions perturbed as a QRS
+detector perturbs them (jitter, missed beats, spurious beats), so that a model does not learn
+decision boundaries finer than the detector on the device can feed it.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edge_ecg.beats.rr import rr_features
 from edge_ecg.beats.windows import normalise_window
 from edge_ecg.config import AugmentConfig, WindowConfig
 from edge_ecg.errors import DataError
@@ -155,4 +160,65 @@ def augment_windows(
     out = normalise_window(out, window.normalise)
     lo, hi = cfg.scale_range
     out *= rng.uniform(lo, hi, size=(n, 1)).astype(np.float32)
+    return out
+
+
+#: No spurious beat is placed closer than this (s) to a real one: a detector's refractory period.
+SPURIOUS_GUARD_S = 0.2
+
+
+def detector_like_beats(
+    samples: np.ndarray, rng: np.random.Generator, fs: float, jitter_s: float, miss_prob: float, extra_prob: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """R positions as a QRS detector might report the reference ones.
+
+    ``samples``: ascending R-peak indices (samples at ``fs`` Hz). Each moves by a normal
+    jitter of ``jitter_s`` seconds, is dropped with probability ``miss_prob``; each interval
+    longer than twice :data:`SPURIOUS_GUARD_S` gains a spurious beat with probability
+    ``extra_prob``. Returns ``(positions, origin)``: strictly ascending int64 positions and,
+    for each, the index into ``samples`` it came from (-1 for a spurious beat).
+    """
+    samples = np.asarray(samples, dtype=np.int64)
+    n = len(samples)
+    pos = samples.astype(np.float64)
+    if jitter_s > 0:
+        pos = pos + rng.normal(0.0, jitter_s * fs, size=n)
+    keep = rng.random(n) >= miss_prob if miss_prob > 0 else np.ones(n, dtype=bool)
+    origin = np.flatnonzero(keep)
+    pos = pos[keep]
+    if extra_prob > 0 and n > 1:
+        guard = SPURIOUS_GUARD_S * fs
+        gaps = np.diff(samples).astype(np.float64)
+        pick = np.flatnonzero((rng.random(n - 1) < extra_prob) & (gaps > 2 * guard))
+        extra = samples[pick] + guard + rng.random(len(pick)) * (gaps[pick] - 2 * guard)
+        pos = np.concatenate([pos, extra])
+        origin = np.concatenate([origin, np.full(len(extra), -1)])
+    order = np.argsort(pos, kind="stable")
+    pos, origin = np.rint(pos[order]).astype(np.int64), origin[order]
+    steps = np.arange(len(pos))
+    pos = np.maximum.accumulate(pos - steps) + steps  # strictly ascending
+    return pos, origin
+
+
+def augment_rr(
+    rr: np.ndarray, record: np.ndarray, sample: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig,
+    window: WindowConfig,
+) -> np.ndarray:
+    """RR features ``(n, F)`` float32 recomputed from detector-like R positions, record by record.
+
+    ``rr``, ``record`` and ``sample`` are a :class:`edge_ecg.beats.dataset.BeatSet`'s arrays
+    (``sample`` at ``window.fs``, ascending within a record). A beat dropped from the history
+    keeps its reference features (a detector that misses it would not classify it at all).
+    Returns ``rr`` itself when augmentation or all ``rr_*`` settings are off.
+    """
+    if not cfg.enabled or not (cfg.rr_jitter_s or cfg.rr_miss_prob or cfg.rr_extra_prob) or len(rr) == 0:
+        return rr
+    out = np.array(rr, dtype=np.float32, copy=True)
+    for name in np.unique(record):
+        idx = np.flatnonzero(record == name)
+        pos, origin = detector_like_beats(sample[idx], rng, window.fs, cfg.rr_jitter_s, cfg.rr_miss_prob,
+                                          cfg.rr_extra_prob)
+        feats = rr_features(pos, window.fs, window.rr_features)
+        real = origin >= 0
+        out[idx[origin[real]]] = feats[real]
     return out

@@ -188,7 +188,7 @@ class _Phase:
         self.best_f1, self.best_epoch = -1.0, -1
 
     def run(self, epochs: int) -> dict:
-        from edge_ecg.model.augment import augment_windows
+        from edge_ecg.model.augment import augment_rr, augment_windows
 
         tc, use_rr = self.config.train, self.config.model.use_rr
         ckpt = self.run_dir / "checkpoints"
@@ -199,10 +199,12 @@ class _Phase:
             rng = np.random.default_rng([tc.seed, self.seed_offset, epoch])
             order = epoch_order(self.train.y, rng, tc.imbalance, self.weights)
             X = augment_windows(self.train.X[order], rng, self.config.augment, self.config.window, self.noise)
+            rr = augment_rr(self.train.rr, self.train.record, self.train.sample, rng, self.config.augment,
+                            self.config.window)[order]
             y = self.train.y[order]
             sw = None if tc.imbalance in ("balanced_sampling", "none") else self.weights[y].astype(np.float32)
             fit = self.model.fit(
-                _inputs(X, self.train.rr[order], use_rr), y, sample_weight=sw, batch_size=tc.batch_size,
+                _inputs(X, rr, use_rr), y, sample_weight=sw, batch_size=tc.batch_size,
                 epochs=1, shuffle=False, verbose=0, callbacks=[_ProgressBar(self, epoch, epochs, len(y))],
             )
             probs = self.model.predict(_inputs(self.val.X, self.val.rr, use_rr), batch_size=1024, verbose=0)

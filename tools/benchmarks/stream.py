@@ -48,7 +48,11 @@ print("VMHWM_KB=" + hwm + " TF=" + str("tensorflow" in sys.modules))
 def _load(ctx, name: str, seconds: float | None = None):
     from edge_ecg.records.load import load_record
 
-    rec = load_record(ctx.mitdb, name)
+    return _cut(load_record(ctx.mitdb, name), seconds)
+
+
+def _cut(rec, seconds: float | None):
+    """``rec`` cut to its first ``seconds`` (None: whole), beats included."""
     if seconds is not None:
         n = int(seconds * rec.fs)
         rec.signal = rec.signal[:n]
@@ -148,21 +152,27 @@ def peak_rss(model: Path, args: list[str]) -> dict:
             "met": int(kb.split("=")[1]) / 1024.0 <= 80.0}
 
 
-def ds2_end_to_end(model: Path, ctx, records, seconds: float | None) -> dict:
-    """EC57 scores of the stream (own detector) vs the offline model at reference positions."""
+def end_to_end_scores(clf, mitdb: Path, records, seconds: float | None = None) -> tuple[list, list, int]:
+    """Per-record EC57 scores ``(stream, offline, unclassified)`` of classifier ``clf`` on ``records``.
+
+    ``stream``: the whole stream pipeline with our own detector (``--replay`` at speed 0),
+    matched to the reference beats; ``offline``: the same classifier at the reference beat
+    positions; ``unclassified``: beats the stream left without a label (signal quality).
+    ``clf`` is a TFLite or Keras classifier (``window``, ``predict_batch``); ``seconds``
+    cuts each record short.
+    """
     from edge_ecg.beats.dataset import record_beats
     from edge_ecg.config import CLASSES
-    from edge_ecg.evaluate import Report, score_record
-    from edge_ecg.stream.model import load_classifier
+    from edge_ecg.evaluate import score_record
+    from edge_ecg.records.load import load_record
     from edge_ecg.stream.pipeline import StreamPipeline
     from edge_ecg.stream.runner import run_stream
     from edge_ecg.stream.sources import ReplaySource
 
-    clf = load_classifier(model, threads=1)
     stream_scores, offline_scores = [], []
     skipped = 0
     for name in records:
-        rec = _load(ctx, name, seconds)
+        rec = _cut(load_record(mitdb, name), seconds)
         events = []
         run_stream(ReplaySource(rec, speed=0), StreamPipeline(clf), threaded=False, on_event=events.append)
         beats = [e for e in events if e.label is not None]
@@ -172,11 +182,21 @@ def ds2_end_to_end(model: Path, ctx, records, seconds: float | None) -> dict:
             excluded=rec.excluded, name=name,
         ))
         ref = record_beats(rec, clf.window)
-        pred = clf.predict_batch(ref.X, ref.rr)
+        pred = clf.predict_batch(ref.X, ref.rr if getattr(clf, "uses_rr", True) else None)
         labels = [CLASSES[i] for i in np.argmax(pred, axis=1)]
         offline_scores.append(score_record(
             rec.beat_samples, rec.beat_classes, rec.beat_samples, labels, rec.fs, excluded=rec.excluded, name=name,
         ))
+    return stream_scores, offline_scores, skipped
+
+
+def ds2_end_to_end(model: Path, ctx, records, seconds: float | None) -> dict:
+    """EC57 scores of the stream (own detector) vs the offline model at reference positions."""
+    from edge_ecg.evaluate import Report
+    from edge_ecg.stream.model import load_classifier
+
+    clf = load_classifier(model, threads=1)
+    stream_scores, offline_scores, skipped = end_to_end_scores(clf, ctx.mitdb, records, seconds)
     stream = Report(stream_scores, title="stream, own detector").gross
     offline = Report(offline_scores, title="offline, reference positions").gross
 
