@@ -204,6 +204,59 @@ def test_augment_is_deterministic_renormalised_and_bounded():
     np.testing.assert_array_equal(off, X)
 
 
+def test_detector_like_beats_jitter_drop_and_add_as_configured():
+    from edge_ecg.model.augment import SPURIOUS_GUARD_S, detector_like_beats
+
+    rng = np.random.default_rng(0)
+    samples = np.cumsum(rng.integers(120, 170, 20000))
+    same, origin = detector_like_beats(samples, rng, 180.0, 0.0, 0.0, 0.0)
+    np.testing.assert_array_equal(same, samples)
+    np.testing.assert_array_equal(origin, np.arange(len(samples)))
+
+    pos, origin = detector_like_beats(samples, np.random.default_rng(1), 180.0, 0.005, 0.01, 0.02)
+    assert np.all(np.diff(pos) > 0)
+    real = origin >= 0
+    assert 0.007 < 1 - real.sum() / len(samples) < 0.013  # about 1 % missed
+    assert 0.015 < (~real).sum() / len(samples) < 0.025  # about 2 % spurious
+    moved = pos[real] - samples[origin[real]]
+    assert 0.6 < moved.std() < 1.2  # 5 ms at 180 Hz is 0.9 samples
+    # a spurious beat keeps the refractory distance from the reference beats around it
+    nearest = np.min(np.abs(pos[~real][:, None] - samples[None, :]), axis=1)
+    assert nearest.min() >= int(SPURIOUS_GUARD_S * 180.0) - 1
+
+
+def test_augment_rr_recomputes_features_per_record_and_only_when_asked():
+    from edge_ecg.beats.rr import rr_features
+    from edge_ecg.model.augment import augment_rr
+
+    window = WindowConfig(rr_features=("pre_rr_ratio", "prev_rr_ratio", "pre_rr_long_ratio"))
+    rng = np.random.default_rng(0)
+    a, b = np.cumsum(rng.integers(120, 170, 3000)), np.cumsum(rng.integers(90, 200, 2000))
+    sample, record = np.concatenate([a, b]), np.array(["a"] * len(a) + ["b"] * len(b))
+    rr = np.concatenate([rr_features(a, window.fs, window.rr_features), rr_features(b, window.fs, window.rr_features)])
+
+    assert augment_rr(rr, record, sample, rng, AugmentConfig(), window) is rr  # off: untouched, no draws
+    cfg = AugmentConfig(rr_jitter_s=0.005, rr_miss_prob=0.005, rr_extra_prob=0.005)
+    one = augment_rr(rr, record, sample, np.random.default_rng(5), cfg, window)
+    two = augment_rr(rr, record, sample, np.random.default_rng(5), cfg, window)
+    np.testing.assert_array_equal(one, two)
+    assert one.shape == rr.shape and one.dtype == np.float32
+    diff = np.abs(one - rr).max(axis=1)
+    assert np.median(diff) < 0.02  # most beats move a little...
+    assert (diff > 0.1).mean() > 0.002  # ...a few (next to a missed or spurious beat) a lot
+    # record b's history starts afresh: its first beat has the default features, not a's last interval
+    first_b = len(a)
+    np.testing.assert_allclose(one[first_b], rr[first_b])
+    assert augment_rr(rr, record, sample, rng, dataclasses.replace(cfg, enabled=False), window) is rr
+
+
+@pytest.mark.parametrize("bad", [{"rr_jitter_s": -0.01}, {"rr_jitter_s": 0.2}, {"rr_miss_prob": 0.5},
+                                 {"rr_extra_prob": -0.1}])
+def test_rr_augmentation_settings_are_checked(bad):
+    with pytest.raises(ConfigError, match="augment.rr_"):
+        AugmentConfig(**bad)
+
+
 def _write_noise_record(folder, name, fs, minutes_total, marker_after_s):
     import wfdb
 

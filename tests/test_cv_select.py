@@ -1,0 +1,53 @@
+"""tools/cv_select.py: the folds and the choice, without training anything."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+from edge_ecg.config import RunConfig, from_dict
+from edge_ecg.records.aami import DS1, DS2
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def cv():
+    spec = importlib.util.spec_from_file_location("cv_select", ROOT / "tools" / "cv_select.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_folds_hold_out_every_ds1_record_exactly_once_and_never_ds2(cv):
+    held = [r for fold in cv.FOLDS for r in fold]
+    assert sorted(held) == sorted(DS1)
+    assert not set(held) & set(DS2)
+    assert cv.FOLDS[0] == RunConfig().train.val_records  # fold 1 is the usual validation set
+
+
+def test_fold_configs_are_valid_run_configs_differing_only_in_validation_records(cv):
+    for name in ("rr_scale5", "rr_scale5_rrnoise"):
+        base = json.loads((cv.CANDIDATES / f"{name}.json").read_text())
+        for k, fold in enumerate(cv.FOLDS):
+            config = cv.fold_config(name, k)
+            from_dict(RunConfig, config)  # strict: unknown keys would raise
+            assert tuple(config["train"]["val_records"]) == fold
+            config["train"]["val_records"] = base["train"]["val_records"]
+            assert config == base
+
+
+def test_a_challenger_must_beat_the_baseline_by_more_than_the_margin(cv):
+    assert cv.choose([0.80, 0.804], 0.005) == 0
+    assert cv.choose([0.80, 0.806], 0.005) == 1
+    assert cv.choose([0.80, 0.79, 0.83], 0.005) == 2
+
+
+def test_an_unknown_candidate_is_one_clear_line(cv, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exc:
+        cv.main(["train", "no_such_candidate", "--runs", str(tmp_path)])
+    assert "no candidate 'no_such_candidate'" in str(exc.value)
+    assert not any(tmp_path.iterdir())
