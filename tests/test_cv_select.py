@@ -51,3 +51,20 @@ def test_an_unknown_candidate_is_one_clear_line(cv, tmp_path, capsys):
         cv.main(["train", "no_such_candidate", "--runs", str(tmp_path)])
     assert "no candidate 'no_such_candidate'" in str(exc.value)
     assert not any(tmp_path.iterdir())
+
+
+def test_scores_are_cached_until_a_fold_is_retrained(cv, tmp_path, monkeypatch):
+    import os
+
+    calls = []
+    monkeypatch.setattr(cv, "_score_folds", lambda c, runs, mitdb: calls.append(c) or {"score": 0.5 + len(calls)})
+    for k in range(len(cv.FOLDS)):
+        run = cv.fold_dir(tmp_path, "cand", k)
+        run.mkdir(parents=True)
+        (run / "metrics.json").write_text("{}")
+        os.utime(run / "metrics.json", (1_000_000, 1_000_000))
+    assert cv.score_candidate("cand", tmp_path, tmp_path)["score"] == 1.5
+    assert cv.score_candidate("cand", tmp_path, tmp_path)["score"] == 1.5  # from cv_score.json
+    assert calls == ["cand"]
+    (cv.fold_dir(tmp_path, "cand", 2) / "metrics.json").write_text("{}")  # retrained: newer than the cache
+    assert cv.score_candidate("cand", tmp_path, tmp_path)["score"] == 2.5
