@@ -41,6 +41,7 @@ of the training beats (``model.rr_logits``, ``rr_hidden`` 8, ``wave_dropout`` 0.
 prematurity alone must be enough to call an S beat; ``rr_scale5_focal``, focal loss with
 class weights instead of balanced sampling; ``rr_scale5_small``, a network a third the size
 (conv 8/16/16, LSTM 16, dense 16), less able to memorise the 16 training patients.
+``rr_scale5_rrpath`` won: 71.7 against 66.7 (focal 68.8, small 66.0), and ships.
 """
 
 from __future__ import annotations

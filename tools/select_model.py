@@ -1,5 +1,9 @@
 """Choose the shipped model among candidate training runs, by DS1 validation only.
 
+Superseded by ``tools/cv_select.py`` (cross-validation over all of DS1): on six held-out
+patients this rule ranked three seeds in the reverse order of their DS2 scores. Kept because
+it chose the model shipped before, and its results are in ``tools/results/selection*.json``.
+
 The rule was fixed (and committed) before the candidates were trained:
 
 1. Every candidate is a full `edge-ecg train` run on DS1 with the configuration in

@@ -282,8 +282,8 @@ def render(result: dict) -> str:
                      f"(TensorFlow imported: {m['tensorflow_imported']}) | {ok[m['met']]} |")
     lines.append(
         f"| DS2 end to end, VEB and SVEB F1 within 1 point of offline | VEB {_pct(d['stream']['veb_f1'])} vs "
-        f"{_pct(d['offline']['veb_f1'])} ({d['veb_f1_diff_points']:+.1f}), SVEB {_pct(d['stream']['sveb_f1'])} vs "
-        f"{_pct(d['offline']['sveb_f1'])} ({d['sveb_f1_diff_points']:+.1f}) | {ok[d['met']]} |"
+        f"{_pct(d['offline']['veb_f1'])} ({d['veb_f1_diff_points']:+.2f}), SVEB {_pct(d['stream']['sveb_f1'])} vs "
+        f"{_pct(d['offline']['sveb_f1'])} ({d['sveb_f1_diff_points']:+.2f}) | {ok[d['met']]} |"
     )
     lines += [
         "",
@@ -315,5 +315,6 @@ def headline(result: dict) -> list[tuple[str, str, str]]:
          f"{lat['latency_ms']['p99']:.0f} ms; {lat_m['latency_ms']['p99']:.0f} ms",
          f"<= {lat['right_context_ms'] + 20:.0f} ms"),
         ("DS2 end to end (own detector) minus offline: VEB F1; SVEB F1",
-         f"{d['veb_f1_diff_points']:+.1f}; {d['sveb_f1_diff_points']:+.1f} points", "within 1 point"),
+         f"{d['veb_f1_diff_points']:+.2f}; {d['sveb_f1_diff_points']:+.2f} points "
+         f"({'met' if d['met'] else 'not met'})", "within 1 point"),
     ]
