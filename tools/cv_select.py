@@ -117,32 +117,40 @@ def score_candidate(candidate: str, runs: Path, mitdb: Path) -> dict:
 
 
 def _score_folds(candidate: str, runs: Path, mitdb: Path) -> dict:
-    sys.path.insert(0, str(HERE))
-    from benchmarks.stream import end_to_end_scores
-
-    from edge_ecg.config import load_config
-    from edge_ecg.evaluate import Report
-    from edge_ecg.model.predict import KerasClassifier, load_keras_model
-
     stream, offline = [], []
     for k in range(len(FOLDS)):
         run = fold_dir(runs, candidate, k)
         if not (run / "metrics.json").is_file():
             sys.exit(f"Error: {run} is not a finished training run; run `cv_select.py train {candidate}` first")
-        clf = KerasClassifier(load_keras_model(run / "model_qat.keras"), load_config(run / "config.json"),
-                              run / "model_qat.keras")
-        s, o, _ = end_to_end_scores(clf, mitdb, FOLDS[k])
+        s, o = _end_to_end(run, mitdb, FOLDS[k])
         stream += s
         offline += o
-    return _summary(Report(offline).gross, Report(stream).gross)
+    return _summary(offline, stream)
 
 
-def _summary(offline: dict, stream: dict) -> dict:
+def _end_to_end(run: Path, mitdb: Path, records) -> tuple[list, list]:
+    """Per-record EC57 scores ``(stream, offline)`` of ``run``'s QAT model on ``records``."""
+    sys.path.insert(0, str(HERE))
+    from benchmarks.stream import end_to_end_scores
+
+    from edge_ecg.config import load_config
+    from edge_ecg.model.predict import KerasClassifier, load_keras_model
+
+    model = run / "model_qat.keras"
+    clf = KerasClassifier(load_keras_model(model), load_config(run / "config.json"), model)
+    stream, offline, _ = end_to_end_scores(clf, mitdb, records)
+    return stream, offline
+
+
+def _summary(offline: list, stream: list) -> dict:
+    """Pooled (EC57 gross) figures of per-record scores, and the rule's score."""
+    from edge_ecg.evaluate import Report
+
     def pick(g):
         return {"macro_f1": g["macro_f1"], "acc": g["accuracy"],
                 **{f"{c}_{m}": g[c][m] for c in ("S", "V") for m in ("se", "ppv", "f1")}}
 
-    o, s = pick(offline), pick(stream)
+    o, s = pick(Report(offline).gross), pick(Report(stream).gross)
     return {"offline": o, "stream": s, "score": (o["macro_f1"] + s["macro_f1"]) / 2.0}
 
 
@@ -156,19 +164,10 @@ def choose(scores: list[float], margin: float) -> int:
 
 def ds2_after_choice(candidate: str, runs: Path, mitdb: Path) -> dict:
     """The candidate's fold-1 (shippable) QAT model on DS2, offline and end to end."""
-    sys.path.insert(0, str(HERE))
-    from benchmarks.stream import end_to_end_scores
-
-    from edge_ecg.config import load_config
-    from edge_ecg.evaluate import Report
-    from edge_ecg.model.predict import KerasClassifier, load_keras_model
     from edge_ecg.records.aami import DS2
 
-    run = fold_dir(runs, candidate, 0)
-    clf = KerasClassifier(load_keras_model(run / "model_qat.keras"), load_config(run / "config.json"),
-                          run / "model_qat.keras")
-    s, o, _ = end_to_end_scores(clf, mitdb, DS2)
-    return _summary(Report(o).gross, Report(s).gross)
+    stream, offline = _end_to_end(fold_dir(runs, candidate, 0), mitdb, DS2)
+    return _summary(offline, stream)
 
 
 def _mitdb(path: Path | None) -> Path:
