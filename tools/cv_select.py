@@ -56,6 +56,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))  # the benchmarks package, as tools/bench.py does
 CANDIDATES = HERE / "candidates"
 RESULTS = HERE / "results" / "cv_selection.json"  # default --out
 
@@ -130,7 +131,6 @@ def _score_folds(candidate: str, runs: Path, mitdb: Path) -> dict:
 
 def _end_to_end(run: Path, mitdb: Path, records) -> tuple[list, list]:
     """Per-record EC57 scores ``(stream, offline)`` of ``run``'s QAT model on ``records``."""
-    sys.path.insert(0, str(HERE))
     from benchmarks.stream import end_to_end_scores
 
     from edge_ecg.config import load_config
@@ -170,6 +170,14 @@ def ds2_after_choice(candidate: str, runs: Path, mitdb: Path) -> dict:
     return _summary(offline, stream)
 
 
+def _figures(summary: dict, s_name: str, v_name: str) -> str:
+    """One line of a :func:`_summary`: macro-F1, then S and V F1, offline / stream (%)."""
+    o, s = summary["offline"], summary["stream"]
+    return (f"offline macro-F1 {100 * o['macro_f1']:.2f}, stream {100 * s['macro_f1']:.2f}; "
+            f"{s_name} {100 * o['S_f1']:.1f} / {100 * s['S_f1']:.1f}, {v_name} {100 * o['V_f1']:.1f} / "
+            f"{100 * s['V_f1']:.1f}")
+
+
 def _mitdb(path: Path | None) -> Path:
     from edge_ecg.records.locate import find_database
 
@@ -206,19 +214,13 @@ def main(argv: list[str] | None = None) -> int:
     for c in args.candidates:
         r = score_candidate(c, args.runs, mitdb)
         results.append({"candidate": c, **r})
-        print(f"{c:<20} score {100 * r['score']:.2f}  (offline macro-F1 {100 * r['offline']['macro_f1']:.2f}, "
-              f"stream {100 * r['stream']['macro_f1']:.2f}; S F1 {100 * r['offline']['S_f1']:.1f} / "
-              f"{100 * r['stream']['S_f1']:.1f}, V F1 {100 * r['offline']['V_f1']:.1f} / "
-              f"{100 * r['stream']['V_f1']:.1f})", flush=True)
+        print(f"{c:<20} score {100 * r['score']:.2f}  ({_figures(r, 'S F1', 'V F1')})", flush=True)
     winner = choose([r["score"] for r in results], args.margin)
     print(f"chosen: {results[winner]['candidate']} (ships its fold-1 run: {fold_dir(args.runs, results[winner]['candidate'], 0)})")
     if args.ds2:
         for r in results:
             r["ds2_after_choice"] = d = ds2_after_choice(r["candidate"], args.runs, mitdb)
-            print(f"{r['candidate']:<20} DS2 after the choice: offline macro-F1 {100 * d['offline']['macro_f1']:.2f}, "
-                  f"stream {100 * d['stream']['macro_f1']:.2f}; SVEB F1 {100 * d['offline']['S_f1']:.1f} / "
-                  f"{100 * d['stream']['S_f1']:.1f}, VEB F1 {100 * d['offline']['V_f1']:.1f} / "
-                  f"{100 * d['stream']['V_f1']:.1f}", flush=True)
+            print(f"{r['candidate']:<20} DS2 after the choice: {_figures(d, 'SVEB F1', 'VEB F1')}", flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({
         "rule": __doc__.split("The choice never reads DS2")[0].strip(), "folds": [list(f) for f in FOLDS],

@@ -62,11 +62,10 @@ def score(run: Path) -> dict:
 
 
 def choose(scores: list[dict], margin: float) -> int:
-    """Index of the winner: the best score, unless it beats the baseline (index 0) by <= margin."""
-    best = max(range(len(scores)), key=lambda i: scores[i]["val_macro_f1"])
-    if best != 0 and scores[best]["val_macro_f1"] - scores[0]["val_macro_f1"] <= margin:
-        return 0
-    return best
+    """Index of the winner by validation macro-F1 (the margin rule of :func:`cv_select.choose`)."""
+    from cv_select import choose as choose_by_margin
+
+    return choose_by_margin([s["val_macro_f1"] for s in scores], margin)
 
 
 def main() -> None:
