@@ -52,7 +52,9 @@ class WindowConfig:
     (``highpass_hz``/``lowpass_hz``) and normalised per window so that ADC gain and offset
     do not matter. ``post_s`` is also the least latency a stream can have; a stream at
     another rate adds the resampler's look-ahead, ``resample_width`` samples at the lower
-    rate (see :func:`edge_ecg.signal.resample.resample_filter`).
+    rate (see :func:`edge_ecg.signal.resample.resample_filter`). ``rr_features`` names the
+    past-only RR features beside the window; the default is the shipped model's three ratios
+    (:data:`RR_FEATURES` lists every feature there is).
     """
 
     fs: float = 180.0
@@ -62,7 +64,7 @@ class WindowConfig:
     highpass_hz: float = 0.5
     lowpass_hz: float = 40.0
     normalise: str = "robust"  # "robust": (x - median) / (MAD-based scale); "zscore"
-    rr_features: tuple[str, ...] = RR_FEATURES
+    rr_features: tuple[str, ...] = ("pre_rr_ratio", "prev_rr_ratio", "pre_rr_long_ratio")
     resample_width: int = 2
 
     @property
@@ -109,13 +111,21 @@ class ModelConfig:
     ``cnn_lstm``'s parameter count (see :mod:`edge_ecg.model.arch`). ``use_rr`` adds the RR
     feature input beside the waveform.
 
-    Three knobs make the RR features harder to ignore (all off by default, which is the
-    shipped model): ``rr_logits`` adds an RR-only path (``Dense(rr_hidden, ReLU)`` when
-    ``rr_hidden > 0``, then ``Dense(5)``) whose logits are added to the main head's logits
-    before the softmax; ``wave_dropout`` (training only, needs ``rr_logits``) zeroes the main
-    head's logits for that fraction of the samples, so the RR path alone must classify them.
+    Three knobs make the RR features harder to ignore (the defaults are the shipped model's,
+    chosen by cross-validation, see ``tools/cv_select.py``): ``rr_logits`` adds an RR-only
+    path (``Dense(rr_hidden, ReLU)`` when ``rr_hidden > 0``, then ``Dense(5)``) whose logits
+    are added to the main head's logits before the softmax; ``wave_dropout`` (training only,
+    needs ``rr_logits``) zeroes the main head's logits for that fraction of the samples, so
+    the RR path alone must classify them.
     ``rr_scale`` s > 0 maps the RR input to ``s * (rr - 1)`` inside the model (ratios centred
-    on 1, spread like the waveform features); 0 (default) feeds it unchanged.
+    on 1, spread like the waveform features); 0 feeds it unchanged. A model without RR input
+    (``use_rr = false``) needs all three off.
+
+    Where the LSTM gets its time axis (issue #3's two variants): ``sequence_beats = 0`` (the
+    default) is variant (a), one window around the beat, the LSTM over the CNN's time steps.
+    ``sequence_beats = K >= 2`` is variant (b): the same convolutions embed each of the last K
+    beats (each its own window, per ``WindowConfig``; ``embed_units`` wide), and the LSTM runs
+    across those K beats, each beside its own RR features. Only ``cnn_lstm`` has variant (b).
     """
 
     arch: str = "cnn_lstm"
@@ -126,10 +136,12 @@ class ModelConfig:
     dense_units: int = 32
     dropout: float = 0.2
     use_rr: bool = True
-    rr_logits: bool = False
-    rr_hidden: int = 0
-    wave_dropout: float = 0.0
-    rr_scale: float = 0.0
+    rr_logits: bool = True
+    rr_hidden: int = 8
+    wave_dropout: float = 0.3
+    rr_scale: float = 5.0
+    sequence_beats: int = 0
+    embed_units: int = 16
 
     def __post_init__(self) -> None:
         if self.arch not in ARCHES:
@@ -141,7 +153,12 @@ class ModelConfig:
         if self.rr_hidden < 0 or not 0 <= self.wave_dropout < 1 or self.rr_scale < 0:
             raise ConfigError("model.rr_hidden and model.rr_scale must be >= 0 and model.wave_dropout in [0, 1)")
         if (self.rr_logits or self.wave_dropout > 0 or self.rr_scale > 0) and not self.use_rr:
-            raise ConfigError("model.rr_logits, model.wave_dropout and model.rr_scale need model.use_rr = true")
+            raise ConfigError("model.use_rr = false needs model.rr_logits = false, model.wave_dropout = 0 and "
+                              "model.rr_scale = 0 (they act on the RR input)")
+        if self.sequence_beats < 0 or self.sequence_beats == 1 or self.sequence_beats > 32 or self.embed_units < 1:
+            raise ConfigError("model.sequence_beats must be 0 (one window) or 2-32 beats, model.embed_units >= 1")
+        if self.sequence_beats and self.arch != "cnn_lstm":
+            raise ConfigError(f"model.sequence_beats needs arch cnn_lstm (the LSTM runs across beats), got {self.arch}")
         if self.wave_dropout > 0 and not self.rr_logits:
             raise ConfigError("model.wave_dropout needs model.rr_logits = true (it drops the main head's logits)")
 
@@ -222,7 +239,7 @@ class TrainConfig:
     records: tuple[str, ...] = ()  # training records (validation ones included); empty: de Chazal's DS1
     val_records: tuple[str, ...] = ("106", "118", "124", "205", "215", "220")
     early_stopping_patience: int = 5
-    threads: int = 2
+    threads: int = 1
 
     def __post_init__(self) -> None:
         if self.imbalance not in IMBALANCE:

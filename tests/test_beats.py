@@ -72,7 +72,7 @@ def test_record_beats_and_gain_invariance(tiny_db):
     rec = load_record(tiny_db, "900")
     bs = record_beats(rec, w)
     assert isinstance(bs, BeatSet) and len(bs) == len(rec.beat_samples)
-    assert bs.X.shape == (len(bs), w.length) and bs.rr.shape == (len(bs), 6)
+    assert bs.X.shape == (len(bs), w.length) and bs.rr.shape == (len(bs), len(w.rr_features))
     assert bs.class_counts() == {"N": 36, "S": 3, "V": 3, "F": 0, "Q": 0}
     rec.signal = rec.signal * 37.0 + 512.0  # same ECG in another ADC's counts
     np.testing.assert_allclose(record_beats(rec, w).X[5:], bs.X[5:], atol=1e-3)  # start-up transient aside
@@ -115,3 +115,23 @@ def test_ds1_ds2_beatsets_have_the_published_counts(mitdb_dir, tmp_path, monkeyp
     assert bs.records(DS1).class_counts() == {"N": 45866, "S": 944, "V": 3788, "F": 415, "Q": 8}
     assert bs.records(DS2).class_counts() == {"N": 44259, "S": 1837, "V": 3221, "F": 388, "Q": 7}
     assert np.isfinite(bs.X).all() and np.isfinite(bs.rr).all()
+
+
+def test_sequences_stay_inside_each_record_and_a_stream_builds_the_same_rows():
+    from edge_ecg.beats import BeatHistory, sequence_index
+
+    record = np.array(["a"] * 3 + ["b"] * 5)
+    idx = sequence_index(record, 3)
+    assert idx.tolist() == [[0, 0, 0], [0, 0, 1], [0, 1, 2], [3, 3, 3], [3, 3, 4], [3, 4, 5], [4, 5, 6], [5, 6, 7]]
+    assert sequence_index(record, 1).ravel().tolist() == list(range(8))
+    X = np.random.default_rng(0).standard_normal((8, 5)).astype(np.float32)
+    rr = np.random.default_rng(1).uniform(0.5, 1.5, (8, 2)).astype(np.float32)
+    # beat by beat, in uneven batches, reset at the record boundary: the same rows
+    hist = BeatHistory(3)
+    parts = [hist.push(X[:2], rr[:2]), hist.push(X[2:3], rr[2:3])]
+    hist.reset()
+    parts += [hist.push(X[3:4], rr[3:4]), hist.push(X[4:8], rr[4:8])]
+    np.testing.assert_array_equal(np.concatenate([p[0] for p in parts]), X[idx])
+    np.testing.assert_array_equal(np.concatenate([p[1] for p in parts]), rr[idx])
+    with pytest.raises(ValueError):
+        sequence_index(record, 0)

@@ -57,7 +57,7 @@ def test_broken_file_and_missing_file(tmp_path):
 def test_hash_changes_with_content_only():
     assert config_hash(WindowConfig()) == config_hash(WindowConfig())
     assert config_hash(WindowConfig()) != config_hash(WindowConfig(post_s=0.5))
-    assert to_dict(WindowConfig())["rr_features"][0] == "pre_rr"
+    assert to_dict(WindowConfig())["rr_features"] == ["pre_rr_ratio", "prev_rr_ratio", "pre_rr_long_ratio"]
 
 
 def test_window_geometry():

@@ -14,6 +14,7 @@ tf_keras = pytest.importorskip("tf_keras")
 pytestmark = pytest.mark.tf
 
 WINDOW = WindowConfig()
+NO_RR = ModelConfig(use_rr=False, rr_logits=False, wave_dropout=0.0, rr_scale=0.0)
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +49,7 @@ def test_every_arch_has_the_agreed_signature_and_a_similar_size(arch, name):
 
 
 def test_model_without_rr_has_one_input(arch):
-    model = arch.build_model(ModelConfig(use_rr=False), WINDOW)
+    model = arch.build_model(NO_RR, WINDOW)
     assert [t.name.split(":")[0] for t in model.inputs] == ["beat"]
 
 
@@ -93,7 +94,7 @@ def test_bad_model_config_is_a_config_error():
     with pytest.raises(ConfigError, match="noise_minutes"):
         AugmentConfig(noise_minutes=20)
     with pytest.raises(ConfigError, match="rr_logits"):
-        ModelConfig(wave_dropout=0.3)
+        ModelConfig(rr_logits=False, wave_dropout=0.3)
     with pytest.raises(ConfigError, match="use_rr"):
         ModelConfig(rr_logits=True, use_rr=False)
     with pytest.raises(ConfigError, match="rr_hidden"):
@@ -111,7 +112,7 @@ def test_rr_scale_centres_and_scales_the_rr_input_and_converts_to_int8(arch):
     x = _inputs(16)
     scaled = keras.Model(model.inputs, model.get_layer("rr_scale").output).predict(x, verbose=0)
     np.testing.assert_allclose(scaled, 5.0 * (x["rr"] - 1.0), atol=1e-5)
-    assert "rr_scale" not in {layer.name for layer in arch.build_model(ModelConfig(), WINDOW).layers}
+    assert "rr_scale" not in {layer.name for layer in arch.build_model(ModelConfig(rr_scale=0.0), WINDOW).layers}
     qat = quantize_model(model, cfg, WINDOW)
     qat(x, training=True)
     plain = strip_qat(qat, cfg, WINDOW)
@@ -356,3 +357,35 @@ def test_stripped_qat_model_keeps_trained_weights_and_converts_to_int8(arch):
     convert = pytest.importorskip("edge_ecg.export.convert")
     converted = convert.convert_model(plain, WINDOW, "int8", (x["beat"][..., 0], x["rr"]))
     assert converted.metadata.quantization == "int8" and len(converted.tflite) < 64 * 1024
+
+
+def test_variant_b_reads_the_last_k_beats_and_folds_and_quantises(arch):
+    """Sequence model: (K, L, 1) + (K, F) in, the last beat classified; BN folding exact;
+    QAT wraps the per-beat Conv2D and strips back to a plain model."""
+    from edge_ecg.model.qat import quantize_model, strip_qat
+
+    window = WindowConfig(pre_s=0.3, post_s=0.45)
+    cfg = ModelConfig(sequence_beats=3, conv_filters=(8, 8), lstm_units=8, dense_units=8, embed_units=8)
+    model = arch.build_model(cfg, window)
+    assert tuple(model.inputs[0].shape[1:]) == (3, window.length, 1)
+    assert tuple(model.inputs[1].shape[1:]) == (3, len(window.rr_features))
+    rng = np.random.default_rng(0)
+    x = {"beat": rng.standard_normal((16, 3, window.length, 1)).astype(np.float32),
+         "rr": rng.uniform(0.5, 1.5, (16, 3, len(window.rr_features))).astype(np.float32)}
+    p = model.predict(x, verbose=0)
+    assert p.shape == (16, 5)
+    # the oldest beat reaches the output (the LSTM runs across beats)
+    older = {"beat": x["beat"].copy(), "rr": x["rr"]}
+    older["beat"][:, 0] = rng.standard_normal(older["beat"][:, 0].shape)
+    assert np.abs(model.predict(older, verbose=0) - p).max() > 1e-4
+    folded = arch.fold_batch_norm(model, cfg, window)
+    np.testing.assert_allclose(folded.predict(x, verbose=0), p, atol=1e-5)
+    qat = quantize_model(model, cfg, window)
+    assert any(type(layer).__name__ == "QuantizeWrapperV2" and "conv0" in layer.name for layer in qat.layers)
+    qat(x, training=True)
+    plain = strip_qat(qat, cfg, window)
+    assert plain.predict(x, verbose=0).shape == (16, 5)
+    with pytest.raises(ConfigError, match="cnn_lstm"):
+        ModelConfig(arch="cnn", sequence_beats=3)
+    with pytest.raises(ConfigError, match="sequence_beats"):
+        ModelConfig(sequence_beats=1)

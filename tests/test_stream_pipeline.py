@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from edge_ecg.beats.dataset import record_beats
-from edge_ecg.config import CLASSES, WindowConfig
+from edge_ecg.config import CLASSES, RR_FEATURES, WindowConfig
 from edge_ecg.records.load import Record, load_record
 from edge_ecg.stream.events import BeatEvent
 from edge_ecg.stream.latency import LatencyStats, StageTimer
@@ -20,7 +20,7 @@ from edge_ecg.stream.sources import Chunk, ReplaySource
 class FakeClassifier:
     """TFLiteClassifier's interface; class = a fixed function of the window and RR features."""
 
-    window = WindowConfig()
+    window = WindowConfig(rr_features=RR_FEATURES)  # all six, so rr[:, :5] is defined
     classes = CLASSES
     uses_rr = True
 
@@ -266,3 +266,32 @@ def test_beats_inside_a_bad_stretch_break_the_rr_history():
     after = [e for e in events if e.time_s > 32.2]
     assert after[0].hr_bpm is None  # RR history restarted after the stretch
     assert all(e.hr_bpm is not None for e in after[1:])
+
+
+def test_a_sequence_classifier_is_reset_at_the_start_and_at_every_gap():
+    """A classifier with history (variant (b)) never sees a sequence spanning a gap."""
+
+    class HistoryClassifier(FakeClassifier):
+        def __init__(self):
+            super().__init__()
+            self.events = []
+
+        def reset(self):
+            self.events.append("reset")
+
+        def predict_batch(self, X, rr):
+            self.events.append(len(X))
+            return super().predict_batch(X, rr)
+
+    fs = 360.0
+    x, _, _ = simulate_ecg(40.0, fs=fs, seed=3)
+    clf = HistoryClassifier()
+    p = StreamPipeline(clf)
+    half = len(x) // 2
+    run_chunks_no_finish(p, x[:half], fs, [180])
+    assert clf.events[0] == "reset" and clf.events.count("reset") == 1
+    lost = int(2 * fs)
+    p.process(Chunk(x[half + lost: half + lost + 180], fs, time.perf_counter(), gap=True, lost=lost))
+    assert clf.events[-1] == "reset" and clf.events.count("reset") == 2
+    run_chunks(p, x[half + lost + 180:], fs, [180])
+    assert sum(e for e in clf.events if e != "reset") == p.counters["classified"]

@@ -183,3 +183,29 @@ def test_committed_int8_model_evaluates_on_a_real_record(mitdb_dir):
     gross = json.loads(res.output)["gross"]
     assert gross["n_ref"] == 2273
     assert gross["accuracy"] > 0.9  # record 100 is mostly normal beats; a broken model or window fails this
+
+
+def test_variant_b_sequence_model_trains_and_evaluates_record_by_record(tiny_db, tmp_path):
+    seq = {**SMOKE_CONFIG, "model": {**SMOKE_CONFIG["model"], "sequence_beats": 3, "embed_units": 8},
+           "window": {"pre_s": 0.3, "post_s": 0.45}}
+    out = tmp_path / "seq"
+    args = ["train", "--data", str(tiny_db), "--config", str(_write_config(tmp_path, seq, "seq.json")),
+            "--epochs", "1", "--out", str(out), "--quiet"]
+    result = CliRunner().invoke(main, args, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert json.loads((out / "config.json").read_text())["model"]["sequence_beats"] == 3
+    res = CliRunner().invoke(main, ["evaluate", "--model", str(out), "--records", "900,901", "--data", str(tiny_db),
+                                    "--json", "--quiet"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.output)["gross"]["n_ref"] == 2 * 42
+
+    # each record is its own stream: predicting both records at once equals one at a time
+    from edge_ecg.beats import build_beatset
+    from edge_ecg.model.predict import load_classifier, predict_records
+
+    clf = load_classifier(out)
+    beats = build_beatset(tiny_db, ["900", "901"], clf.window, progress=False)
+    both = predict_records(clf, beats)
+    clf.reset()
+    alone = clf.predict_batch(beats.X[beats.record == "901"], beats.rr[beats.record == "901"])
+    np.testing.assert_allclose(both[beats.record == "901"], alone, atol=1e-6)

@@ -42,6 +42,12 @@ prematurity alone must be enough to call an S beat; ``rr_scale5_focal``, focal l
 class weights instead of balanced sampling; ``rr_scale5_small``, a network a third the size
 (conv 8/16/16, LSTM 16, dense 16), less able to memorise the 16 training patients.
 ``rr_scale5_rrpath`` won: 71.7 against 66.7 (focal 68.8, small 66.0), and ships.
+
+Round 3 (``tools/results/cv_round3.json``; candidate fixed before training): issue #3's
+variant (b) against the shipped variant (a). ``rrpath_beats4`` is ``rr_scale5_rrpath`` with
+``model.sequence_beats`` 4: the convolutions embed each of the last four beats (a 0.3 s +
+0.45 s window each, ``embed_units`` 16) and the LSTM runs across the four beats, each beside
+its own RR features. The baseline is ``rr_scale5_rrpath``; the same rule decides.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@
 >>> from edge_ecg.records import DS1
 >>> ds1 = build_beatset("../shared/data/mitdb", DS1, WindowConfig())   # doctest: +SKIP
 >>> ds1.X.shape, ds1.rr.shape, ds1.class_counts()                        # doctest: +SKIP
-((51021, 451), (51021, 6), {'N': 45866, 'S': 944, 'V': 3788, 'F': 415, 'Q': 8})
+((51021, 451), (51021, 3), {'N': 45866, 'S': 944, 'V': 3788, 'F': 415, 'Q': 8})
 
 The cache (``<per-user cache>/beats/<key>.npz``) is keyed by the window configuration,
 the record list, the data files' sizes and times, and :data:`BUILDER_VERSION`; change any

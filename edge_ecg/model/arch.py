@@ -13,6 +13,12 @@ features in seconds and ratios); it returns a softmax ``(5,)`` over
 - ``lstm``: no convolutions; the window is cut into frames of ``pool**n`` samples and an
   LSTM reads the frames. Its width is chosen to match ``cnn_lstm``'s size.
 
+With ``ModelConfig.sequence_beats = K`` (variant (b), ``cnn_lstm`` only) the inputs are
+``beat`` ``(K, L, 1)`` and ``rr`` ``(K, F)``, the last K beats oldest first: the same
+convolutions (as ``Conv2D`` with ``(1, kernel)`` kernels, so each beat is filtered on its own)
+and a ``Dense(embed_units)`` turn each beat into a vector, the LSTM runs across the K beats
+(each vector beside that beat's RR features), and the head classifies the last beat.
+
 ``batch_norm=False`` builds the inference form used for quantisation-aware training: each
 conv has a bias and a fused ReLU, and :func:`fold_batch_norm` copies a trained model into it.
 """
@@ -34,6 +40,8 @@ def build_model(model_cfg: ModelConfig, window: WindowConfig, batch_norm: bool =
     ``(len(window.rr_features),)``; output ``probs`` ``(5,)`` softmax. Weights are drawn from
     the global seed (set it first for reproducible models).
     """
+    if model_cfg.sequence_beats:
+        return _build_sequence(model_cfg, window, batch_norm)
     if model_cfg.arch == "cnn_lstm":
         return _build(model_cfg, window, batch_norm, extra=None)
     return _build(model_cfg, window, batch_norm, extra=matched_width(model_cfg, window))
@@ -60,15 +68,20 @@ def matched_width(model_cfg: ModelConfig, window: WindowConfig) -> int:
     return best
 
 
-def _conv_block(x, i: int, filters: int, cfg: ModelConfig, batch_norm: bool):
+def _conv_block(x, i: int, filters: int, cfg: ModelConfig, batch_norm: bool, per_beat: bool = False):
+    """Conv -> (BatchNorm -> ReLU | fused ReLU) -> MaxPool; ``per_beat``: 2-D over ``(beats, time)``
+    with ``(1, k)`` kernels, i.e. the same 1-D convolution on every beat of a sequence."""
     L = keras.layers
+    conv, kernel, pool = (L.Conv2D, (1, cfg.conv_kernel), (1, cfg.pool)) if per_beat else \
+        (L.Conv1D, cfg.conv_kernel, cfg.pool)
     if batch_norm:
-        x = L.Conv1D(filters, cfg.conv_kernel, padding="same", use_bias=False, name=f"conv{i}")(x)
+        x = conv(filters, kernel, padding="same", use_bias=False, name=f"conv{i}")(x)
         x = L.BatchNormalization(name=f"bn{i}")(x)
         x = L.ReLU(name=f"relu{i}")(x)
     else:
-        x = L.Conv1D(filters, cfg.conv_kernel, padding="same", activation="relu", name=f"conv{i}")(x)
-    return L.MaxPooling1D(cfg.pool, name=f"pool{i}")(x)
+        x = conv(filters, kernel, padding="same", activation="relu", name=f"conv{i}")(x)
+    pooling = L.MaxPooling2D if per_beat else L.MaxPooling1D
+    return pooling(pool, name=f"pool{i}")(x)
 
 
 def _build(cfg: ModelConfig, window: WindowConfig, batch_norm: bool, extra: int | None):
@@ -98,6 +111,37 @@ def _build(cfg: ModelConfig, window: WindowConfig, batch_norm: bool, extra: int 
         inputs.append(rr)
         if cfg.rr_scale > 0:
             rr = L.Rescaling(cfg.rr_scale, offset=-cfg.rr_scale, name="rr_scale")(rr)
+    return _head(inputs, x, rr, cfg)
+
+
+def _build_sequence(cfg: ModelConfig, window: WindowConfig, batch_norm: bool):
+    """Variant (b): per-beat CNN embeddings of the last K beats, an LSTM across them."""
+    L = keras.layers
+    k, n_rr = cfg.sequence_beats, len(window.rr_features)
+    beat = keras.Input((k, window.length, 1), name="beat")
+    inputs = [beat]
+    x = beat
+    for i, f in enumerate(cfg.conv_filters):
+        x = _conv_block(x, i, f, cfg, batch_norm, per_beat=True)
+    x = L.Reshape((k, int(x.shape[2]) * int(x.shape[3])), name="beat_features")(x)
+    x = L.Dense(cfg.embed_units, activation="relu", name="embed")(x)
+    rr_now = None
+    if cfg.use_rr:
+        rr_seq = keras.Input((k, n_rr), name="rr")
+        inputs.append(rr_seq)
+        if cfg.rr_scale > 0:
+            rr_seq = L.Rescaling(cfg.rr_scale, offset=-cfg.rr_scale, name="rr_scale")(rr_seq)
+        x = L.Concatenate(name="beat_and_rr")([x, rr_seq])
+        rr_now = L.Reshape((n_rr,), name="rr_now")(L.Cropping1D((k - 1, 0), name="last_beat")(rr_seq))
+    x = L.LSTM(cfg.lstm_units, name="lstm")(x)
+    return _head(inputs, x, rr_now, cfg)
+
+
+def _head(inputs, x, rr, cfg: ModelConfig):
+    """Dense head on features ``x`` (beside the beat's RR features ``rr`` when given), plus the
+    optional RR-only logit path; softmax over the classes."""
+    L = keras.layers
+    if rr is not None:
         x = L.Concatenate(name="features")([x, rr])
     x = L.Dense(cfg.dense_units, activation="relu", name="dense")(x)
     if cfg.dropout > 0:

@@ -26,6 +26,11 @@ class KerasClassifier:
 
     ``model`` is a loaded tf_keras model with inputs ``beat`` ``(L, 1)`` and optionally
     ``rr`` ``(F,)``; ``config`` the :class:`RunConfig` it was trained with.
+
+    A sequence model (variant (b), ``(K, L, 1)`` and ``(K, F)`` inputs) sees each beat with
+    the K - 1 beats before it: successive :meth:`predict_batch` calls are then one stream of
+    beats in time order (a :class:`edge_ecg.beats.BeatHistory`); call :meth:`reset` at the
+    start of every record or after a gap.
     """
 
     def __init__(self, model, config: RunConfig, path: Path | None = None):
@@ -36,23 +41,39 @@ class KerasClassifier:
         self.path = path
         names = [t.name.split(":")[0] for t in model.inputs]
         self.uses_rr = "rr" in names
-        length = int(model.inputs[names.index("beat")].shape[1]) if "beat" in names else -1
+        length = int(model.inputs[names.index("beat")].shape[-2]) if "beat" in names else -1
         if length != self.window.length:
             raise ModelError(
                 f"{path or 'model'}: input 'beat' has {length} samples but config.json's window has {self.window.length}"
             )
+        self.sequence_beats = int(model.inputs[0].shape[1]) if len(model.inputs[0].shape) == 4 else 0
+        self.history = None
+        if self.sequence_beats:
+            from edge_ecg.beats.sequence import BeatHistory
+
+            self.history = BeatHistory(self.sequence_beats)
         self.runtime_name = "tf_keras"
+
+    def reset(self) -> None:
+        """Start a new stream of beats (a sequence model forgets the beats it has seen)."""
+        if self.history is not None:
+            self.history.reset()
 
     def predict_batch(self, X: np.ndarray, rr: np.ndarray | None = None, batch_size: int = 1024) -> np.ndarray:
         """Probabilities ``(n, 5)`` float32 for normalised windows ``X`` ``(n, L)`` and RR features ``rr`` ``(n, F)``."""
         X = np.asarray(X, dtype=np.float32)
-        feed = {"beat": X[..., None]}
-        if self.uses_rr:
-            if rr is None:
-                raise ValueError("this model needs the beats' RR features (rr)")
-            feed["rr"] = np.asarray(rr, dtype=np.float32)
+        if self.uses_rr and rr is None:
+            raise ValueError("this model needs the beats' RR features (rr)")
         if len(X) == 0:
             return np.zeros((0, len(CLASSES)), dtype=np.float32)
+        rr = np.asarray(rr if rr is not None else np.zeros((len(X), 0)), dtype=np.float32)
+        if self.history is not None:
+            X, rr = self.history.push(X, rr)
+        feed = {"beat": X[..., None]}
+        if self.uses_rr:
+            feed["rr"] = rr
+        if len(X) <= 64:  # a stream's few beats: a direct call is ~10x cheaper than predict()
+            return np.asarray(self.model(feed, training=False), dtype=np.float32)
         return np.asarray(self.model.predict(feed, batch_size=batch_size, verbose=0), dtype=np.float32)
 
     def predict(self, beat: np.ndarray, rr: np.ndarray | None = None) -> np.ndarray:
@@ -116,9 +137,27 @@ def evaluate_classifier(classifier, db_dir: str | Path, records, progress: bool 
     from edge_ecg.records.load import vf_episodes
 
     beats = build_beatset(db_dir, list(records), classifier.window, progress=progress)
-    probs = classifier.predict_batch(beats.X, beats.rr if classifier.uses_rr else None)
+    probs = predict_records(classifier, beats)
     report = score_predictions(
         beats.record, beats.sample, beats.y, probs, fs=classifier.window.fs,
         excluded=vf_episodes(db_dir, records, classifier.window.fs), title=title,
     )
     return report, probs, beats
+
+
+def predict_records(classifier, beats) -> np.ndarray:
+    """Probabilities ``(n, 5)`` of ``classifier`` for a BeatSet, one record at a time.
+
+    Each record is its own stream: a sequence model is :meth:`~KerasClassifier.reset` at every
+    record's start, so no beat is classified with another patient's beats.
+    """
+    reset = getattr(classifier, "reset", None)
+    uses_rr = getattr(classifier, "uses_rr", True)
+    if reset is None:
+        return classifier.predict_batch(beats.X, beats.rr if uses_rr else None)
+    probs = np.zeros((len(beats), len(CLASSES)), dtype=np.float32)
+    starts = np.flatnonzero(np.r_[True, beats.record[1:] != beats.record[:-1], True])
+    for a, b in zip(starts[:-1], starts[1:]):
+        reset()
+        probs[a:b] = classifier.predict_batch(beats.X[a:b], beats.rr[a:b] if uses_rr else None)
+    return probs

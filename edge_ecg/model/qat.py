@@ -5,9 +5,9 @@
 
 - ``Conv1D`` (with its fused ReLU): int8 per-channel kernel and int8 output, through an
   explicit ``Default8BitQuantizeConfig`` (the default registry does not know ``Conv1D``);
-- ``Dense``, ``Concatenate``: the default 8-bit configs (the softmax output is handled as
-  the converter expects);
-- ``MaxPooling1D``, ``Reshape``, ``Cropping1D``, ``Flatten``: no quantiser of their own
+- ``Conv2D`` (variant (b)'s per-beat convolutions), ``Dense``, ``Concatenate``: the default
+  8-bit configs (the softmax output is handled as the converter expects);
+- ``MaxPooling1D``/``2D``, ``Reshape``, ``Cropping1D``, ``Flatten``: no quantiser of their own
   (they pass int8 values through unchanged);
 - ``LSTM``: left in float during training (``lstm="calibrate"``) and calibrated to int8 by
   the converter from a representative dataset. ``lstm="fake_quant"`` instead wraps it with
@@ -99,9 +99,9 @@ def annotate(folded_model, lstm: str = "calibrate"):
         name = type(layer).__name__
         if name == "Conv1D":
             return annotate_layer(layer, registry.Default8BitQuantizeConfig(["kernel"], ["activation"], False))
-        if name in ("Dense", "Concatenate", "Add", "Softmax"):
+        if name in ("Conv2D", "Dense", "Concatenate", "Add", "Softmax"):
             return annotate_layer(layer)
-        if name in ("MaxPooling1D", "Reshape", "Cropping1D", "Flatten", "Dropout"):
+        if name in ("MaxPooling1D", "MaxPooling2D", "Reshape", "Cropping1D", "Flatten", "Dropout"):
             return annotate_layer(layer, configs.NoOpQuantizeConfig())
         if name == "LSTM" and lstm == "fake_quant":
             return annotate_layer(layer, lstm_quantize_config())

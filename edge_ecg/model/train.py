@@ -169,7 +169,11 @@ def _nan_to_none(obj):
 # --------------------------------------------------------------------------- loop
 
 
-def _inputs(X: np.ndarray, rr: np.ndarray, use_rr: bool) -> dict:
+def _inputs(X: np.ndarray, rr: np.ndarray, use_rr: bool, idx: np.ndarray | None = None) -> dict:
+    """The model's feed: windows ``X`` ``(n, L)`` (and RR ``(n, F)``), or for a sequence model
+    the rows ``idx`` ``(m, K)`` of :func:`edge_ecg.beats.sequence_index` gathered from them."""
+    if idx is not None:
+        X, rr = X[idx], rr[idx]
     feed = {"beat": X[..., None]}
     if use_rr:
         feed["rr"] = rr
@@ -184,6 +188,13 @@ class _Phase:
         self.config, self.noise, self.weights = config, noise, weights
         self.run_dir, self.progress, self.echo = run_dir, progress, echo
         self.seed_offset = seed_offset
+        k = config.model.sequence_beats
+        if k:  # variant (b): each beat with the k - 1 before it, within its record
+            from edge_ecg.beats.sequence import sequence_index
+
+            self.train_idx, self.val_idx = sequence_index(train.record, k), sequence_index(val.record, k)
+        else:
+            self.train_idx = self.val_idx = None
         self.history: list[dict] = []
         self.best_f1, self.best_epoch = -1.0, -1
 
@@ -198,16 +209,25 @@ class _Phase:
             t0 = time.perf_counter()
             rng = np.random.default_rng([tc.seed, self.seed_offset, epoch])
             order = epoch_order(self.train.y, rng, tc.imbalance, self.weights)
-            X = augment_windows(self.train.X[order], rng, self.config.augment, self.config.window, self.noise)
-            rr = augment_rr(self.train.rr, self.train.record, self.train.sample, rng, self.config.augment,
-                            self.config.window)[order]
+            if self.train_idx is None:
+                X = augment_windows(self.train.X[order], rng, self.config.augment, self.config.window, self.noise)
+                rr = augment_rr(self.train.rr, self.train.record, self.train.sample, rng, self.config.augment,
+                                self.config.window)[order]
+                feed = _inputs(X, rr, use_rr)
+            else:  # augment every beat once, then gather each drawn beat's sequence
+                X = augment_windows(self.train.X, rng, self.config.augment, self.config.window, self.noise)
+                rr = augment_rr(self.train.rr, self.train.record, self.train.sample, rng, self.config.augment,
+                                self.config.window)
+                feed = _inputs(X, rr, use_rr, self.train_idx[order])
             y = self.train.y[order]
             sw = None if tc.imbalance in ("balanced_sampling", "none") else self.weights[y].astype(np.float32)
             fit = self.model.fit(
-                _inputs(X, rr, use_rr), y, sample_weight=sw, batch_size=tc.batch_size,
+                feed, y, sample_weight=sw, batch_size=tc.batch_size,
                 epochs=1, shuffle=False, verbose=0, callbacks=[_ProgressBar(self, epoch, epochs, len(y))],
             )
-            probs = self.model.predict(_inputs(self.val.X, self.val.rr, use_rr), batch_size=1024, verbose=0)
+            del feed, X, rr
+            probs = self.model.predict(_inputs(self.val.X, self.val.rr, use_rr, self.val_idx), batch_size=1024,
+                                       verbose=0)
             scores = validation_scores(probs, self.val)
             row = {"phase": self.name, "epoch": epoch + 1, "loss": float(fit.history["loss"][-1]),
                    "val": scores, "seconds": time.perf_counter() - t0}

@@ -15,7 +15,8 @@ carried from chunk to chunk:
 
 A gap (reconnect, lost frames, dropped samples, a rate change) ends the *segment*: beats
 still waiting for their right context are dropped (counted), and resampler, filter,
-detector and RR history start afresh, so no beat ever spans a gap. A beat whose window
+detector and RR history (and a sequence model's beat history, through the classifier's
+``reset``) start afresh, so no beat ever spans a gap. A beat whose window
 touches an unusable sample is emitted unclassified (``skipped="quality"``).
 
 Every stage is timed (:class:`~edge_ecg.stream.latency.StageTimer`), and each beat's
@@ -251,6 +252,9 @@ class StreamPipeline:
         self.counters["lost_samples"] += int(lost)
         self.fs = float(fs)
         self.seg = _Segment(self.fs, self.window, self.rr_features, self.stream_pos)
+        reset = getattr(self.classifier, "reset", None)
+        if reset is not None:  # a sequence model's beat history never spans a gap
+            reset()
 
     @staticmethod
     def _resample(seg: _Segment, x: np.ndarray) -> np.ndarray:
@@ -310,7 +314,7 @@ class StreamPipeline:
             t4 = time.perf_counter()
             probs = np.zeros((len(r), len(self.classes)), dtype=np.float32)
             if usable.any():
-                probs[usable] = self.classifier.predict_batch(X[usable], rr[usable] if self.uses_rr else None)
+                probs[usable] = self._classify(X, rr, usable, [b[1] is None for b in ready])
             t5 = time.perf_counter()
             for i, (ri, _, hr) in enumerate(ready):
                 events.append(self._event(seg, ri, hr, probs[i] if usable[i] else None, t5,
@@ -326,6 +330,21 @@ class StreamPipeline:
         tm.add("inference", t5 - t4)
         tm.add("total", read_s + (t_end - t0))
         return events
+
+    def _classify(self, X: np.ndarray, rr: np.ndarray, usable: np.ndarray, breaks: list[bool]) -> np.ndarray:
+        """Probabilities of the usable beats. A classifier with history (a sequence model's
+        ``reset``) is reset at every beat whose RR history broke, so no sequence spans it."""
+        reset = getattr(self.classifier, "reset", None)
+        cuts = [i for i, b in enumerate(breaks) if b] if reset is not None else []
+        out, start = [], 0
+        for end in cuts + [len(X)]:
+            sel = np.flatnonzero(usable[start:end]) + start
+            if sel.size:
+                out.append(self.classifier.predict_batch(X[sel], rr[sel] if self.uses_rr else None))
+            if end < len(X):
+                reset()
+            start = end
+        return np.concatenate(out) if out else np.zeros((0, len(self.classes)), dtype=np.float32)
 
     def _event(self, seg: _Segment, r: int, hr, probs, t_label: float, why: str) -> BeatEvent:
         s = seg.stream_sample(r)

@@ -164,6 +164,7 @@ def end_to_end_scores(clf, mitdb: Path, records, seconds: float | None = None) -
     from edge_ecg.beats.dataset import record_beats
     from edge_ecg.config import CLASSES
     from edge_ecg.evaluate import score_record
+    from edge_ecg.model.predict import predict_records
     from edge_ecg.records.load import load_record
     from edge_ecg.stream.pipeline import StreamPipeline
     from edge_ecg.stream.runner import run_stream
@@ -182,7 +183,7 @@ def end_to_end_scores(clf, mitdb: Path, records, seconds: float | None = None) -
             excluded=rec.excluded, name=name,
         ))
         ref = record_beats(rec, clf.window)
-        pred = clf.predict_batch(ref.X, ref.rr if getattr(clf, "uses_rr", True) else None)
+        pred = predict_records(clf, ref)  # a fresh stream of beats for a sequence model
         labels = [CLASSES[i] for i in np.argmax(pred, axis=1)]
         offline_scores.append(score_record(
             rec.beat_samples, rec.beat_classes, rec.beat_samples, labels, rec.fs, excluded=rec.excluded, name=name,
