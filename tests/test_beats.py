@@ -13,13 +13,16 @@ def test_rr_features_hand_computed():
     fs = 100.0
     r = np.array([0, 80, 160, 200, 300])  # RR: 0.8, 0.8, 0.4 (premature), 1.0 (pause)
     f = rr_features(r, fs)
-    assert f.shape == (5, 6) and f.dtype == np.float32
-    np.testing.assert_allclose(f[0], [DEFAULT_RR_S] * 3 + [1, 1, 1])
+    assert f.shape == (5, 7) and f.dtype == np.float32
+    np.testing.assert_allclose(f[0], [DEFAULT_RR_S] * 3 + [1, 1, 1, 0])
     np.testing.assert_allclose(f[1, :3], [0.8, 0.8, 0.8])
-    # beat 3: pre 0.4, prev 0.8, local mean(0.8, 0.8, 0.4)
+    # beat 3: pre 0.4, prev 0.8, local mean(0.8, 0.8, 0.4); the rhythm before it was regular
     local = (0.8 + 0.8 + 0.4) / 3
-    np.testing.assert_allclose(f[3], [0.4, 0.8, local, 0.4 / local, 0.8 / local, 0.4 / local], rtol=1e-6)
+    np.testing.assert_allclose(f[3], [0.4, 0.8, local, 0.4 / local, 0.8 / local, 0.4 / local, 0.0], rtol=1e-6,
+                               atol=1e-7)
     assert f[3, 3] < 0.7  # a premature beat stands out against the patient's own rhythm
+    # beat 4: the intervals before its own are 0.8, 0.8, 0.4: RMSSD sqrt((0 + 0.4**2) / 2) over mean 2/3
+    np.testing.assert_allclose(f[4, 6], np.sqrt(0.16 / 2) / (2 / 3), rtol=1e-6)
 
 
 def test_rr_features_are_past_only():

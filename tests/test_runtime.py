@@ -17,7 +17,7 @@ import pytest
 from edge_ecg.config import CLASSES, RR_FEATURES, WindowConfig
 from edge_ecg.errors import DeviceError, EdgeEcgError, ModelError
 
-WINDOW = WindowConfig(fs=100.0, pre_s=0.3, post_s=0.2, rr_features=RR_FEATURES)  # 51 samples, all 6 RR features
+WINDOW = WindowConfig(fs=100.0, pre_s=0.3, post_s=0.2, rr_features=RR_FEATURES[:6])  # 51 samples, 6 RR features
 L, F = WINDOW.length, len(WINDOW.rr_features)
 
 

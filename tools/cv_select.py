@@ -47,7 +47,11 @@ Round 3 (``tools/results/cv_round3.json``; candidate fixed before training): iss
 variant (b) against the shipped variant (a). ``rrpath_beats4`` is ``rr_scale5_rrpath`` with
 ``model.sequence_beats`` 4: the convolutions embed each of the last four beats (a 0.3 s +
 0.45 s window each, ``embed_units`` 16) and the LSTM runs across the four beats, each beside
-its own RR features. The baseline is ``rr_scale5_rrpath``; the same rule decides.
+its own RR features. ``rrpath_irregular`` (added before any round-3 model was scored) is
+``rr_scale5_rrpath`` with a fourth RR feature, ``rr_irregularity`` (RMSSD over the mean of the
+ten RR intervals before the beat's own): in atrial fibrillation, labelled N, an early beat is
+no sign of an S beat, the best-known source of S false positives in inter-patient work (DS1
+holds AF in records 201 and 203). The baseline is ``rr_scale5_rrpath``; the same rule decides.
 """
 
 from __future__ import annotations

@@ -52,11 +52,13 @@ class Explanation:
 
 
 def neutral_rr(rr: np.ndarray, features: tuple[str, ...]) -> np.ndarray:
-    """RR features of a beat that came exactly on time: intervals = ``local_rr``, ratios 1."""
+    """RR features of a beat that came exactly on time: intervals = ``local_rr``, ratios 1
+    (the rhythm's ``rr_irregularity`` is kept: it describes the beats before, not this one)."""
     values = dict(zip(features, np.asarray(rr, dtype=np.float32)))
     local = float(values.get("local_rr", values.get("pre_rr", 0.8)))
     neutral = {"pre_rr": local, "prev_rr": local, "local_rr": local,
-               "pre_rr_ratio": 1.0, "prev_rr_ratio": 1.0, "pre_rr_long_ratio": 1.0}
+               "pre_rr_ratio": 1.0, "prev_rr_ratio": 1.0, "pre_rr_long_ratio": 1.0,
+               "rr_irregularity": float(values.get("rr_irregularity", 0.0))}
     return np.array([neutral[f] for f in features], dtype=np.float32)
 
 
