@@ -63,3 +63,11 @@ def test_hash_changes_with_content_only():
 def test_window_geometry():
     w = WindowConfig(fs=180.0, pre_s=1.5, post_s=1.0)
     assert (w.pre, w.post, w.length) == (270, 180, 451)
+
+
+def test_the_built_in_configuration_is_the_shipped_models():
+    """`edge-ecg train` with no options retrains models/ (README and the model card say so)."""
+    from pathlib import Path
+
+    shipped = Path(__file__).resolve().parents[1] / "models" / "config.json"
+    assert load_config(shipped) == RunConfig()

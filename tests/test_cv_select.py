@@ -68,3 +68,18 @@ def test_scores_are_cached_until_a_fold_is_retrained(cv, tmp_path, monkeypatch):
     assert calls == ["cand"]
     (cv.fold_dir(tmp_path, "cand", 2) / "metrics.json").write_text("{}")  # retrained: newer than the cache
     assert cv.score_candidate("cand", tmp_path, tmp_path)["score"] == 2.5
+
+
+def test_a_missing_data_folder_is_one_line_and_exit_1(cv, tmp_path, capsys):
+    assert cv.main(["score", "rr_scale5", "--runs", str(tmp_path), "--data", str(tmp_path / "nowhere")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("cv_select: ") and "no such folder" in err and len(err.splitlines()) == 1
+
+
+def test_every_committed_candidate_is_a_complete_configuration(cv):
+    """Candidates spell out every field, so a change of the built-in defaults cannot change them."""
+    from edge_ecg.config import to_dict
+
+    for path in sorted(cv.CANDIDATES.glob("*.json")):
+        written = json.loads(path.read_text())
+        assert written == to_dict(from_dict(RunConfig, written)), path.name

@@ -385,6 +385,12 @@ def test_variant_b_reads_the_last_k_beats_and_folds_and_quantises(arch):
     qat(x, training=True)
     plain = strip_qat(qat, cfg, window)
     assert plain.predict(x, verbose=0).shape == (16, 5)
+    # the export side takes variant (a) only, and says so in one line
+    from edge_ecg.errors import ModelError
+    from edge_ecg.export.convert import convert_model
+
+    with pytest.raises(ModelError, match=r"variant \(b\) model .*last 3 beats"):
+        convert_model(plain, window, "int8", (x["beat"][..., 0], x["rr"]))
     with pytest.raises(ConfigError, match="cnn_lstm"):
         ModelConfig(arch="cnn", sequence_beats=3)
     with pytest.raises(ConfigError, match="sequence_beats"):

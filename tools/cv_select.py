@@ -209,7 +209,16 @@ def main(argv: list[str] | None = None) -> int:
     score_p.add_argument("--out", type=Path, default=RESULTS)
     score_p.add_argument("--ds2", action="store_true", help="after choosing, score each candidate's fold-1 model on DS2")
     args = parser.parse_args(argv)
+    from edge_ecg.errors import EdgeEcgError
 
+    try:
+        return _run(args)
+    except EdgeEcgError as exc:  # a missing data folder, an unknown candidate: one line, no traceback
+        print(f"cv_select: {exc}", file=sys.stderr)
+        return 1
+
+
+def _run(args) -> int:
     if args.command == "train":
         jobs = [(c, k) for c in args.candidates for k in range(len(FOLDS))]
         for c in args.candidates:

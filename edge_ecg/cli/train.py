@@ -15,7 +15,8 @@ from edge_ecg.config import ARCHES
               help="MIT-BIH folder (default: $EDGE_ECG_DATA/mitdb, then the `data fetch` cache).")
 @click.option("--config", "config_file", type=click.Path(path_type=Path), default=None,
               help="JSON or TOML run configuration (sections window, model, augment, train); "
-                   "unknown keys are errors. Default: the built-in configuration.")
+                   "unknown keys are errors. Default: the built-in configuration, which is the shipped "
+                   "model's (models/config.json).")
 @click.option("--arch", type=click.Choice(ARCHES), default=None,
               help="Network: cnn_lstm (default, the product), cnn or lstm (ablations of a similar size).")
 @click.option("--epochs", type=click.IntRange(min=1), default=None, help="Float-training epochs (upper bound; early stopping may end sooner).")
@@ -34,7 +35,12 @@ def train(data, config_file, arch, epochs, qat, out, seed, noise_data, force, qu
     1.5 s before to 1.0 s after the R peak by default) with past-only RR-interval features.
     Whole DS1 records are held out for validation (train.val_records); the epoch with the
     best validation macro-F1 (N, S, V) is kept. DS2 is never touched: score it afterwards
-    with `edge-ecg evaluate`.
+    with `edge-ecg evaluate`. With no options this retrains the shipped model (about 5
+    minutes on 2 cores; one TensorFlow thread, train.threads, for exact reproducibility).
+
+    \b
+    The LSTM reads the CNN's time steps within one window (variant (a), the default); set
+    model.sequence_beats = K in the config for variant (b), where it reads the last K beats.
 
     \b
     The run folder holds: config.json (the full resolved configuration), model.keras

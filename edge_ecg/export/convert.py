@@ -216,6 +216,11 @@ def check_signature(model, window: WindowConfig, where: str = "model", window_so
         )
     hint = f"the window config ({window_source})" if window_source != "default" else "the default window config"
     beat = shapes["beat"]
+    if len(beat) == 3:
+        raise ModelError(
+            f"{where}: a variant (b) model (input 'beat' {_shape(beat)}: the last {beat[0]} beats); convert and the "
+            f"device runtime take one window per beat (variant (a)), the variant cross-validation chose"
+        )
     if len(beat) != 2 or beat[1] != 1 or beat[0] != window.length:
         raise ModelError(
             f"{where}: input 'beat' has shape {_shape(beat)} but {hint} needs ({window.length}, 1) "
