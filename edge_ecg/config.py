@@ -222,7 +222,12 @@ class TrainConfig:
     them in record 209) while still holding out S, V and F beats of six patients.
     ``class_weight_power`` p weighs class c by ``(n_max / n_c) ** p`` (capped at
     ``max_class_weight``); the same weights drive ``balanced_sampling`` (as sampling
-    probabilities) and ``focal`` (as alpha). ``threads`` bounds TensorFlow's CPU threads.
+    probabilities) and ``focal`` (as alpha). ``ema_momentum`` m > 0 keeps an exponential
+    moving average of the weights (``w_ema = m * w_ema + (1 - m) * w`` after every batch) and
+    makes it the model at the end of every epoch, so validation, checkpoints and the next epoch
+    start from the average; 0 (default) is plain Adam. ``threads`` is TensorFlow's CPU thread
+    count; a run's numbers depend on it (the order of floating-point sums), so the default of
+    one thread is what makes the shipped model reproduce exactly.
     """
 
     epochs: int = 20
@@ -241,6 +246,7 @@ class TrainConfig:
     val_records: tuple[str, ...] = ("106", "118", "124", "205", "215", "220")
     early_stopping_patience: int = 5
     threads: int = 1
+    ema_momentum: float = 0.0
 
     def __post_init__(self) -> None:
         if self.imbalance not in IMBALANCE:
@@ -251,6 +257,8 @@ class TrainConfig:
             raise ConfigError("train.epochs, train.batch_size and train.threads must be >= 1, train.qat_epochs >= 0")
         if self.learning_rate <= 0 or self.qat_learning_rate <= 0:
             raise ConfigError("train.learning_rate and train.qat_learning_rate must be positive")
+        if not 0 <= self.ema_momentum < 1:
+            raise ConfigError(f"train.ema_momentum must be in [0, 1) (0: off), got {self.ema_momentum}")
 
 
 @dataclass(frozen=True)

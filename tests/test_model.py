@@ -395,3 +395,28 @@ def test_variant_b_reads_the_last_k_beats_and_folds_and_quantises(arch):
         ModelConfig(arch="cnn", sequence_beats=3)
     with pytest.raises(ConfigError, match="sequence_beats"):
         ModelConfig(sequence_beats=1)
+
+
+def test_ema_makes_the_weight_average_the_model_after_each_epoch(arch):
+    from edge_ecg.config import RunConfig, TrainConfig
+    from edge_ecg.model._tf import keras
+    from edge_ecg.model.train import _compile
+
+    window = WindowConfig(pre_s=0.2, post_s=0.2)
+    cfg = ModelConfig(conv_filters=(4,), lstm_units=4, dense_units=4)
+    x = _inputs(64, window)
+    y = np.arange(64) % 5
+    finals = []
+    for m in (0.0, 0.9):
+        keras.utils.set_random_seed(0)  # the same start for both
+        model = arch.build_model(cfg, window, batch_norm=False)
+        _compile(model, RunConfig(window=window, model=cfg, train=TrainConfig(ema_momentum=m)), 1e-2, steps=8)
+        model.fit(x, y, batch_size=8, epochs=1, verbose=0, shuffle=False)
+        finals.append(model.get_weights()[0])
+        assert bool(getattr(model.optimizer, "use_ema", False)) == (m > 0)
+        if m:  # after the epoch the model holds the optimizer's moving average
+            for var, avg in zip(model.trainable_variables, model.optimizer._model_variables_moving_average):
+                np.testing.assert_array_equal(var.numpy(), avg.numpy())
+    assert not np.allclose(finals[0], finals[1])  # same start, same batches, a different model
+    with pytest.raises(ConfigError, match="ema_momentum"):
+        TrainConfig(ema_momentum=1.0)

@@ -52,6 +52,15 @@ its own RR features. ``rrpath_irregular`` (added before any round-3 model was sc
 ten RR intervals before the beat's own): in atrial fibrillation, labelled N, an early beat is
 no sign of an S beat, the best-known source of S false positives in inter-patient work (DS1
 holds AF in records 201 and 203). The baseline is ``rr_scale5_rrpath``; the same rule decides.
+``rr_scale5_rrpath`` stayed: 71.7, against 61.8 for ``rrpath_beats4`` and 70.6 for
+``rrpath_irregular``.
+
+Round 4 (``tools/results/cv_round4.json``; candidate fixed from the DS1 fold curves only):
+the validation macro-F1 of the shipped configuration jumps by up to ten points from one epoch
+to the next on every fold (fold 1: 82.3, 74.4, 80.3, 73.5), so which epoch early stopping keeps
+is largely chance. ``rrpath_ema`` is ``rr_scale5_rrpath`` with ``train.ema_momentum`` 0.99: an
+exponential moving average of the weights becomes the model at the end of every epoch. The
+baseline is ``rr_scale5_rrpath``; the same rule decides.
 """
 
 from __future__ import annotations

@@ -295,7 +295,9 @@ def _compile(model, config: RunConfig, lr: float, steps: int):
     tc = config.train
     schedule = keras.optimizers.schedules.CosineDecay(lr, decay_steps=max(1, steps), alpha=0.05)
     loss = focal_loss(tc.focal_gamma) if tc.imbalance == "focal" else "sparse_categorical_crossentropy"
-    model.compile(optimizer=keras.optimizers.Adam(schedule), loss=loss)
+    ema = {"use_ema": True, "ema_momentum": tc.ema_momentum} if tc.ema_momentum > 0 else {}
+    # with EMA, each fit() call (one epoch) ends by writing the average into the model
+    model.compile(optimizer=keras.optimizers.Adam(schedule, **ema), loss=loss)
 
 
 def seed_everything(seed: int, threads: int) -> None:
