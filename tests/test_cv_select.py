@@ -83,3 +83,29 @@ def test_every_committed_candidate_is_a_complete_configuration(cv):
     for path in sorted(cv.CANDIDATES.glob("*.json")):
         written = json.loads(path.read_text())
         assert written == to_dict(from_dict(RunConfig, written)), path.name
+
+
+def test_seed_variants_train_the_same_candidate_with_another_seed(cv):
+    assert cv.split_seed("rr_scale5_rrpath@seed2") == ("rr_scale5_rrpath", 2)
+    assert cv.split_seed("rr_scale5_rrpath") == ("rr_scale5_rrpath", None)
+    assert cv.with_seeds("a", [0, 1, 2]) == ["a", "a@seed1", "a@seed2"]
+    base, seeded = cv.fold_config("rr_scale5_rrpath", 2), cv.fold_config("rr_scale5_rrpath@seed2", 2)
+    assert seeded["train"]["seed"] == 2 and base["train"]["seed"] == 0
+    seeded["train"]["seed"] = 0
+    assert seeded == base
+    with pytest.raises(SystemExit):
+        cv.split_seed("a@seedX")
+
+
+def test_several_seeds_score_by_their_mean(cv, tmp_path, monkeypatch, capsys):
+    fake = {"a": 0.70, "a@seed1": 0.72, "b": 0.75, "b@seed1": 0.69}
+    monkeypatch.setattr(cv, "score_candidate", lambda name, runs, mitdb: {
+        "score": fake[name], "offline": {"macro_f1": fake[name], "S_f1": 0.3, "V_f1": 0.8},
+        "stream": {"macro_f1": fake[name], "S_f1": 0.3, "V_f1": 0.8}})
+    monkeypatch.setattr(cv, "_mitdb", lambda path: tmp_path)
+    out = tmp_path / "r.json"
+    assert cv.main(["score", "a", "b", "--seeds", "0,1", "--runs", str(tmp_path), "--out", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert [round(c["score"], 3) for c in result["candidates"]] == [0.71, 0.72]
+    assert result["chosen"] == "b"  # by the mean, though its seed 1 is the worst run of all
+    assert result["seeds"] == [0, 1] and set(result["candidates"][1]["seeds"]) == {"0", "1"}
