@@ -48,6 +48,8 @@ def _defines(prefix: str, meta: ModelMetadata | None, arena_bytes: int | None) -
         f"#define {prefix}_WINDOW_PRE {w.pre}",
         f"#define {prefix}_WINDOW_POST {w.post}",
         f"#define {prefix}_N_RR_FEATURES {len(meta.rr_features)}",
+        f"#define {prefix}_SEQUENCE_BEATS {_sequence_beats(meta)} /* 0: one window per beat; K: the last K beats' "
+        "windows and RR features, oldest first (variant (b)) */",
         f"#define {prefix}_N_CLASSES {len(meta.classes)} /* {' '.join(meta.classes)} */",
     ]
     for t in list(meta.inputs) + list(meta.outputs):
@@ -57,6 +59,11 @@ def _defines(prefix: str, meta: ModelMetadata | None, arena_bytes: int | None) -
             out.append(f"#define {prefix}_{role}_SCALE {t.scale!r}f")
             out.append(f"#define {prefix}_{role}_ZERO_POINT {t.zero_point}")
     return out
+
+
+def _sequence_beats(meta: ModelMetadata) -> int:
+    beat = next((t for t in meta.inputs if t.role == "beat"), None)
+    return int(beat.shape[1]) if beat is not None and len(beat.shape) == 4 else 0
 
 
 def write_c_array(

@@ -58,6 +58,12 @@ class SourceModel:
     run_dir: Path | None = None
     window_source: str = "default"
 
+    @property
+    def sequence_beats(self) -> int:
+        """K for a variant (b) model (input ``beat`` ``(K, L, 1)``), else 0."""
+        beat = model_input_shapes(self.model).get("beat", ())
+        return int(beat[0]) if len(beat) == 3 else 0
+
     def qat_reference(self):
         """The fake-quantised QAT Keras model behind this source, or None.
 
@@ -205,8 +211,9 @@ def model_input_shapes(model) -> dict[str, tuple]:
 def check_signature(model, window: WindowConfig, where: str = "model", window_source: str = "default") -> bool:
     """Check ``model`` against the agreed signature; return True when it has an ``rr`` input.
 
-    Inputs ``beat`` ``(window.length, 1)`` and optionally ``rr`` ``(len(rr_features),)``;
-    one output ``(5,)``. A mismatch is a one-line :class:`ModelError` naming it.
+    Inputs ``beat`` ``(window.length, 1)`` and optionally ``rr`` ``(len(rr_features),)``, or
+    for a variant (b) model ``(K, window.length, 1)`` and ``(K, len(rr_features))``; one
+    output ``(5,)``. A mismatch is a one-line :class:`ModelError` naming it.
     """
     shapes = model_input_shapes(model)
     unknown = [n for n in shapes if n not in ("beat", "rr")]
@@ -216,20 +223,18 @@ def check_signature(model, window: WindowConfig, where: str = "model", window_so
         )
     hint = f"the window config ({window_source})" if window_source != "default" else "the default window config"
     beat = shapes["beat"]
-    if len(beat) == 3:
+    seq = tuple(beat[:1]) if len(beat) == 3 else ()  # variant (b): (K, L, 1), the last K beats
+    if len(beat) - len(seq) != 2 or beat[-1] != 1 or beat[-2] != window.length or (seq and not seq[0]):
+        need = _shape(seq + (window.length, 1))
         raise ModelError(
-            f"{where}: a variant (b) model (input 'beat' {_shape(beat)}: the last {beat[0]} beats); convert and the "
-            f"device runtime take one window per beat (variant (a)), the variant cross-validation chose"
-        )
-    if len(beat) != 2 or beat[1] != 1 or beat[0] != window.length:
-        raise ModelError(
-            f"{where}: input 'beat' has shape {_shape(beat)} but {hint} needs ({window.length}, 1) "
+            f"{where}: input 'beat' has shape {_shape(beat)} but {hint} needs {need} "
             f"({window.pre_s} s + {window.post_s} s at {window.fs:g} Hz); pass the run's config with --config"
         )
-    if "rr" in shapes and tuple(shapes["rr"]) != (len(window.rr_features),):
+    if "rr" in shapes and tuple(shapes["rr"]) != seq + (len(window.rr_features),):
         raise ModelError(
             f"{where}: input 'rr' has shape {_shape(shapes['rr'])} but {hint} names "
             f"{len(window.rr_features)} RR features ({', '.join(window.rr_features)})"
+            + (f" for each of {seq[0]} beats" if seq else "")
         )
     if len(model.outputs) != 1 or tuple(model.outputs[0].shape[1:]) != (len(CLASSES),):
         shapes_out = ", ".join(_shape(tuple(o.shape[1:])) for o in model.outputs)
@@ -274,24 +279,32 @@ def stratified_indices(y: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
 
 
 def representative_from_db(
-    db_dir: str | Path, window: WindowConfig, n: int = DEFAULT_CALIBRATION, seed: int = 0, progress: bool = True
+    db_dir: str | Path, window: WindowConfig, n: int = DEFAULT_CALIBRATION, seed: int = 0, progress: bool = True,
+    sequence_beats: int = 0,
 ) -> tuple[np.ndarray, np.ndarray, dict]:
-    """Calibration beats: ``(X (n, L), rr (n, F), class counts)`` stratified from DS1 windows."""
+    """Calibration beats: ``(X (n, L), rr (n, F), class counts)`` stratified from DS1 windows.
+
+    With ``sequence_beats`` K (a variant (b) model) each drawn beat comes with the K - 1 beats
+    before it: ``X (n, K, L)``, ``rr (n, K, F)``.
+    """
     from edge_ecg.beats.dataset import build_beatset
+    from edge_ecg.beats.sequence import sequence_index
     from edge_ecg.records.aami import DS1
 
     beats = build_beatset(db_dir, DS1, window, progress=progress)
     idx = stratified_indices(beats.y, n, seed)
     counts = {c: int(np.sum(beats.y[idx] == i)) for i, c in enumerate(CLASSES)}
+    if sequence_beats:
+        idx = sequence_index(beats.record, sequence_beats)[idx]
     return beats.X[idx], beats.rr[idx], counts
 
 
 def _representative_gen(X: np.ndarray, rr: np.ndarray | None, uses_rr: bool) -> Iterator[dict]:
     X = np.asarray(X, dtype=np.float32)
     for i in range(len(X)):
-        sample = {"beat": X[i].reshape(1, -1, 1)}
+        sample = {"beat": X[i][None, ..., None]}
         if uses_rr:
-            sample["rr"] = np.asarray(rr[i], dtype=np.float32).reshape(1, -1)
+            sample["rr"] = np.asarray(rr[i], dtype=np.float32)[None]
         yield sample
 
 
@@ -303,9 +316,10 @@ def concrete_function(model, window: WindowConfig, uses_rr: bool):
     from edge_ecg.tfcompat import load_tf
 
     tf, _ = load_tf()
-    beat_spec = tf.TensorSpec([1, window.length, 1], tf.float32, name="beat")
+    shapes = model_input_shapes(model)  # checked against window by check_signature
+    beat_spec = tf.TensorSpec([1, *shapes["beat"]], tf.float32, name="beat")
     if uses_rr:
-        rr_spec = tf.TensorSpec([1, len(window.rr_features)], tf.float32, name="rr")
+        rr_spec = tf.TensorSpec([1, *shapes["rr"]], tf.float32, name="rr")
         fn = tf.function(lambda beat, rr: model({"beat": beat, "rr": rr}, training=False),
                          input_signature=[beat_spec, rr_spec])
     else:

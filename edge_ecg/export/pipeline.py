@@ -41,7 +41,8 @@ def default_output(source: SourceModel, mode: str) -> Path:
 
 
 def keras_predict(model, X: np.ndarray, rr: np.ndarray | None, batch_size: int = 1024) -> np.ndarray:
-    """Keras class probabilities ``(n, 5)`` for windows ``X`` ``(n, L)`` and ``rr`` ``(n, F)``."""
+    """Keras class probabilities ``(n, 5)`` for windows ``X`` ``(n, L)`` and ``rr`` ``(n, F)``
+    (variant (b): sequences ``(n, K, L)`` and ``(n, K, F)``)."""
     inputs = {"beat": np.asarray(X, dtype=np.float32)[..., None]}
     if "rr" in (getattr(model, "input_names", None) or []):
         inputs["rr"] = np.asarray(rr, dtype=np.float32)
@@ -65,12 +66,18 @@ def compare_on_ds2(source: SourceModel, converted: ConvertedModel, db_dir: Path,
     from edge_ecg.export.report import class_table
 
     beats = build_beatset(db_dir, DS2, source.window, progress=progress)
+    X, rr = beats.X, beats.rr
+    if source.sequence_beats:  # variant (b): each beat with the ones before it, within its record
+        from edge_ecg.beats.sequence import sequence_index
+
+        seq = sequence_index(beats.record, source.sequence_beats)
+        X, rr = X[seq], rr[seq]
     echo(f"DS2: {len(beats)} beats; running the float Keras model")
-    reference = keras_predict(converted.float_model or source.model, beats.X, beats.rr)
+    reference = keras_predict(converted.float_model or source.model, X, rr)
     clf = TFLiteClassifier(converted.tflite, delegate="none")
     echo(f"DS2: running the {converted.mode} model with {clf.runtime_name}")
-    rr = beats.rr if clf.uses_rr else None
-    raw = clf.predict_raw_batch(beats.X, rr)
+    rr = rr if clf.uses_rr else None
+    raw = clf.predict_raw_batch(X, rr)
     probs = dequantize(raw, converted.metadata.outputs[0])
     from edge_ecg.records.load import vf_episodes
 
@@ -83,14 +90,14 @@ def compare_on_ds2(source: SourceModel, converted: ConvertedModel, db_dir: Path,
     qat_model = source.qat_reference() if source.qat else None
     if qat_model is not None:
         echo("DS2: running the QAT Keras model (fake quantisation)")
-        qat_probs = keras_predict(qat_model, beats.X, beats.rr)
+        qat_probs = keras_predict(qat_model, X, rr)
         report = score_predictions(beats.record, beats.sample, beats.y, qat_probs, source.window.fs, excluded=excluded)
         cmp["qat_model"] = {
             "agreement_with_converted_pct": 100.0 * float(np.mean(qat_probs.argmax(1) == probs.argmax(1))),
             "agreement_with_float_pct": 100.0 * float(np.mean(qat_probs.argmax(1) == reference.argmax(1))),
             **class_table(report),
         }
-    return cmp, {"X": beats.X, "rr": rr, "y": beats.y, "raw": raw}
+    return cmp, {"X": X, "rr": rr, "y": beats.y, "raw": raw}
 
 
 def run_convert(
@@ -142,7 +149,8 @@ def run_convert(
     representative, calibration_info = None, {}
     if mode == "int8":
         echo(f"calibration: {calibration} DS1 beats, stratified by class")
-        X, rr, counts = representative_from_db(db_dir, source.window, calibration, seed, progress)
+        X, rr, counts = representative_from_db(db_dir, source.window, calibration, seed, progress,
+                                               sequence_beats=source.sequence_beats)
         representative = (X, rr)
         calibration_info = {"beats": int(len(X)), "records": "DS1", "class_counts": counts, "seed": seed}
     echo(f"converting to {mode}")

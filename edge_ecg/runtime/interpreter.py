@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edge_ecg.beats.sequence import BeatHistory
 from edge_ecg.errors import DeviceError, EdgeEcgError, ModelError
 from edge_ecg.runtime.metadata import ModelMetadata, TensorInfo, read_metadata, read_model_bytes
 
@@ -160,6 +161,11 @@ class TFLiteClassifier:
     CPU threads; ``delegate``: ``none`` | ``xnnpack`` | ``edgetpu``. Attributes:
     ``metadata`` (:class:`ModelMetadata`), ``window`` (its WindowConfig), ``classes``,
     ``runtime_name`` (which interpreter runs it).
+
+    A variant (b) model (input ``beat`` ``(1, K, L, 1)``: the last K beats) keeps the beats it
+    has been given: successive calls with single windows ``(L,)`` are one stream in time order
+    (:class:`edge_ecg.beats.BeatHistory`), :meth:`reset` starts a new one. Whole sequences
+    ``(K, L)`` with RR ``(K, F)`` may be given instead, and bypass the history.
     """
 
     def __init__(self, model: str | Path | bytes, threads: int = 1, delegate: str = "none", runtime: str | None = None):
@@ -180,6 +186,14 @@ class TFLiteClassifier:
         self._output_index = self.interpreter.get_output_details()[self._output.index]["index"]
         stateful = self.metadata.conversion.get("variable_tensors", 1)  # unknown: assume state
         self._reset = getattr(self.interpreter, "reset_all_variables", None) if stateful else None
+        beat_shape = self._inputs["beat"][1].shape
+        self.sequence_beats = int(beat_shape[1]) if len(beat_shape) == 4 else 0
+        self.history = BeatHistory(self.sequence_beats) if self.sequence_beats else None
+
+    def reset(self) -> None:
+        """Start a new stream of beats (a variant (b) model forgets the beats it has seen)."""
+        if self.history is not None:
+            self.history.reset()
 
     def _map_inputs(self, where: str) -> dict[str, tuple[int, TensorInfo]]:
         details = self.interpreter.get_input_details()
@@ -198,15 +212,18 @@ class TFLiteClassifier:
                 )
             out[info.role] = (d["index"], info)
         beat = out["beat"][1]
-        if int(np.prod(beat.shape)) != self.window.length:
+        k = int(beat.shape[1]) if len(beat.shape) == 4 else 1  # variant (b): (1, K, L, 1)
+        each = " per beat" if k > 1 else ""
+        if int(np.prod(beat.shape)) != k * self.window.length:
             raise ModelError(
-                f"{where}: input 'beat' holds {int(np.prod(beat.shape))} samples but the metadata window is "
-                f"{self.window.length} samples ({self.window.pre_s} s + {self.window.post_s} s at {self.window.fs:g} Hz)"
+                f"{where}: input 'beat' holds {int(np.prod(beat.shape)) // k} samples{each} but the metadata "
+                f"window is {self.window.length} samples ({self.window.pre_s} s + {self.window.post_s} s at "
+                f"{self.window.fs:g} Hz)"
             )
-        if "rr" in out and int(np.prod(out["rr"][1].shape)) != len(self.metadata.rr_features):
+        if "rr" in out and int(np.prod(out["rr"][1].shape)) != k * len(self.metadata.rr_features):
             raise ModelError(
-                f"{where}: input 'rr' holds {int(np.prod(out['rr'][1].shape))} values but the metadata names "
-                f"{len(self.metadata.rr_features)} RR features"
+                f"{where}: input 'rr' holds {int(np.prod(out['rr'][1].shape)) // k} values{each} but the "
+                f"metadata names {len(self.metadata.rr_features)} RR features"
             )
         return out
 
@@ -226,13 +243,24 @@ class TFLiteClassifier:
         return entry[1] if entry else None
 
     def quantize_inputs(self, beat: np.ndarray, rr: np.ndarray | None = None) -> dict[str, np.ndarray]:
-        """Model-ready input arrays (role -> array in the model's dtype and shape) for one beat."""
+        """Model-ready input arrays (role -> array in the model's dtype and shape) for one beat
+        (for a variant (b) model: one whole sequence, ``(K, L)`` and ``(K, F)``)."""
         out = {"beat": quantize(beat, self._inputs["beat"][1])}
         if self.uses_rr:
             if rr is None:
                 raise ValueError("this model needs the beat's RR features (rr)")
             out["rr"] = quantize(rr, self._inputs["rr"][1])
         return out
+
+    def _model_inputs(self, beat: np.ndarray, rr: np.ndarray | None) -> dict[str, np.ndarray]:
+        """:meth:`quantize_inputs` after the history has made a single beat of a variant (b)
+        model into its sequence."""
+        beat = np.asarray(beat, dtype=np.float32)
+        if self.history is not None and beat.ndim == 1:
+            r = np.zeros((1, 0), np.float32) if rr is None else np.asarray(rr, dtype=np.float32)[None]
+            seq_x, seq_r = self.history.push(beat[None], r)
+            beat, rr = seq_x[0], (seq_r[0] if rr is not None else None)
+        return self.quantize_inputs(beat, rr)
 
     def invoke_raw(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
         """Run the model on model-ready ``inputs``; the raw output ``(5,)`` (int8 for int8 models)."""
@@ -248,9 +276,10 @@ class TFLiteClassifier:
 
         ``beat``: the normalised window ``(L,)`` float32 (``edge_ecg.beats.extract_window``);
         ``rr``: its RR features ``(F,)`` float32 (seconds and ratios), ignored when the model
-        has no RR input.
+        has no RR input. A variant (b) model takes the next beat of its stream, or a whole
+        sequence ``(K, L)`` with ``(K, F)``.
         """
-        return dequantize(self.invoke_raw(self.quantize_inputs(beat, rr)), self._output)
+        return dequantize(self.invoke_raw(self._model_inputs(beat, rr)), self._output)
 
     def predict_batch(self, X: np.ndarray, rr: np.ndarray | None = None) -> np.ndarray:
         """Probabilities ``(n, 5)`` float32 for windows ``X`` ``(n, L)`` and ``rr`` ``(n, F)``."""
@@ -265,7 +294,7 @@ class TFLiteClassifier:
         X = np.asarray(X, dtype=np.float32)
         out = np.zeros((len(X), len(self.classes)), dtype=np.dtype(self._output.dtype))
         for i in range(len(X)):
-            out[i] = self.invoke_raw(self.quantize_inputs(X[i], None if rr is None else rr[i]))
+            out[i] = self.invoke_raw(self._model_inputs(X[i], None if rr is None else rr[i]))
         return out
 
     def __repr__(self) -> str:
