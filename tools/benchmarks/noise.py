@@ -40,6 +40,8 @@ def detect_and_classify(signal_mv: np.ndarray, fs: float, clf, window):
     clean = prepare_signal(Record("noisy", fs, window.lead, signal_mv), window)
     X = beat_windows(clean, r_model, window)
     rr = rr_features(r_model, window.fs, window.rr_features)
+    if hasattr(clf, "reset"):
+        clf.reset()  # each record is its own stream (a variant (b) model's beat history)
     probs = clf.predict_batch(X, rr) if len(r_model) else np.zeros((0, len(CLASSES)))
     labels = [CLASSES[i] for i in np.argmax(probs, axis=1)]
     return np.round(r_model * fs / window.fs).astype(np.int64), labels
