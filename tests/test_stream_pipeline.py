@@ -268,21 +268,23 @@ def test_beats_inside_a_bad_stretch_break_the_rr_history():
     assert all(e.hr_bpm is not None for e in after[1:])
 
 
+class HistoryClassifier(FakeClassifier):
+    """A classifier with beat history (variant (b)): logs resets and batch sizes in order."""
+
+    def __init__(self):
+        super().__init__()
+        self.events = []
+
+    def reset(self):
+        self.events.append("reset")
+
+    def predict_batch(self, X, rr):
+        self.events.append(len(X))
+        return super().predict_batch(X, rr)
+
+
 def test_a_sequence_classifier_is_reset_at_the_start_and_at_every_gap():
     """A classifier with history (variant (b)) never sees a sequence spanning a gap."""
-
-    class HistoryClassifier(FakeClassifier):
-        def __init__(self):
-            super().__init__()
-            self.events = []
-
-        def reset(self):
-            self.events.append("reset")
-
-        def predict_batch(self, X, rr):
-            self.events.append(len(X))
-            return super().predict_batch(X, rr)
-
     fs = 360.0
     x, _, _ = simulate_ecg(40.0, fs=fs, seed=3)
     clf = HistoryClassifier()
@@ -295,3 +297,22 @@ def test_a_sequence_classifier_is_reset_at_the_start_and_at_every_gap():
     assert clf.events[-1] == "reset" and clf.events.count("reset") == 2
     run_chunks(p, x[half + lost + 180:], fs, [180])
     assert sum(e for e in clf.events if e != "reset") == p.counters["classified"]
+
+
+def test_a_sequence_classifier_is_reset_where_a_bad_stretch_broke_the_rr_history():
+    fs = 360.0
+    x, _, _ = simulate_ecg(60.0, fs=fs, seed=10)
+    bad = np.zeros(len(x), dtype=bool)
+    bad[int(25 * fs): int(32 * fs)] = True
+    clf = HistoryClassifier()
+    p = StreamPipeline(clf)
+    events = []
+    for i in range(0, len(x), 180):
+        events += p.process(Chunk(x[i:i + 180], fs, time.perf_counter(), bad=bad[i:i + 180]))
+    events += p.finish()
+    assert clf.events.count("reset") >= 2  # the start, then at the stretch
+    last_break = max(e.time_s for e in events if e.label is None)
+    after_last_reset = sum(n for n in clf.events[len(clf.events) - clf.events[::-1].index("reset"):])
+    assert after_last_reset == sum(1 for e in events if e.label is not None and e.time_s > last_break)
+    assert after_last_reset > 30
+

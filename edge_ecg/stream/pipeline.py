@@ -313,8 +313,8 @@ class StreamPipeline:
                         usable[i] = False
             t4 = time.perf_counter()
             probs = np.zeros((len(r), len(self.classes)), dtype=np.float32)
-            if usable.any():
-                probs[usable] = self._classify(X, rr, usable, [b[1] is None for b in ready])
+            # even with nothing to classify, a beat that broke the RR history resets a sequence model
+            probs[usable] = self._classify(X, rr, usable, [b[1] is None for b in ready])
             t5 = time.perf_counter()
             for i, (ri, _, hr) in enumerate(ready):
                 events.append(self._event(seg, ri, hr, probs[i] if usable[i] else None, t5,
