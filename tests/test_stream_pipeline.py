@@ -154,18 +154,21 @@ def run_chunks_no_finish(pipeline, x, fs, sizes):
     return events
 
 
-def test_lead_off_flag_means_no_classification():
-    fs = 360.0
-    x, s, _ = simulate_ecg(60.0, fs=fs, seed=4)
+def run_with_bad_stretch(pipeline, seed, bad_s, size=180, fs=360.0, finish=True):
+    """60 s of simulated ECG through ``pipeline`` in chunks of ``size``, the samples between
+    ``bad_s = (start, end)`` seconds flagged unusable (lead-off); returns ``(events, bad mask)``."""
+    x, _, _ = simulate_ecg(60.0, fs=fs, seed=seed)
     bad = np.zeros(len(x), dtype=bool)
-    bad[int(20 * fs): int(30 * fs)] = True
-    clf = FakeClassifier()
-    p = StreamPipeline(clf)
-    events, i = [], 0
-    while i < len(x):
-        events += p.process(Chunk(x[i:i + 90], fs, time.perf_counter(), bad=bad[i:i + 90]))
-        i += 90
-    events += p.finish()
+    bad[int(bad_s[0] * fs): int(bad_s[1] * fs)] = True
+    events = []
+    for i in range(0, len(x), size):
+        events += pipeline.process(Chunk(x[i:i + size], fs, time.perf_counter(), bad=bad[i:i + size]))
+    return (events + pipeline.finish() if finish else events), bad
+
+
+def test_lead_off_flag_means_no_classification():
+    p = StreamPipeline(FakeClassifier())
+    events, bad = run_with_bad_stretch(p, seed=4, bad_s=(20, 30), size=90)
     skipped = [e for e in events if e.skipped]
     assert skipped and all(e.label is None and not e.probs for e in skipped)
     # every beat whose window touches the flagged stretch is unclassified, the others are not
@@ -252,15 +255,9 @@ def test_beat_event_json():
 
 
 def test_beats_inside_a_bad_stretch_break_the_rr_history():
-    fs = 360.0
-    x, _, _ = simulate_ecg(60.0, fs=fs, seed=10)
-    bad = np.zeros(len(x), dtype=bool)
-    bad[int(25 * fs): int(32 * fs)] = True  # lead-off: the detector may still see the QRS complexes
     p = StreamPipeline(FakeClassifier(), collect_windows=True)
-    events, i = [], 0
-    while i < len(x):
-        events += p.process(Chunk(x[i:i + 180], fs, time.perf_counter(), bad=bad[i:i + 180]))
-        i += 180
+    # lead-off from 25 to 32 s: the detector may still see the QRS complexes
+    events, _ = run_with_bad_stretch(p, seed=10, bad_s=(25, 32), finish=False)
     inside = [e for e in events if 25.2 < e.time_s < 31.8]
     assert inside and all(e.label is None and e.hr_bpm is None for e in inside)
     after = [e for e in events if e.time_s > 32.2]
@@ -300,16 +297,8 @@ def test_a_sequence_classifier_is_reset_at_the_start_and_at_every_gap():
 
 
 def test_a_sequence_classifier_is_reset_where_a_bad_stretch_broke_the_rr_history():
-    fs = 360.0
-    x, _, _ = simulate_ecg(60.0, fs=fs, seed=10)
-    bad = np.zeros(len(x), dtype=bool)
-    bad[int(25 * fs): int(32 * fs)] = True
     clf = HistoryClassifier()
-    p = StreamPipeline(clf)
-    events = []
-    for i in range(0, len(x), 180):
-        events += p.process(Chunk(x[i:i + 180], fs, time.perf_counter(), bad=bad[i:i + 180]))
-    events += p.finish()
+    events, _ = run_with_bad_stretch(StreamPipeline(clf), seed=10, bad_s=(25, 32))
     assert clf.events.count("reset") >= 2  # the start, then at the stretch
     last_break = max(e.time_s for e in events if e.label is None)
     after_last_reset = sum(n for n in clf.events[len(clf.events) - clf.events[::-1].index("reset"):])
