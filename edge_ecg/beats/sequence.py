@@ -15,6 +15,12 @@ from collections import deque
 import numpy as np
 
 
+def sequence_beats_of(beat_shape) -> int:
+    """K of a variant (b) model from its ``beat`` input's shape without the batch axis:
+    ``(K, L, 1)`` -> K; a one-window model's ``(L, 1)`` -> 0."""
+    return int(beat_shape[0]) if len(beat_shape) == 3 else 0
+
+
 def sequence_index(record: np.ndarray, k: int) -> np.ndarray:
     """For every beat, the indices of the ``k - 1`` beats before it and itself: int64 ``(n, k)``.
 

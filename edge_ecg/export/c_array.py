@@ -62,8 +62,10 @@ def _defines(prefix: str, meta: ModelMetadata | None, arena_bytes: int | None) -
 
 
 def _sequence_beats(meta: ModelMetadata) -> int:
+    from edge_ecg.beats.sequence import sequence_beats_of
+
     beat = next((t for t in meta.inputs if t.role == "beat"), None)
-    return int(beat.shape[1]) if beat is not None and len(beat.shape) == 4 else 0
+    return sequence_beats_of(beat.shape[1:]) if beat is not None else 0
 
 
 def write_c_array(

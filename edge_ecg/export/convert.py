@@ -61,8 +61,9 @@ class SourceModel:
     @property
     def sequence_beats(self) -> int:
         """K for a variant (b) model (input ``beat`` ``(K, L, 1)``), else 0."""
-        beat = model_input_shapes(self.model).get("beat", ())
-        return int(beat[0]) if len(beat) == 3 else 0
+        from edge_ecg.beats.sequence import sequence_beats_of
+
+        return sequence_beats_of(model_input_shapes(self.model).get("beat", ()))
 
     def qat_reference(self):
         """The fake-quantised QAT Keras model behind this source, or None.

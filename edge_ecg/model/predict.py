@@ -41,17 +41,16 @@ class KerasClassifier:
         self.path = path
         names = [t.name.split(":")[0] for t in model.inputs]
         self.uses_rr = "rr" in names
-        length = int(model.inputs[names.index("beat")].shape[-2]) if "beat" in names else -1
+        beat_shape = tuple(model.inputs[names.index("beat")].shape[1:]) if "beat" in names else (-1, 1)
+        length = int(beat_shape[-2])
         if length != self.window.length:
             raise ModelError(
                 f"{path or 'model'}: input 'beat' has {length} samples but config.json's window has {self.window.length}"
             )
-        self.sequence_beats = int(model.inputs[0].shape[1]) if len(model.inputs[0].shape) == 4 else 0
-        self.history = None
-        if self.sequence_beats:
-            from edge_ecg.beats.sequence import BeatHistory
+        from edge_ecg.beats.sequence import BeatHistory, sequence_beats_of
 
-            self.history = BeatHistory(self.sequence_beats)
+        self.sequence_beats = sequence_beats_of(beat_shape)
+        self.history = BeatHistory(self.sequence_beats) if self.sequence_beats else None
         self.runtime_name = "tf_keras"
 
     def reset(self) -> None:

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge_ecg.beats.sequence import BeatHistory
+from edge_ecg.beats.sequence import BeatHistory, sequence_beats_of
 from edge_ecg.errors import DeviceError, EdgeEcgError, ModelError
 from edge_ecg.runtime.metadata import ModelMetadata, TensorInfo, read_metadata, read_model_bytes
 
@@ -186,8 +186,7 @@ class TFLiteClassifier:
         self._output_index = self.interpreter.get_output_details()[self._output.index]["index"]
         stateful = self.metadata.conversion.get("variable_tensors", 1)  # unknown: assume state
         self._reset = getattr(self.interpreter, "reset_all_variables", None) if stateful else None
-        beat_shape = self._inputs["beat"][1].shape
-        self.sequence_beats = int(beat_shape[1]) if len(beat_shape) == 4 else 0
+        self.sequence_beats = sequence_beats_of(self._inputs["beat"][1].shape[1:])
         self.history = BeatHistory(self.sequence_beats) if self.sequence_beats else None
 
     def reset(self) -> None:
@@ -212,7 +211,7 @@ class TFLiteClassifier:
                 )
             out[info.role] = (d["index"], info)
         beat = out["beat"][1]
-        k = int(beat.shape[1]) if len(beat.shape) == 4 else 1  # variant (b): (1, K, L, 1)
+        k = sequence_beats_of(beat.shape[1:]) or 1  # variant (b): (1, K, L, 1)
         each = " per beat" if k > 1 else ""
         if int(np.prod(beat.shape)) != k * self.window.length:
             raise ModelError(
