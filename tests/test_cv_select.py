@@ -70,10 +70,23 @@ def test_scores_are_cached_until_a_fold_is_retrained(cv, tmp_path, monkeypatch):
     assert cv.score_candidate("cand", tmp_path, tmp_path)["score"] == 2.5
 
 
-def test_a_missing_data_folder_is_one_line_and_exit_1(cv, tmp_path, capsys):
-    assert cv.main(["score", "rr_scale5", "--runs", str(tmp_path), "--data", str(tmp_path / "nowhere")]) == 1
+@pytest.mark.parametrize("command", ["score", "train"])
+def test_a_missing_data_folder_is_one_line_and_exit_1(cv, tmp_path, capsys, command):
+    runs = tmp_path / "runs"
+    assert cv.main([command, "rr_scale5", "--runs", str(runs), "--data", str(tmp_path / "nowhere")]) == 1
     err = capsys.readouterr().err.strip()
     assert err.startswith("cv_select: ") and "no such folder" in err and len(err.splitlines()) == 1
+    assert not runs.exists()  # no fold was started
+
+
+def test_train_without_data_anywhere_stops_before_any_fold(cv, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("EDGE_ECG_DATA", str(tmp_path / "empty"))
+    monkeypatch.setenv("EDGE_ECG_CACHE", str(tmp_path / "cache"))
+    runs = tmp_path / "runs"
+    assert cv.main(["train", "rr_scale5", "--runs", str(runs)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "no mitdb data found" in err and len(err.splitlines()) == 1
+    assert not runs.exists()
 
 
 def test_every_committed_candidate_is_a_complete_configuration(cv):

@@ -273,8 +273,9 @@ def _run(args) -> int:
         jobs = [(c, k) for name in args.candidates for c in with_seeds(name, seeds) for k in range(len(FOLDS))]
         for c in args.candidates:
             fold_config(c, 0)  # unknown candidates fail before anything starts
+        mitdb = _mitdb(args.data)  # so does a missing data folder (not once per fold, after the fact)
         with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
-            for line in pool.map(lambda job: train_fold(job[0], job[1], args.runs, args.data), jobs):
+            for line in pool.map(lambda job: train_fold(job[0], job[1], args.runs, mitdb), jobs):
                 print(line, flush=True)
         return 0
 
