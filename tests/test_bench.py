@@ -70,3 +70,29 @@ def test_a_failing_section_does_not_stop_the_others(tmp_path, monkeypatch, capsy
     assert json.loads((tmp_path / "first.json").read_text()) == {"v": 1}
     report = (tmp_path / "BENCHMARKS.md").read_text()
     assert "value 1" in report and "value 2" in report
+
+
+def test_the_end_to_end_gap_is_broken_down_by_record():
+    """DS2 stream vs offline: per-record S/V counts, and the records whose errors grow most."""
+    sys.path.insert(0, str(ROOT / "tools"))
+    try:
+        from benchmarks.stream import largest_gaps, per_record_counts
+    finally:
+        sys.path.remove(str(ROOT / "tools"))
+    from edge_ecg.evaluate import score_record
+
+    fs = 360.0
+    ref = [100, 500, 900, 1300, 1700]
+    classes = ["N", "S", "N", "V", "N"]
+    offline = [score_record(ref, classes, ref, classes, fs, name="a"),
+               score_record(ref, classes, ref, classes, fs, name="b")]
+    # record a: the stream calls one N beat S and adds an extra beat labelled S; b: it misses the V beat
+    stream = [score_record(ref, classes, ref + [2100], ["S", "S", "N", "V", "N", "S"], fs, name="a"),
+              score_record(ref, classes, [100, 500, 900, 1700], ["N", "S", "N", "N"], fs, name="b")]
+    rows = per_record_counts(stream, offline)
+    assert rows["a"]["qrs_extra"] == 1 and rows["a"]["qrs_missed"] == 0
+    assert rows["a"]["S_stream"] == {"tp": 1, "fp": 2, "fn": 0}
+    assert rows["a"]["S_offline"] == {"tp": 1, "fp": 0, "fn": 0}
+    assert rows["b"]["qrs_missed"] == 1 and rows["b"]["V_stream"] == {"tp": 0, "fp": 0, "fn": 1}
+    assert largest_gaps(rows, "S") == [("a", 2, 0)]
+    assert largest_gaps(rows, "V") == [("b", 0, 1)]

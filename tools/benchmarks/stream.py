@@ -191,6 +191,37 @@ def end_to_end_scores(clf, mitdb: Path, records, seconds: float | None = None) -
     return stream_scores, offline_scores, skipped
 
 
+def per_record_counts(stream_scores, offline_scores) -> dict:
+    """Per record: QRS missed/extra of the stream, and S and V TP/FP/FN, stream and offline.
+
+    What a reader needs to see where the end-to-end gap comes from (EC57's counting rules,
+    :func:`edge_ecg.evaluate.ec57.class_counts`).
+    """
+    from edge_ecg.evaluate.ec57 import class_counts
+
+    out = {}
+    for st, off in zip(stream_scores, offline_scores):
+        q = st.stats["qrs"]
+        row = {"qrs_missed": q["fn"], "qrs_extra": q["fp"]}
+        for cls in ("S", "V"):
+            for side, score in (("stream", st), ("offline", off)):
+                c = class_counts(score.matrix, cls)
+                row[f"{cls}_{side}"] = {k: c[k] for k in ("tp", "fp", "fn")}
+        out[st.name] = row
+    return out
+
+
+def largest_gaps(per_record: dict, cls: str, n: int = 4) -> list[tuple[str, int, int]]:
+    """The ``n`` records whose class-``cls`` errors grow most from offline to stream:
+    ``(record, extra FP, extra FN)``, largest first (FP + FN)."""
+    rows = []
+    for name, r in per_record.items():
+        st, off = r[f"{cls}_stream"], r[f"{cls}_offline"]
+        rows.append((name, st["fp"] - off["fp"], st["fn"] - off["fn"]))
+    rows.sort(key=lambda x: -(x[1] + x[2]))
+    return [x for x in rows[:n] if x[1] + x[2] > 0]
+
+
 def ds2_end_to_end(model: Path, ctx, records, seconds: float | None) -> dict:
     """EC57 scores of the stream (own detector) vs the offline model at reference positions."""
     from edge_ecg.evaluate import Report
@@ -210,6 +241,7 @@ def ds2_end_to_end(model: Path, ctx, records, seconds: float | None) -> dict:
     dv = 100.0 * (s["veb_f1"] - o["veb_f1"])
     ds = 100.0 * (s["sveb_f1"] - o["sveb_f1"])
     return {"records": list(records), "seconds_per_record": seconds, "stream": s, "offline": o,
+            "per_record": per_record_counts(stream_scores, offline_scores),
             "stream_beats_unclassified_quality": skipped,
             "veb_f1_diff_points": round(dv, 2), "sveb_f1_diff_points": round(ds, 2),
             "met": bool(abs(dv) <= 1.0 and abs(ds) <= 1.0)}
@@ -294,6 +326,14 @@ def render(result: dict) -> str:
         f"offline: VEB {_pct(d['offline']['veb_se'])}/{_pct(d['offline']['veb_ppv'])}, "
         f"SVEB {_pct(d['offline']['sveb_se'])}/{_pct(d['offline']['sveb_ppv'])} (%). Beats the stream left "
         f"unclassified for signal quality: {d.get('stream_beats_unclassified_quality', '-')}.",
+    ]
+    if d.get("per_record"):
+        for cls, name in (("S", "SVEB"), ("V", "VEB")):
+            gaps = largest_gaps(d["per_record"], cls)
+            if gaps:
+                lines.append(f"Records whose {name} errors grow most from offline to stream (extra FP, extra FN): "
+                             + ", ".join(f"{r} {fp:+d}/{fn:+d}" for r, fp, fn in gaps) + ".")
+    lines += [
         "",
         "Per-chunk stage latency of the full-speed replay (10 s chunks), ms:",
         "",
