@@ -78,6 +78,8 @@ and disclosed as such): round 3's ``rrpath_irregular`` (the ``rr_irregularity`` 
 for atrial fibrillation, where most of our SVEB false positives are) scored 70.6 against the
 baseline's 71.7 with one seed, a gap smaller than the baseline's own seed spread (65.8-71.7).
 Round 6 repeats that two-way comparison with seeds 0, 1 and 2, under round 5's rule unchanged.
+``rr_scale5_rrpath`` stayed: 68.8 against 67.2 (seeds 70.6, 62.8, 68.2); each seed of
+``rrpath_irregular`` scored below the same seed of the baseline.
 
 Round 7 (``tools/results/cv_round7.json``; defined at the same time as round 6, with round 4's
 DS2 figure read): round 4's ``rrpath_ema`` (weight averaging, which should make a run depend
