@@ -85,6 +85,7 @@ Round 7 (``tools/results/cv_round7.json``; defined at the same time as round 6, 
 DS2 figure read): round 4's ``rrpath_ema`` (weight averaging, which should make a run depend
 less on its seed) scored 68.5 with seed 0, below the baseline's seed 0 (71.7) but level with its
 three-seed mean (68.8). Round 7 repeats round 4 with seeds 0, 1 and 2, under round 5's rule.
+``rr_scale5_rrpath`` stayed: 68.8 against 68.2 (seeds 68.5, 65.9, 70.2).
 """
 
 from __future__ import annotations
