@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -96,3 +97,61 @@ def test_the_end_to_end_gap_is_broken_down_by_record():
     assert rows["b"]["qrs_missed"] == 1 and rows["b"]["V_stream"] == {"tp": 0, "fp": 0, "fn": 1}
     assert largest_gaps(rows, "S") == [("a", 2, 0)]
     assert largest_gaps(rows, "V") == [("b", 0, 1)]
+
+
+def _stream_bench():
+    sys.path.insert(0, str(ROOT / "tools"))
+    try:
+        from benchmarks import stream
+    finally:
+        sys.path.remove(str(ROOT / "tools"))
+    return stream
+
+
+def test_snapping_moves_matched_detections_onto_their_reference_beats_only():
+    snap = _stream_bench().snap_to_reference
+    # 105 and 490 match 100 and 500; 700 is 200 samples from any beat (extra); 1300 is past the end
+    out = snap([100, 500, 900], [105, 490, 700, 1300], fs=360.0)
+    assert out.tolist() == [100, 500, 700, 1300]
+    assert snap([100], [], fs=360.0).tolist() == []
+
+
+def test_the_end_to_end_gap_is_decomposed_step_by_step(tiny_db):
+    """Stream, its detections through the offline builder, snapped detections, reference beats:
+    the second equals the first (the live chain builds the offline windows), and the render
+    names what jitter and missed/extra beats cost."""
+    from edge_ecg.config import CLASSES, RR_FEATURES, WindowConfig
+    from edge_ecg.records.load import load_record
+
+    bench = _stream_bench()
+
+    class Rules:  # a deterministic classifier: the class follows the window's shape and the RR features
+        window = WindowConfig(rr_features=RR_FEATURES)
+        classes = CLASSES
+        uses_rr = True
+        W = np.random.default_rng(0).standard_normal((window.length, 5)).astype(np.float32)
+
+        def predict_batch(self, X, rr):
+            z = 0.1 * (np.asarray(X) @ self.W) + np.asarray(rr)[:, :5]
+            e = np.exp(z - z.max(axis=1, keepdims=True))
+            return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
+
+    scores = bench.end_to_end_scores(Rules(), tiny_db, ["900", "901"], decompose=True)
+    assert set(scores) == {"stream", "offline", "at_stream_positions", "snapped", "unclassified"}
+    for st, again in zip(scores["stream"], scores["at_stream_positions"]):
+        assert (st.matrix == again.matrix).all()
+    for off, name in zip(scores["offline"], ["900", "901"]):
+        assert off.stats["qrs"]["tp"] == len(load_record(tiny_db, name).beat_samples)
+    dec = bench.gap_decomposition(scores)
+    assert set(dec) == {"stream", "at_stream_positions", "snapped", "offline"}
+    assert dec["stream"] == dec["at_stream_positions"]
+
+    plain = bench.end_to_end_scores(Rules(), tiny_db, ["900"])
+    assert set(plain) == {"stream", "offline", "unclassified"}
+
+    result = {"ds2": {"stream": {}, "offline": {}, "decomposition": dec}}
+    text = "\n".join(bench.render_decomposition(result["ds2"]))
+    assert "reproduces" in text and "does not reproduce" not in text
+    assert "missed and extra beats" in text
+    dec["at_stream_positions"] = {"veb_f1": 0.5, "sveb_f1": 0.5}
+    assert "does not reproduce" in "\n".join(bench.render_decomposition({"decomposition": dec}))

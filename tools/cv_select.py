@@ -199,8 +199,8 @@ def _end_to_end(run: Path, mitdb: Path, records) -> tuple[list, list]:
 
     model = run / "model_qat.keras"
     clf = KerasClassifier(load_keras_model(model), load_config(run / "config.json"), model)
-    stream, offline, _ = end_to_end_scores(clf, mitdb, records)
-    return stream, offline
+    scores = end_to_end_scores(clf, mitdb, records)
+    return scores["stream"], scores["offline"]
 
 
 def _summary(offline: list, stream: list) -> dict:

@@ -11,7 +11,9 @@
   replay and for the simulator (target <= 80 MB);
 - **end to end on DS2**: our own detector and the int8 model through the stream, scored
   by EC57 beat matching, against the offline evaluation of the same model at the
-  reference beat positions (target: VEB and SVEB F1 within 1 point).
+  reference beat positions (target: VEB and SVEB F1 within 1 point), broken down by record
+  and decomposed into what R-position jitter and what missed and extra beats cost
+  (:func:`end_to_end_scores` with ``decompose``).
 """
 
 from __future__ import annotations
@@ -152,12 +154,39 @@ def peak_rss(model: Path, args: list[str]) -> dict:
             "met": int(kb.split("=")[1]) / 1024.0 <= 80.0}
 
 
-def end_to_end_scores(clf, mitdb: Path, records, seconds: float | None = None) -> tuple[list, list, int]:
-    """Per-record EC57 scores ``(stream, offline, unclassified)`` of classifier ``clf`` on ``records``.
+def snap_to_reference(ref_samples, found, fs: float) -> np.ndarray:
+    """``found`` (detected R peaks, samples at ``fs``) with every detection that EC57 matches to
+    a reference beat moved onto that beat; extra detections stay where they are. Sorted int64.
 
-    ``stream``: the whole stream pipeline with our own detector (``--replay`` at speed 0),
-    matched to the reference beats; ``offline``: the same classifier at the reference beat
-    positions; ``unclassified``: beats the stream left without a label (signal quality).
+    Classifying at these positions keeps the detector's missed and extra beats but none of
+    its R-position jitter: the half-way house of :func:`end_to_end_scores`' decomposition.
+    """
+    from edge_ecg.evaluate import match_beats
+
+    ref = np.asarray(ref_samples, dtype=np.int64)
+    out = np.asarray(found, dtype=np.int64).copy()
+    ri, ti = match_beats(ref, out, fs)
+    out[ti] = ref[ri]
+    return np.unique(out)
+
+
+def end_to_end_scores(clf, mitdb: Path, records, seconds: float | None = None, decompose: bool = False) -> dict:
+    """Per-record EC57 scores of classifier ``clf`` on ``records``, as lists under these keys:
+
+    - ``stream``: the whole stream pipeline with our own detector (``--replay`` at speed 0),
+      matched to the reference beats;
+    - ``offline``: the same classifier at the reference beat positions (the offline builder,
+      :func:`edge_ecg.beats.dataset.record_beats`);
+
+    and with ``decompose``, the steps between them, both through the offline builder:
+
+    - ``at_stream_positions``: at the stream's own detections (the same beats, so it should
+      equal ``stream``: a check that the live chain builds exactly the offline windows and
+      RR features);
+    - ``snapped``: at the detections with each matched one moved onto its reference beat
+      (:func:`snap_to_reference`): missed and extra beats kept, R-position jitter removed.
+
+    ``unclassified`` counts the beats the stream left without a label (signal quality).
     ``clf`` is a TFLite or Keras classifier (``window``, ``predict_batch``); ``seconds``
     cuts each record short.
     """
@@ -170,25 +199,34 @@ def end_to_end_scores(clf, mitdb: Path, records, seconds: float | None = None) -
     from edge_ecg.stream.runner import run_stream
     from edge_ecg.stream.sources import ReplaySource
 
-    stream_scores, offline_scores = [], []
-    skipped = 0
+    keys = ("stream", "offline") + (("at_stream_positions", "snapped") if decompose else ())
+    out: dict = {k: [] for k in keys}
+    out["unclassified"] = 0
+
+    def at(rec, positions):
+        beats = record_beats(rec, clf.window, r_samples=None if positions is None else np.asarray(positions))
+        pred = predict_records(clf, beats)  # a fresh stream of beats for a sequence model
+        labels = [CLASSES[i] for i in np.argmax(pred, axis=1)]
+        pos = rec.beat_samples if positions is None else positions
+        return score_record(rec.beat_samples, rec.beat_classes, pos, labels, rec.fs, excluded=rec.excluded,
+                            name=rec.name)
+
     for name in records:
         rec = _cut(load_record(mitdb, name), seconds)
         events = []
         run_stream(ReplaySource(rec, speed=0), StreamPipeline(clf), threaded=False, on_event=events.append)
         beats = [e for e in events if e.label is not None]
-        skipped += len(events) - len(beats)
-        stream_scores.append(score_record(
-            rec.beat_samples, rec.beat_classes, [e.sample for e in beats], [e.label for e in beats], rec.fs,
+        out["unclassified"] += len(events) - len(beats)
+        found = np.array([e.sample for e in beats], dtype=np.int64)
+        out["stream"].append(score_record(
+            rec.beat_samples, rec.beat_classes, found, [e.label for e in beats], rec.fs,
             excluded=rec.excluded, name=name,
         ))
-        ref = record_beats(rec, clf.window)
-        pred = predict_records(clf, ref)  # a fresh stream of beats for a sequence model
-        labels = [CLASSES[i] for i in np.argmax(pred, axis=1)]
-        offline_scores.append(score_record(
-            rec.beat_samples, rec.beat_classes, rec.beat_samples, labels, rec.fs, excluded=rec.excluded, name=name,
-        ))
-    return stream_scores, offline_scores, skipped
+        out["offline"].append(at(rec, None))
+        if decompose:
+            out["at_stream_positions"].append(at(rec, found))
+            out["snapped"].append(at(rec, snap_to_reference(rec.beat_samples, found, rec.fs)))
+    return out
 
 
 def per_record_counts(stream_scores, offline_scores) -> dict:
@@ -222,13 +260,33 @@ def largest_gaps(per_record: dict, cls: str, n: int = 4) -> list[tuple[str, int,
     return [x for x in rows[:n] if x[1] + x[2] > 0]
 
 
+def gap_decomposition(scores: dict) -> dict:
+    """Gross VEB and SVEB F1 (fractions) of each step of :func:`end_to_end_scores`'
+    decomposition, from the stream to the offline evaluation:
+
+    ``stream`` -> ``at_stream_positions`` (same beats, offline builder: should be equal)
+    -> ``snapped`` (R jitter removed) -> ``offline`` (missed and extra beats removed too).
+    So ``snapped - stream`` is what R-position jitter costs and ``offline - snapped`` what
+    the detector's missed and extra beats (and their neighbours' RR features) cost.
+    """
+    from edge_ecg.evaluate import Report
+
+    out = {}
+    for key in ("stream", "at_stream_positions", "snapped", "offline"):
+        if key in scores:
+            g = Report(scores[key]).gross
+            out[key] = {"veb_f1": g["V"]["f1"], "sveb_f1": g["S"]["f1"]}
+    return out
+
+
 def ds2_end_to_end(model: Path, ctx, records, seconds: float | None) -> dict:
     """EC57 scores of the stream (own detector) vs the offline model at reference positions."""
     from edge_ecg.evaluate import Report
     from edge_ecg.stream.model import load_classifier
 
     clf = load_classifier(model, threads=1)
-    stream_scores, offline_scores, skipped = end_to_end_scores(clf, ctx.mitdb, records, seconds)
+    scores = end_to_end_scores(clf, ctx.mitdb, records, seconds, decompose=True)
+    stream_scores, offline_scores = scores["stream"], scores["offline"]
     stream = Report(stream_scores, title="stream, own detector").gross
     offline = Report(offline_scores, title="offline, reference positions").gross
 
@@ -242,7 +300,8 @@ def ds2_end_to_end(model: Path, ctx, records, seconds: float | None) -> dict:
     ds = 100.0 * (s["sveb_f1"] - o["sveb_f1"])
     return {"records": list(records), "seconds_per_record": seconds, "stream": s, "offline": o,
             "per_record": per_record_counts(stream_scores, offline_scores),
-            "stream_beats_unclassified_quality": skipped,
+            "decomposition": gap_decomposition(scores),
+            "stream_beats_unclassified_quality": scores["unclassified"],
             "veb_f1_diff_points": round(dv, 2), "sveb_f1_diff_points": round(ds, 2),
             "met": bool(abs(dv) <= 1.0 and abs(ds) <= 1.0)}
 
@@ -282,6 +341,33 @@ def _steady(lat: dict) -> str:
 
 def _pct(x) -> str:
     return "-" if x is None or x != x else f"{100 * x:.1f}"
+
+
+def render_decomposition(d: dict) -> list[str]:
+    """Markdown lines for the end-to-end gap's decomposition (:func:`gap_decomposition`) of
+    the DS2 result ``d``; none when it has no decomposition."""
+    dec = d.get("decomposition") or {}
+    if not {"stream", "at_stream_positions", "snapped", "offline"} <= set(dec):
+        return []
+    lines = ["", "Where the gap comes from: the same classifier at four sets of beat positions, "
+                 "each scored by EC57 beat matching (gross F1, %):", "",
+             "| positions | VEB F1 | SVEB F1 |", "|---|---:|---:|"]
+    steps = (("stream", "the stream (own detector, live chain)"),
+             ("at_stream_positions", "the stream's detections, offline window builder"),
+             ("snapped", "the same, each matched detection moved onto its reference beat"),
+             ("offline", "the reference beats (the offline evaluation)"))
+    for key, label in steps:
+        lines.append(f"| {label} | {_pct(dec[key]['veb_f1'])} | {_pct(dec[key]['sveb_f1'])} |")
+    parts = []
+    for f1, name in (("veb_f1", "VEB"), ("sveb_f1", "SVEB")):
+        jitter = 100 * (dec["snapped"][f1] - dec["stream"][f1])
+        extra = 100 * (dec["offline"][f1] - dec["snapped"][f1])
+        parts.append(f"{name} F1 {jitter:+.2f} points from removing R-position jitter, then {extra:+.2f} from "
+                     "removing missed and extra beats")
+    same = all(abs(dec["stream"][k] - dec["at_stream_positions"][k]) < 1e-12 for k in ("veb_f1", "sveb_f1"))
+    lines += ["", f"{'; '.join(parts)}. At its own detections the live chain "
+                  f"{'reproduces' if same else '**does not reproduce**'} the offline window builder."]
+    return lines
 
 
 def render(result: dict) -> str:
@@ -327,7 +413,9 @@ def render(result: dict) -> str:
         f"SVEB {_pct(d['offline']['sveb_se'])}/{_pct(d['offline']['sveb_ppv'])} (%). Beats the stream left "
         f"unclassified for signal quality: {d.get('stream_beats_unclassified_quality', '-')}.",
     ]
+    lines += render_decomposition(d)
     if d.get("per_record"):
+        lines.append("")
         for cls, name in (("S", "SVEB"), ("V", "VEB")):
             gaps = largest_gaps(d["per_record"], cls)
             if gaps:
