@@ -1,12 +1,16 @@
-"""Shared fixtures: the real MIT-BIH folder when present, and small WFDB records made here."""
+"""Shared fixtures: the real MIT-BIH folder when present, small WFDB records made here, and a
+stand-in classifier for the stream."""
 
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+from edge_ecg.config import CLASSES, RR_FEATURES, WindowConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
@@ -111,3 +115,24 @@ def imported_heavy_modules(stdout: str) -> set[str]:
     """The modules a :data:`CLI_WRAPPER` run reported importing."""
     line = [ln for ln in stdout.splitlines() if ln.startswith("IMPORTED=")][-1]
     return {m for m in line[len("IMPORTED="):].split(",") if m}
+
+
+class FakeClassifier:
+    """TFLiteClassifier's interface; class = a fixed function of the window and RR features."""
+
+    window = WindowConfig(rr_features=RR_FEATURES)  # all six, so rr[:, :5] is defined
+    classes = CLASSES
+    uses_rr = True
+
+    def __init__(self, delay_s: float = 0.0):
+        self.W = np.random.default_rng(0).standard_normal((self.window.length, 5)).astype(np.float32)
+        self.calls = 0
+        self.delay_s = delay_s
+
+    def predict_batch(self, X, rr):
+        self.calls += 1
+        if self.delay_s:
+            time.sleep(self.delay_s * len(X))
+        z = 0.1 * (np.asarray(X) @ self.W) + np.asarray(rr)[:, :5]
+        e = np.exp(z - z.max(axis=1, keepdims=True))
+        return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)

@@ -7,8 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
+
+from conftest import FakeClassifier
 
 ROOT = Path(__file__).resolve().parents[1]
 SECTIONS = ("accuracy", "ablation", "noise", "qrs", "latency", "memory", "stream", "explain")
@@ -120,23 +121,11 @@ def test_the_end_to_end_gap_is_decomposed_step_by_step(tiny_db):
     """Stream, its detections through the offline builder, snapped detections, reference beats:
     the second equals the first (the live chain builds the offline windows), and the render
     names what jitter and missed/extra beats cost."""
-    from edge_ecg.config import CLASSES, RR_FEATURES, WindowConfig
     from edge_ecg.records.load import load_record
 
     bench = _stream_bench()
 
-    class Rules:  # a deterministic classifier: the class follows the window's shape and the RR features
-        window = WindowConfig(rr_features=RR_FEATURES)
-        classes = CLASSES
-        uses_rr = True
-        W = np.random.default_rng(0).standard_normal((window.length, 5)).astype(np.float32)
-
-        def predict_batch(self, X, rr):
-            z = 0.1 * (np.asarray(X) @ self.W) + np.asarray(rr)[:, :5]
-            e = np.exp(z - z.max(axis=1, keepdims=True))
-            return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
-
-    scores = bench.end_to_end_scores(Rules(), tiny_db, ["900", "901"], decompose=True)
+    scores = bench.end_to_end_scores(FakeClassifier(), tiny_db, ["900", "901"], decompose=True)
     assert set(scores) == {"stream", "offline", "at_stream_positions", "snapped", "unclassified"}
     for st, again in zip(scores["stream"], scores["at_stream_positions"]):
         assert (st.matrix == again.matrix).all()
@@ -146,11 +135,10 @@ def test_the_end_to_end_gap_is_decomposed_step_by_step(tiny_db):
     assert set(dec) == {"stream", "at_stream_positions", "snapped", "offline"}
     assert dec["stream"] == dec["at_stream_positions"]
 
-    plain = bench.end_to_end_scores(Rules(), tiny_db, ["900"])
+    plain = bench.end_to_end_scores(FakeClassifier(), tiny_db, ["900"])
     assert set(plain) == {"stream", "offline", "unclassified"}
 
-    result = {"ds2": {"stream": {}, "offline": {}, "decomposition": dec}}
-    text = "\n".join(bench.render_decomposition(result["ds2"]))
+    text = "\n".join(bench.render_decomposition({"decomposition": dec}))
     assert "reproduces" in text and "does not reproduce" not in text
     assert "missed and extra beats" in text
     dec["at_stream_positions"] = {"veb_f1": 0.5, "sveb_f1": 0.5}

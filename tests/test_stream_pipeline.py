@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 from edge_ecg.beats.dataset import record_beats
-from edge_ecg.config import CLASSES, RR_FEATURES, WindowConfig
 from edge_ecg.records.load import Record, load_record
 from edge_ecg.stream.events import BeatEvent
 from edge_ecg.stream.latency import LatencyStats, StageTimer
@@ -16,26 +15,7 @@ from edge_ecg.stream.pipeline import StreamPipeline, make_resampler
 from edge_ecg.stream.simulate import simulate_ecg
 from edge_ecg.stream.sources import Chunk, ReplaySource
 
-
-class FakeClassifier:
-    """TFLiteClassifier's interface; class = a fixed function of the window and RR features."""
-
-    window = WindowConfig(rr_features=RR_FEATURES)  # all six, so rr[:, :5] is defined
-    classes = CLASSES
-    uses_rr = True
-
-    def __init__(self, delay_s: float = 0.0):
-        self.W = np.random.default_rng(0).standard_normal((self.window.length, 5)).astype(np.float32)
-        self.calls = 0
-        self.delay_s = delay_s
-
-    def predict_batch(self, X, rr):
-        self.calls += 1
-        if self.delay_s:
-            time.sleep(self.delay_s * len(X))
-        z = 0.1 * (np.asarray(X) @ self.W) + np.asarray(rr)[:, :5]
-        e = np.exp(z - z.max(axis=1, keepdims=True))
-        return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
+from conftest import FakeClassifier
 
 
 def run_chunks(pipeline, x, fs, sizes, **chunk_kwargs):
