@@ -284,4 +284,3 @@ def test_a_sequence_classifier_is_reset_where_a_bad_stretch_broke_the_rr_history
     after_last_reset = sum(n for n in clf.events[len(clf.events) - clf.events[::-1].index("reset"):])
     assert after_last_reset == sum(1 for e in events if e.label is not None and e.time_s > last_break)
     assert after_last_reset > 30
-

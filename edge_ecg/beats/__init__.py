@@ -2,8 +2,9 @@
 
 ``windows`` cuts and normalises beat-centred windows, ``rr`` computes past-only RR-interval
 features, ``sequence`` groups each beat with the ones before it (variant (b) models),
-``dataset`` builds (and caches) whole MIT-BIH beat sets for training and evaluation. The same functions serve the offline builder and the live stream, so a model
-sees identical inputs in both.
+``dataset`` builds (and caches) whole MIT-BIH beat sets for training and evaluation. The
+same functions serve the offline builder and the live stream, so a model sees identical
+inputs in both.
 
 ``dataset`` (whole-record builders and their cache) is loaded only when one of its names is
 used: a device streaming from a serial port never pays for it.
