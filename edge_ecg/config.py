@@ -218,6 +218,14 @@ IMBALANCE: tuple[str, ...] = ("class_weight", "balanced_sampling", "focal", "non
 class TrainConfig:
     """The schedule. Validation holds out whole DS1 records (patient-wise).
 
+    ``data`` (empty: ``records`` of MIT-BIH, DS1 by default) trains on several databases, one
+    spec each (``mitdb:DS1``, ``svdb``, ``svdb@0.5``; see :mod:`edge_ecg.records.sets`); record
+    ids are then ``db/record`` and ``val_records`` may name them so (a bare name is MIT-BIH's).
+    A database none of whose records is in ``val_records`` gives ``val_fraction`` of its
+    patients (chosen by a hash of the patient id, so always the same) to validation; every
+    record of a validation patient is held out, so no patient is on both sides.
+    ``init`` starts training from a trained model's weights (same window and inputs, checked).
+
     The default validation records keep most S beats in training (DS1 has only 944, 383 of
     them in record 209) while still holding out S, V and F beats of six patients.
     ``class_weight_power`` p weighs class c by ``(n_max / n_c) ** p`` (capped at
@@ -244,6 +252,9 @@ class TrainConfig:
     focal_gamma: float = 2.0
     records: tuple[str, ...] = ()  # training records (validation ones included); empty: de Chazal's DS1
     val_records: tuple[str, ...] = ("106", "118", "124", "205", "215", "220")
+    data: tuple[str, ...] = ()  # several databases: specs SOURCE[:RECORDS][@WEIGHT] (edge_ecg.records.sets)
+    val_fraction: float = 0.2  # with data: share of patients held out of a database none of whose records is in val_records
+    init: str = ""  # start from this run folder's or .keras file's weights (fine-tuning); "" from scratch
     early_stopping_patience: int = 5
     threads: int = 1
     ema_momentum: float = 0.0
@@ -257,6 +268,8 @@ class TrainConfig:
             raise ConfigError("train.epochs, train.batch_size and train.threads must be >= 1, train.qat_epochs >= 0")
         if self.learning_rate <= 0 or self.qat_learning_rate <= 0:
             raise ConfigError("train.learning_rate and train.qat_learning_rate must be positive")
+        if not 0 < self.val_fraction < 1:
+            raise ConfigError(f"train.val_fraction must be in (0, 1), got {self.val_fraction}")
         if not 0 <= self.ema_momentum < 1:
             raise ConfigError(f"train.ema_momentum must be in [0, 1) (0: off), got {self.ema_momentum}")
 

@@ -86,6 +86,23 @@ DS2 figure read): round 4's ``rrpath_ema`` (weight averaging, which should make 
 less on its seed) scored 68.5 with seed 0, below the baseline's seed 0 (71.7) but level with its
 three-seed mean (68.8). Round 7 repeats round 4 with seeds 0, 1 and 2, under round 5's rule.
 ``rr_scale5_rrpath`` stayed: 68.8 against 68.2 (seeds 68.5, 65.9, 70.2).
+
+Round 8 (``tools/results/cv_round8.json``; issue 16, defined and committed before any of its
+candidates was trained): more patients instead of more DS1 tuning. The folds are grouped by
+patient across two databases: DS1's four :data:`FOLDS` and the 40 svdb records here in the four
+:data:`SVDB_FOLDS` (one patient per svdb record; made by
+:func:`edge_ecg.records.folds.patient_folds`, S beats spread evenly, about 1,170 per fold).
+Fold k holds out DS1 fold k and svdb fold k together. Candidates: ``rr_scale5_rrpath`` (the
+shipped recipe, DS1 only; the baseline) and ``rrpath_svdb`` (the same recipe trained on DS1 +
+the svdb records, ``train.data`` ``mitdb:DS1`` and ``svdb``; its early stopping reads both
+held-out folds, the baseline's its DS1 fold only). Every one of the 62 records is scored by a
+model that never trained on it (``score --svdb``): the DS1-only models see no svdb record at
+all. The score is round 1's (mean of pooled offline and end-to-end macro-F1 over N, S, V),
+pooled over all 62 held-out records; the margin is unchanged. Seeds: one seed per fold first;
+a winner by more than 5.9 points (the spread of the baseline's three seeds in rounds 5-7,
+65.8-71.7) is decided there; a smaller difference needs seeds 1 and 2 as in round 5 before
+anything ships. ``--svdb`` also reports the DS1 and svdb records apart (the svdb part is the
+unseen-patient figure issue 16 asks for).
 """
 
 from __future__ import annotations
@@ -113,6 +130,27 @@ FOLDS: tuple[tuple[str, ...], ...] = (
 )
 
 
+#: svdb's 40 records here in four folds of whole patients (round 8), S beats spread evenly:
+#: ``patient_folds(records, svdb.patient_of, 4, S beats per record)``, checked by tests/test_cv_select.py.
+SVDB_FOLDS: tuple[tuple[str, ...], ...] = (
+    ("800", "810", "822", "824", "846", "872", "876", "882", "890"),  # S 1171, V 246
+    ("808", "812", "826", "840", "858", "862", "866", "868", "878", "892"),  # S 1173, V 1940
+    ("820", "842", "850", "854", "860", "874", "880", "884", "886", "888"),  # S 1171, V 1877
+    ("802", "804", "806", "828", "844", "848", "852", "856", "864", "870", "894"),  # S 1165, V 962
+)
+
+
+def uses_svdb(config: dict) -> bool:
+    """True when a candidate's configuration trains on svdb (``train.data``)."""
+    return any(str(spec).split(":")[0].split("@")[0].rstrip("/").endswith("svdb")
+               for spec in config.get("train", {}).get("data", []))
+
+
+def held_out(k: int, svdb: bool) -> list[str]:
+    """Fold ``k``'s held-out record ids: DS1's (bare names) and, with ``svdb``, ``svdb/<record>``."""
+    return list(FOLDS[k]) + ([f"svdb/{r}" for r in SVDB_FOLDS[k]] if svdb else [])
+
+
 def fold_dir(runs: Path, candidate: str, k: int) -> Path:
     return runs / candidate / f"fold{k + 1}"
 
@@ -138,7 +176,7 @@ def fold_config(candidate: str, k: int) -> dict:
     if not path.is_file():
         sys.exit(f"Error: no candidate {name!r} ({path} does not exist)")
     config = json.loads(path.read_text())
-    config.setdefault("train", {})["val_records"] = list(FOLDS[k])
+    config.setdefault("train", {})["val_records"] = held_out(k, uses_svdb(config))
     if seed is not None:
         config["train"]["seed"] = seed
     return config
@@ -155,7 +193,7 @@ def train_fold(candidate: str, k: int, runs: Path, data: Path | None) -> str:
     cmd = [sys.executable, "-m", "edge_ecg", "train", "--config", str(cfg_path), "--out", str(out), "--force",
            "--quiet"]
     if data:
-        cmd += ["--data", str(data)]
+        cmd += ["--data", str(data), "--data-root", str(Path(data).parent)]
     t0 = time.perf_counter()
     with open(out.parent / f"fold{k + 1}.log", "w") as log:
         proc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ, PYTHONHASHSEED="0"))
@@ -164,30 +202,38 @@ def train_fold(candidate: str, k: int, runs: Path, data: Path | None) -> str:
     return f"{candidate} fold {k + 1}: trained in {time.perf_counter() - t0:.0f} s"
 
 
-def score_candidate(candidate: str, runs: Path, mitdb: Path) -> dict:
-    """Pooled EC57 scores of the candidate's four held-out folds, offline and end to end.
+def score_candidate(candidate: str, runs: Path, mitdb: Path, svdb: bool = False) -> dict:
+    """Pooled EC57 scores of the candidate's four held-out folds, offline and end to end
+    (with ``svdb``, round 8: each fold's svdb records too, and the two databases apart).
 
-    Kept in ``<runs>/<candidate>/cv_score.json`` and reused while no fold run is newer.
+    Kept in ``<runs>/<candidate>/cv_score[_svdb].json`` and reused while no fold run is newer.
     """
-    cached = runs / candidate / "cv_score.json"
+    cached = runs / candidate / ("cv_score_svdb.json" if svdb else "cv_score.json")
     folds = [fold_dir(runs, candidate, k) / "metrics.json" for k in range(len(FOLDS))]
     if cached.is_file() and all(f.is_file() and f.stat().st_mtime < cached.stat().st_mtime for f in folds):
         return json.loads(cached.read_text())
-    result = _score_folds(candidate, runs, mitdb)
+    result = _score_folds(candidate, runs, mitdb, svdb)
     cached.write_text(json.dumps(result, indent=2) + "\n")
     return result
 
 
-def _score_folds(candidate: str, runs: Path, mitdb: Path) -> dict:
+def _score_folds(candidate: str, runs: Path, mitdb: Path, svdb: bool = False) -> dict:
     stream, offline = [], []
     for k in range(len(FOLDS)):
         run = fold_dir(runs, candidate, k)
         if not (run / "metrics.json").is_file():
             sys.exit(f"Error: {run} is not a finished training run; run `cv_select.py train {candidate}` first")
-        s, o = _end_to_end(run, mitdb, FOLDS[k])
+        s, o = _end_to_end(run, mitdb, held_out(k, svdb))
         stream += s
         offline += o
-    return _summary(offline, stream)
+    result = _summary(offline, stream)
+    if svdb:
+        def part(is_svdb):
+            keep = [i for i, r in enumerate(offline) if str(r.name).startswith("svdb/") == is_svdb]
+            return _summary([offline[i] for i in keep], [stream[i] for i in keep])
+
+        result["ds1_only"], result["svdb_only"] = part(False), part(True)
+    return result
 
 
 def _end_to_end(run: Path, mitdb: Path, records) -> tuple[list, list]:
@@ -259,6 +305,8 @@ def main(argv: list[str] | None = None) -> int:
     score_p.add_argument("--margin", type=float, default=0.005)
     score_p.add_argument("--out", type=Path, default=RESULTS)
     score_p.add_argument("--ds2", action="store_true", help="after choosing, score each candidate's fold-1 model on DS2")
+    score_p.add_argument("--svdb", action="store_true", help="round 8: score the svdb folds too (DS1 + svdb pooled, "
+                         "and each apart)")
     for p in (sub.choices["train"], score_p):
         p.add_argument("--seeds", default="0", help="comma-separated training seeds per fold (default 0); a "
                        "candidate's score is the mean over its seeds (round 5)")
@@ -290,7 +338,7 @@ def _run(args) -> int:
     mitdb = _mitdb(args.data)
     results = []
     for c in args.candidates:
-        runs = [score_candidate(name, args.runs, mitdb) for name in with_seeds(c, seeds)]
+        runs = [score_candidate(name, args.runs, mitdb, args.svdb) for name in with_seeds(c, seeds)]
         if len(runs) == 1:
             results.append({"candidate": c, **runs[0]})
             print(f"{c:<20} score {100 * runs[0]['score']:.2f}  ({_figures(runs[0], 'S F1', 'V F1')})", flush=True)
@@ -310,6 +358,7 @@ def _run(args) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({
         "rule": __doc__.split("The choice never reads DS2")[0].strip(), "folds": [list(f) for f in FOLDS],
+        "svdb_folds": [list(f) for f in SVDB_FOLDS] if args.svdb else None,
         "margin": args.margin, "seeds": seeds, "candidates": results, "chosen": results[winner]["candidate"],
     }, indent=2) + "\n")
     return 0

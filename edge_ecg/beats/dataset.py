@@ -128,14 +128,27 @@ def _data_identity(db_dir: Path, records: Sequence[str]) -> list:
     return ident
 
 
-def beatset_cache_path(db_dir: str | Path, records: Sequence[str], window: WindowConfig) -> Path:
+def beatset_cache_path(db_dir: str | Path, records: Sequence[str], window: WindowConfig,
+                       lead: str | None = None, prefix: str = "") -> Path:
     """Where the cached beat set for these inputs lives (it may not exist yet)."""
     db_dir = Path(db_dir).resolve()
-    key = config_hash(
-        window, extra={"records": list(records), "db": str(db_dir), "files": _data_identity(db_dir, records),
-                       "builder": BUILDER_VERSION},
-    )
+    extra = {"records": list(records), "db": str(db_dir), "files": _data_identity(db_dir, records),
+             "builder": BUILDER_VERSION}
+    if lead is not None or prefix:  # keys of the default (window lead, plain names) stay as before
+        extra.update(lead=lead, prefix=prefix)
+    key = config_hash(window, extra=extra)
     return cache_dir() / "beats" / f"{key}.npz"
+
+
+def record_lead(db_dir: Path, name: str, window: WindowConfig, lead: str | None, database) -> str | int:
+    """The lead read from record ``name``: ``lead`` when given (it must exist), else the model's
+    own lead ``window.lead`` when the record has it, else the database's default order."""
+    from edge_ecg.records.load import read_header
+
+    available = list(read_header(db_dir, name).sig_name or ())
+    if lead is None and window.lead in available:
+        return window.lead
+    return database.choose_lead(available, lead, name)
 
 
 def build_beatset(
@@ -144,19 +157,28 @@ def build_beatset(
     window: WindowConfig | None = None,
     cache: bool = True,
     progress: bool = True,
+    lead: str | None = None,
+    prefix: str = "",
 ) -> BeatSet:
     """Every annotated beat of ``records`` in ``db_dir`` as model inputs.
 
-    Records are read on lead ``window.lead`` (a record without it is a :class:`DataError`),
-    resampled to ``window.fs``, cleaned, windowed around the reference R peaks and given
-    past-only RR features. Built once per configuration, then loaded from the cache.
+    Each record is read on ``lead`` when given (a record without it is a one-line
+    :class:`DataError` naming the leads it has), else on ``window.lead`` when it has that
+    lead, else on the database's default lead (:mod:`edge_ecg.records.databases`); beat
+    symbols map to AAMI classes by the database's mapping. Signals are resampled to
+    ``window.fs``, cleaned, windowed around the reference R peaks and given past-only RR
+    features. ``prefix`` (e.g. ``"svdb/"``) is put before every record name in ``record``.
+    Built once per configuration, then loaded from the cache.
     """
     window = window or WindowConfig()
     db_dir = Path(db_dir)
     records = list(records)
     if not records:
         raise DataError("no records to build a beat set from")
-    path = beatset_cache_path(db_dir, records, window)
+    from edge_ecg.records.databases import folder_database
+
+    database = folder_database(db_dir)
+    path = beatset_cache_path(db_dir, records, window, lead, prefix)
     if cache and path.is_file():
         try:
             return _load(path, window)
@@ -166,13 +188,25 @@ def build_beatset(
     parts = []
     from tqdm.auto import tqdm
 
-    for name in tqdm(records, desc="building beat windows", unit="record", disable=not progress, leave=False):
-        parts.append(record_beats(load_record(db_dir, name, lead=window.lead), window))
+    for name in tqdm(records, desc=f"building beat windows ({database.name})", unit="record", disable=not progress,
+                     leave=False):
+        rec = load_record(db_dir, name, lead=record_lead(db_dir, name, window, lead, database), database=database)
+        if prefix:
+            rec.name = prefix + rec.name
+        parts.append(record_beats(rec, window))
     beats = BeatSet.concatenate(parts)
     log.info("built %d beats from %d records in %.1f s", len(beats), len(records), time.perf_counter() - t0)
     if cache:
         _save(path, beats)
     return beats
+
+
+def build_sets_beatset(record_sets, window: WindowConfig, cache: bool = True, progress: bool = True) -> BeatSet:
+    """The beats of several :class:`~edge_ecg.records.sets.RecordSet` s, one beat set, with
+    record ids ``db/record`` (each set read on its own lead, by the rule of :func:`build_beatset`)."""
+    parts = [build_beatset(rs.folder, rs.records, window, cache=cache, progress=progress, lead=rs.lead,
+                           prefix=f"{rs.name}/") for rs in record_sets]
+    return BeatSet.concatenate(parts)
 
 
 def _save(path: Path, beats: BeatSet) -> None:
@@ -183,7 +217,7 @@ def _save(path: Path, beats: BeatSet) -> None:
     os.close(fd)
     tmp = Path(name)
     np.savez(
-        tmp, X=beats.X, rr=beats.rr, y=beats.y, record=beats.record.astype("<U8"), sample=beats.sample,
+        tmp, X=beats.X, rr=beats.rr, y=beats.y, record=beats.record.astype(f"<U{max(8, beats.record.dtype.itemsize // 4)}"), sample=beats.sample,
         window=np.array(json.dumps(to_dict(beats.window))),
     )
     tmp.replace(path)

@@ -13,6 +13,20 @@ from edge_ecg.config import ARCHES
 @click.command(context_settings={"max_content_width": 100})
 @click.option("--data", type=click.Path(path_type=Path), default=None,
               help="MIT-BIH folder (default: $EDGE_ECG_DATA/mitdb, then the `data fetch` cache).")
+@click.option("--train-data", "train_data", multiple=True, metavar="SPEC",
+              help="Train on these records instead of MIT-BIH DS1; repeat for several databases. SPEC is "
+                   "SOURCE[:RECORDS][@WEIGHT]: a database name (mitdb, svdb, incartdb, edb, ltdb, icentia11k) or a "
+                   "folder of WFDB records; RECORDS a set (DS1), all (default) or a comma list; WEIGHT the "
+                   "database's sampling weight (default 1). Recorded in config.json as train.data.")
+@click.option("--data-root", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="A folder holding database folders (mitdb/, svdb/, ...), looked in first for --train-data names.")
+@click.option("--lead", default=None, metavar="NAME",
+              help="Read this lead from every record (one line naming a record's leads if it lacks it). "
+                   "Default: the model's lead (MLII) where a record has it, else the database's default "
+                   "(svdb, ltdb: ECG1; incartdb: II; see `edge-ecg data info --registry`).")
+@click.option("--init", "init", type=click.Path(path_type=Path), default=None,
+              help="Fine-tune: start from this run folder's (or .keras file's) weights. Its config.json is the "
+                   "base configuration unless --config is given; window and network must match.")
 @click.option("--config", "config_file", type=click.Path(path_type=Path), default=None,
               help="JSON or TOML run configuration (sections window, model, augment, train); "
                    "unknown keys are errors. Default: the built-in configuration, which is the shipped "
@@ -28,7 +42,8 @@ from edge_ecg.config import ARCHES
               help="nstdb folder for noise augmentation (default: beside --data, then the usual places).")
 @click.option("--force", is_flag=True, help="Replace an existing run folder given as --out.")
 @click.option("--quiet", is_flag=True, help="No progress bars or per-epoch lines.")
-def train(data, config_file, arch, epochs, qat, out, seed, noise_data, force, quiet):
+def train(data, train_data, data_root, lead, init, config_file, arch, epochs, qat, out, seed, noise_data, force,
+          quiet):
     """Train a beat classifier on DS1 (inter-patient) and write a run folder.
 
     Beats are windows around the reference R peaks of de Chazal's DS1 records (180 Hz,
@@ -48,31 +63,67 @@ def train(data, config_file, arch, epochs, qat, out, seed, noise_data, force, qu
     qat_wrapped.h5 (the fake-quantised training model), metrics.json, curves.png, checkpoints/.
 
     \b
+    Several databases: --train-data takes one database each (records are named db/record, so
+    names never clash; any rate is resampled to the model's 180 Hz). Validation holds out whole
+    patients of every database: train.val_records (db/record ids, bare names are MIT-BIH's), and
+    for a database with none listed, train.val_fraction of its patients.
+
+    \b
     Examples:
       edge-ecg train --out runs/a
       edge-ecg train --arch cnn --epochs 10 --no-qat --out runs/cnn --seed 1
       edge-ecg train --config my.toml --out runs/b --force
+      edge-ecg train --train-data mitdb:DS1 --train-data svdb --data-root ../shared/data --out runs/multi
+      edge-ecg train --init runs/a --train-data ~/my_holter --epochs 5 --out runs/mine
     """
+    from dataclasses import replace
+
     from edge_ecg.config import RunConfig, load_config
     from edge_ecg.records.locate import find_database
 
-    config = load_config(config_file) if config_file is not None else RunConfig()
+    if config_file is not None:
+        config = load_config(config_file)
+    elif init is not None:
+        from edge_ecg.model.train import resolve_init
+
+        init_cfg = Path(init) / "config.json" if Path(init).is_dir() else Path(init).parent / "config.json"
+        config = load_config(init_cfg) if init_cfg.is_file() else RunConfig()
+        resolve_init(init, config)  # a missing or unfit model: one line before anything else
+    else:
+        config = RunConfig()
     from edge_ecg.model.train import resolve_config
 
     config = resolve_config(config, arch=arch, epochs=epochs, qat=qat, seed=seed)
-    db_dir = find_database("mitdb", data)
+    changes = {}
+    if train_data:
+        changes["data"] = tuple(train_data)
+    if init is not None:
+        changes["init"] = str(init)
+    if changes:
+        config = replace(config, train=replace(config.train, **changes))
     if out is None:
         out = Path("runs") / f"{config.model.arch}-{time.strftime('%Y%m%d-%H%M%S')}"
-    from edge_ecg.model.train import check_records
+    if config.train.data:
+        from edge_ecg.model.train import split_patients
+        from edge_ecg.records.sets import resolve_specs
 
-    check_records(db_dir, config)  # before any slow work: records present, none from DS2
+        # before any slow work: every database found, records present, patients split
+        split_patients(resolve_specs(config.train.data, data_root, lead), config.train.val_records,
+                       config.train.val_fraction)
+        db_dir = Path(data) if data is not None else None
+    else:
+        from edge_ecg.model.train import check_records
+
+        db_dir = find_database("mitdb", data)
+        check_records(db_dir, config)  # before any slow work: records present, none from DS2
     if Path(out).exists() and Path(out).is_dir() and any(Path(out).iterdir()) and not force:
         raise click.ClickException(f"{out}: already exists; pass --force to replace it, or choose another --out")
 
     from edge_ecg.model.train import train_run
 
     echo = (lambda msg: None) if quiet else click.echo
-    result = train_run(config, db_dir, out, nstdb_dir=noise_data, force=force, progress=not quiet, echo=echo)
+    result = train_run(config, db_dir, out, nstdb_dir=noise_data, data_root=data_root, lead=lead, force=force,
+                       progress=not quiet, echo=echo)
     m = result.metrics
     best = m["qat"] or m["float"]
     click.echo(

@@ -102,6 +102,47 @@ def check_records(db_dir: str | Path, config: RunConfig) -> tuple[list[str], lis
     return train, val
 
 
+def split_patients(record_sets, val_records, fraction: float) -> tuple[list[str], list[str], dict[str, str]]:
+    """Training and validation record ids (``db/record``) of several record sets, patient-wise.
+
+    ``val_records`` may name ids (``svdb/800``) or bare MIT-BIH names. A set none of whose
+    records is named gives the first ``fraction`` of its patients, ordered by a hash of the
+    patient id (stable across runs and machines), to validation. Every record of a validation
+    patient is held out. Returns ``(train_ids, val_ids, patient_of)``.
+    """
+    import hashlib
+
+    from edge_ecg.records.aami import DS2
+
+    patient_of: dict[str, str] = {}
+    for rs in record_sets:
+        patient_of.update(rs.patients())
+        if rs.database.name == "mitdb":
+            leaked = [r for r in rs.records if r in DS2]
+            if leaked:
+                raise ConfigError(f"training data includes DS2 record mitdb/{leaked[0]}: DS2 is kept for the final "
+                                  "report only")
+    named = {r if "/" in r else f"mitdb/{r}" for r in val_records}
+    val_patients = {patient_of[r] for r in named if r in patient_of}
+    for rs in record_sets:
+        ids = rs.ids()
+        if any(r in named for r in ids):
+            continue
+        patients = sorted(set(rs.patients().values()), key=lambda p: hashlib.sha256(p.encode()).hexdigest())
+        if len(patients) < 2:
+            continue  # a single patient stays in training (its database is then not validated on)
+        k = min(len(patients) - 1, max(1, round(fraction * len(patients))))
+        val_patients.update(patients[:k])
+    ids = [r for rs in record_sets for r in rs.ids()]
+    val = [r for r in ids if patient_of[r] in val_patients]
+    train = [r for r in ids if patient_of[r] not in val_patients]
+    if not val:
+        raise ConfigError("no validation records: name some in train.val_records (db/record) or train on more patients")
+    if not train:
+        raise ConfigError("every training record is a validation record; leave some for training")
+    return train, val, patient_of
+
+
 # --------------------------------------------------------------------------- imbalance
 
 
@@ -116,12 +157,16 @@ def class_weights(y: np.ndarray, power: float, cap: float) -> np.ndarray:
     return w
 
 
-def epoch_order(y: np.ndarray, rng: np.random.Generator, mode: str, weights: np.ndarray) -> np.ndarray:
+def epoch_order(y: np.ndarray, rng: np.random.Generator, mode: str, weights: np.ndarray,
+                scale: np.ndarray | None = None) -> np.ndarray:
     """Indices of one epoch (``len(y)`` of them): a permutation, or for ``balanced_sampling``
-    a draw with replacement where beat i has probability proportional to ``weights[y[i]]``."""
+    a draw with replacement where beat i has probability proportional to ``weights[y[i]]``
+    (times ``scale[i]``, its database's sampling weight, when given)."""
     if mode == "balanced_sampling":
-        p = weights[y]
+        p = weights[y] if scale is None else weights[y] * scale
         return rng.choice(len(y), size=len(y), replace=True, p=p / p.sum())
+    if scale is not None:  # other modes: database weights as sampling probabilities
+        return rng.choice(len(y), size=len(y), replace=True, p=scale / scale.sum())
     return rng.permutation(len(y))
 
 
@@ -183,8 +228,10 @@ def _inputs(X: np.ndarray, rr: np.ndarray, use_rr: bool, idx: np.ndarray | None 
 class _Phase:
     """One training phase (float or QAT): epochs, validation, best weights, early stopping."""
 
-    def __init__(self, name, model, train, val, config, noise, weights, run_dir, progress, echo, seed_offset):
+    def __init__(self, name, model, train, val, config, noise, weights, run_dir, progress, echo, seed_offset,
+                 scale=None):
         self.name, self.model, self.train, self.val = name, model, train, val
+        self.scale = scale
         self.config, self.noise, self.weights = config, noise, weights
         self.run_dir, self.progress, self.echo = run_dir, progress, echo
         self.seed_offset = seed_offset
@@ -208,7 +255,7 @@ class _Phase:
         for epoch in range(epochs):
             t0 = time.perf_counter()
             rng = np.random.default_rng([tc.seed, self.seed_offset, epoch])
-            order = epoch_order(self.train.y, rng, tc.imbalance, self.weights)
+            order = epoch_order(self.train.y, rng, tc.imbalance, self.weights, self.scale)
             if self.train_idx is None:
                 X = augment_windows(self.train.X[order], rng, self.config.augment, self.config.window, self.noise)
                 rr = augment_rr(self.train.rr, self.train.record, self.train.sample, rng, self.config.augment,
@@ -315,19 +362,36 @@ def train_run(
     out: str | Path,
     *,
     nstdb_dir: str | Path | None = None,
+    data_root: str | Path | None = None,
+    lead: str | None = None,
     force: bool = False,
     progress: bool = True,
     echo: Callable[[str], None] = print,
 ) -> TrainResult:
-    """Train ``config`` on ``config.train.records`` from ``db_dir`` and write the run folder ``out``.
+    """Train ``config`` and write the run folder ``out``.
+
+    The beats are ``config.train.data``'s record sets when given (registry names are looked
+    for in ``data_root`` first), else ``config.train.records`` (DS1 by default) from the
+    MIT-BIH folder ``db_dir``. ``lead`` reads that lead from every record (default: the
+    model's ``window.lead`` where a record has it, else its database's default lead).
 
     ``nstdb_dir`` is the noise database (found beside ``db_dir`` when not given; only needed
     when ``augment.noise_prob > 0``). Raises :class:`ConfigError`/:class:`DataError` with one
     line for bad input before any training starts.
     """
     t_start = time.perf_counter()
-    db_dir = Path(db_dir)
-    train_names, val_names = check_records(db_dir, config)
+    db_dir = Path(db_dir) if db_dir is not None else None
+    tc = config.train
+    record_sets, patient_of = None, None
+    if tc.data:
+        from edge_ecg.records.sets import resolve_specs
+
+        record_sets = resolve_specs(tc.data, data_root=data_root, lead=lead)
+        train_names, val_names, patient_of = split_patients(record_sets, tc.val_records, tc.val_fraction)
+        db_dir = db_dir or record_sets[0].folder
+    else:
+        train_names, val_names = check_records(db_dir, config)
+    init_path = resolve_init(tc.init, config) if tc.init else None
     noise = None
     aug = config.augment
     if aug.enabled and aug.noise_prob > 0:
@@ -337,13 +401,15 @@ def train_run(
     run_dir = prepare_run_dir(out, force)
     (run_dir / "config.json").write_text(to_json(config))
 
-    from edge_ecg.beats.dataset import build_beatset
+    from edge_ecg.beats.dataset import build_beatset, build_sets_beatset
     from edge_ecg.model.arch import build_model, count_params
     from edge_ecg.model.qat import quantize_model, strip_qat
 
-    tc = config.train
     seed_everything(tc.seed, tc.threads)
-    beats = build_beatset(db_dir, list(tc.records) or list(DS1), config.window, progress=progress)
+    if record_sets is None:
+        beats = build_beatset(db_dir, list(tc.records) or list(DS1), config.window, progress=progress, lead=lead)
+    else:
+        beats = build_sets_beatset(record_sets, config.window, progress=progress)
     is_val = np.isin(beats.record, val_names)
     train, val = beats.subset(~is_val), beats.subset(is_val)
     if len(train) == 0 or len(val) == 0:
@@ -351,15 +417,28 @@ def train_run(
     weights = class_weights(train.y, tc.class_weight_power, tc.max_class_weight)
     if tc.imbalance == "none":
         weights = np.ones(len(CLASSES))
+    scale = None
+    if record_sets is not None:
+        db_weight = {rs.name: rs.weight for rs in record_sets}
+        if len(set(db_weight.values())) > 1:
+            scale = np.array([db_weight[r.split("/", 1)[0]] for r in train.record], dtype=np.float64)
+        for rs in record_sets:
+            mine = np.char.startswith(train.record.astype(str), rs.name + "/")
+            echo(f"  {rs.name}: {len(rs.records)} records ({len(set(rs.patients().values()))} patients), "
+                 f"{int(mine.sum())} training beats, sampling weight {rs.weight:g}, lead "
+                 f"{rs.lead or 'by the database rule'}")
     echo(f"train: {len(train)} beats from {len(train_names)} records {train.class_counts()}")
     echo(f"validation: {len(val)} beats from records {', '.join(val_names)} {val.class_counts()}")
 
     model = build_model(config.model, config.window)
+    if init_path is not None:
+        load_init_weights(model, init_path)
+        echo(f"starting from the weights of {init_path}")
     steps = -(-len(train) // tc.batch_size)
     _compile(model, config, tc.learning_rate, steps * tc.epochs)
     echo(f"model {config.model.arch}: {count_params(model)} parameters; imbalance: {tc.imbalance} "
          f"(class weights {', '.join(f'{c} {w:.2f}' for c, w in zip(CLASSES, weights))})")
-    float_phase = _Phase("float", model, train, val, config, noise, weights, run_dir, progress, echo, 0)
+    float_phase = _Phase("float", model, train, val, config, noise, weights, run_dir, progress, echo, 0, scale)
     t0 = time.perf_counter()
     float_summary = float_phase.run(tc.epochs)
     float_summary["seconds"] = time.perf_counter() - t0
@@ -371,7 +450,7 @@ def train_run(
         t0 = time.perf_counter()
         qat_model = quantize_model(model, config.model, config.window, lstm=tc.qat_lstm)
         _compile(qat_model, config, tc.qat_learning_rate, steps * tc.qat_epochs)
-        qat_phase = _Phase("qat", qat_model, train, val, config, noise, weights, run_dir, progress, echo, 1)
+        qat_phase = _Phase("qat", qat_model, train, val, config, noise, weights, run_dir, progress, echo, 1, scale)
         qat_phase.best_epoch = 0  # patience counts from the start of QAT
         qat_summary = qat_phase.run(tc.qat_epochs)
         qat_summary["seconds"] = time.perf_counter() - t0
@@ -390,6 +469,9 @@ def train_run(
         "val_class_counts": val.class_counts(),
         "class_weights": dict(zip(CLASSES, map(float, weights))),
         "noise_augmentation": None if noise is None else {"types": list(noise.tracks), "minutes": noise.minutes},
+        "data": None if record_sets is None else [rs.describe() for rs in record_sets],
+        "val_patients": None if patient_of is None else sorted({patient_of[r] for r in val_names}),
+        "init": None if init_path is None else str(init_path),
         "float": float_summary,
         "qat": qat_summary,
         "history": history,
@@ -399,6 +481,43 @@ def train_run(
     plot_curves(history, run_dir / "curves.png")
     echo(f"run folder: {run_dir} ({metrics['seconds']:.0f} s)")
     return TrainResult(run_dir=run_dir, metrics=metrics)
+
+
+def resolve_init(init: str | Path, config: RunConfig) -> Path:
+    """The float model file ``train.init`` names (a run folder's ``model.keras`` or a ``.keras``
+    file with ``config.json`` beside it), after checking that it was trained with the same window
+    and inputs as ``config``; a one-line :class:`ConfigError` otherwise."""
+    from edge_ecg.config import load_config, to_dict
+    from edge_ecg.errors import ModelError
+
+    path = Path(init).expanduser()
+    if path.is_dir():
+        path = path / "model.keras"
+    if not path.is_file() or path.suffix.lower() != ".keras":
+        raise ModelError(f"--init {init}: give a run folder (with model.keras) or a .keras file")
+    cfg_path = path.parent / "config.json"
+    if not cfg_path.is_file():
+        raise ModelError(f"--init {init}: no config.json beside {path.name} (needed to check the window)")
+    theirs = load_config(cfg_path)
+    for part in ("window", "model"):
+        a, b = to_dict(getattr(theirs, part)), to_dict(getattr(config, part))
+        diff = [k for k in a if a[k] != b.get(k)]
+        if diff:
+            k = diff[0]
+            raise ConfigError(f"--init {init}: its {part}.{k} is {a[k]!r} but this run's is {b.get(k)!r}; "
+                              f"fine-tuning needs the same window and network (train without --config to use its own)")
+    return path
+
+
+def load_init_weights(model, path: Path) -> None:
+    """Copy the weights of the float model at ``path`` into ``model`` (same architecture)."""
+    from edge_ecg.model.predict import load_keras_model
+
+    source = load_keras_model(path)
+    try:
+        model.set_weights(source.get_weights())
+    except ValueError as exc:
+        raise ConfigError(f"--init {path}: its weights do not fit this network ({str(exc).splitlines()[0][:120]})") from None
 
 
 def save_clean(model, config: RunConfig, path: str | Path) -> Path:

@@ -140,12 +140,14 @@ def _read_signal_with_wfdb(db_dir: Path, name: str, index: int) -> np.ndarray:
     return np.asarray(rec.p_signal[:, 0], dtype=np.float32)
 
 
-def read_beats(db_dir: str | Path, name: str, extension: str = "atr"):
+def read_beats(db_dir: str | Path, name: str, extension: str = "atr", symbols: dict[str, str] | None = None):
     """Beat annotations: ``(samples int64, symbols, aami_classes, excluded (k, 2))``.
 
-    Only beat symbols (those in :data:`AAMI_MAP`) are kept; ``excluded`` holds the
-    ``[`` ... ``]`` ventricular flutter/fibrillation episodes.
+    Only beat symbols (those in ``symbols``, symbol -> AAMI class; default de Chazal's
+    :data:`AAMI_MAP`, a database's own from :mod:`edge_ecg.records.databases`) are kept;
+    ``excluded`` holds the ``[`` ... ``]`` ventricular flutter/fibrillation episodes.
     """
+    mapping = AAMI_MAP if symbols is None else symbols
     db_dir = Path(db_dir)
     path = db_dir / f"{name}.{extension}"
     if not path.is_file():
@@ -157,11 +159,11 @@ def read_beats(db_dir: str | Path, name: str, extension: str = "atr"):
     except (ValueError, OSError) as exc:
         raise DataError(f"{path}: not a readable WFDB annotation file ({exc})") from None
     samples = np.asarray(ann.sample, dtype=np.int64)
-    symbols = np.asarray(ann.symbol, dtype="<U2")
-    keep = np.isin(symbols, list(AAMI_MAP))
-    classes = np.array([AAMI_MAP[s] for s in symbols[keep]], dtype="<U1")
-    excluded = _episodes(samples, symbols)
-    return samples[keep], symbols[keep].astype("<U1"), classes, excluded
+    found = np.asarray(ann.symbol, dtype="<U2")
+    keep = np.isin(found, list(mapping))
+    classes = np.array([mapping[s] for s in found[keep]], dtype="<U1")
+    excluded = _episodes(samples, found)
+    return samples[keep], found[keep].astype("<U1"), classes, excluded
 
 
 def _read_annotations_with_wfdb(db_dir: Path, name: str, extension: str):
@@ -202,17 +204,30 @@ def vf_episodes(db_dir: str | Path, records, fs: float) -> dict[str, np.ndarray]
     return out
 
 
-def load_record(db_dir: str | Path, name: str, lead: str = "MLII", annotations: bool = True) -> Record:
+def load_record(db_dir: str | Path, name: str, lead: str | int | None = "MLII", annotations: bool = True,
+                database=None) -> Record:
     """Record ``name`` from ``db_dir``: lead ``lead`` in mV and (optionally) its beats.
+
+    ``lead`` is a signal name or index; ``None`` picks it by the database's rule
+    (:meth:`edge_ecg.records.databases.Database.choose_lead`). ``database`` (a
+    :class:`~edge_ecg.records.databases.Database`; default: the one ``db_dir`` is, by
+    :func:`~edge_ecg.records.databases.folder_database`) also gives the beat symbols' AAMI mapping.
 
     >>> rec = load_record("../shared/data/mitdb", "100")   # doctest: +SKIP
     >>> rec.fs, rec.lead, rec.signal.shape                  # doctest: +SKIP
     (360.0, 'MLII', (650000,))
     """
     db_dir = Path(db_dir)
-    signal, fs, lead_name = read_signal(db_dir, name, lead)
+    if database is None and (lead is None or annotations):
+        from edge_ecg.records.databases import folder_database
+
+        database = folder_database(db_dir)
     header = read_header(db_dir, name)
+    if lead is None:
+        lead = database.choose_lead(header.sig_name or (), None, name)
+    signal, fs, lead_name = read_signal(db_dir, name, lead)
     rec = Record(name=name, fs=fs, lead=lead_name, signal=signal, leads=tuple(header.sig_name or ()))
     if annotations:
-        rec.beat_samples, rec.beat_symbols, rec.beat_classes, rec.excluded = read_beats(db_dir, name)
+        rec.beat_samples, rec.beat_symbols, rec.beat_classes, rec.excluded = read_beats(
+            db_dir, name, database.annotator, database.symbols)
     return rec

@@ -11,8 +11,14 @@ from pathlib import Path
 
 from edge_ecg.errors import DataError
 
-#: PhysioNet databases edge-ecg knows, with the version it expects.
-DATABASES: dict[str, str] = {"mitdb": "1.0.0", "nstdb": "1.0.0"}
+def _versions() -> dict[str, str]:
+    from edge_ecg.records.databases import REGISTRY
+
+    return {name: db.version for name, db in REGISTRY.items()}
+
+
+#: PhysioNet databases edge-ecg knows (:data:`edge_ecg.records.databases.REGISTRY`), with their versions.
+DATABASES: dict[str, str] = _versions()
 
 
 def cache_dir() -> Path:

@@ -170,6 +170,21 @@ def snap_to_reference(ref_samples, found, fs: float) -> np.ndarray:
     return np.unique(out)
 
 
+def _load_any(mitdb: Path, rid: str, window):
+    """Record ``rid`` (a MIT-BIH name, or ``db/record`` from the folder ``db`` beside ``mitdb``),
+    named ``rid``, on the lead the offline builder would read."""
+    from edge_ecg.beats.dataset import record_lead
+    from edge_ecg.records.databases import folder_database, split_record_id
+    from edge_ecg.records.load import load_record
+
+    db, name = split_record_id(rid)
+    folder = Path(mitdb) if db == "mitdb" else Path(mitdb).parent / db
+    database = folder_database(folder, db)
+    rec = load_record(folder, name, lead=record_lead(folder, name, window, None, database), database=database)
+    rec.name = rid
+    return rec
+
+
 def end_to_end_scores(clf, mitdb: Path, records, seconds: float | None = None, decompose: bool = False) -> dict:
     """Per-record EC57 scores of classifier ``clf`` on ``records``, as lists under these keys:
 
@@ -188,7 +203,8 @@ def end_to_end_scores(clf, mitdb: Path, records, seconds: float | None = None, d
 
     ``unclassified`` counts the beats the stream left without a label (signal quality).
     ``clf`` is a TFLite or Keras classifier (``window``, ``predict_batch``); ``seconds``
-    cuts each record short.
+    cuts each record short. A record id ``db/record`` (``svdb/800``) is read from the folder
+    ``db`` beside ``mitdb``, on the model's lead where it has it, else its database's default.
     """
     from edge_ecg.beats.dataset import record_beats
     from edge_ecg.config import CLASSES
@@ -212,7 +228,7 @@ def end_to_end_scores(clf, mitdb: Path, records, seconds: float | None = None, d
                             name=rec.name)
 
     for name in records:
-        rec = _cut(load_record(mitdb, name), seconds)
+        rec = _cut(_load_any(mitdb, name, clf.window), seconds)
         events = []
         run_stream(ReplaySource(rec, speed=0), StreamPipeline(clf), threaded=False, on_event=events.append)
         beats = [e for e in events if e.label is not None]
