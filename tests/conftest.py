@@ -19,7 +19,7 @@ SHARED = ROOT.parent / "shared" / "data"
 def _real_db(db: str) -> Path | None:
     env = os.environ.get("EDGE_ECG_DATA")
     for base in ([Path(env)] if env else []) + [SHARED]:
-        if (base / db / "100.hea").is_file() or (base / db / "em.hea").is_file():
+        if any((base / db / f"{name}.hea").is_file() for name in ("100", "em", "800")):
             return base / db
     return None
 
@@ -30,6 +30,15 @@ def mitdb_dir() -> Path:
     path = _real_db("mitdb")
     if path is None:
         pytest.skip("MIT-BIH not found in ../shared/data/mitdb or $EDGE_ECG_DATA/mitdb")
+    return path
+
+
+@pytest.fixture(scope="session")
+def svdb_dir() -> Path:
+    """The real svdb folder (40 of its 78 records), or skip."""
+    path = _real_db("svdb")
+    if path is None:
+        pytest.skip("svdb not found in ../shared/data/svdb or $EDGE_ECG_DATA/svdb")
     return path
 
 
@@ -94,6 +103,34 @@ def tiny_db(tmp_path) -> Path:
         write_record(folder, name, x, s, c)
     (folder / "RECORDS").write_text("900\n901\n")
     return folder
+
+
+def write_db_record(folder, name, fs, leads, symbols, comments=(), seed=0):
+    """A small 2-lead record at ``fs`` Hz with leads named ``leads`` and an ``atr`` file."""
+    import wfdb
+
+    folder.mkdir(parents=True, exist_ok=True)
+    x, samples, syms = synthetic_ecg(len(symbols), fs=fs, seed=seed, classes=list(symbols))
+    sig = np.column_stack([x, 0.5 * x])
+    wfdb.wrsamp(name, fs=fs, units=["mV", "mV"], sig_name=list(leads), p_signal=sig, fmt=["212", "212"],
+                adc_gain=[200.0, 200.0], baseline=[1024, 1024], write_dir=str(folder), comments=list(comments))
+    wfdb.wrann(name, "atr", np.asarray(samples), symbol=syms, write_dir=str(folder))
+
+
+BEATS = ["N"] * 12 + ["V", "N", "A", "N", "B", "N"] * 2 + ["N"] * 6
+
+
+@pytest.fixture
+def two_databases(tmp_path):
+    """``svdb/`` at 128 Hz (leads ECG1, ECG2; one patient per record) and ``incartdb/`` at 257 Hz
+    (leads II, V1; I01 and I02 from patient 1, I03 from patient 2, by their header comments)."""
+    root = tmp_path / "data"
+    for i, name in enumerate(["800", "802", "804"]):
+        write_db_record(root / "svdb", name, 128.0, ("ECG1", "ECG2"), BEATS, seed=i)
+    (root / "svdb" / "RECORDS").write_text("800\n802\n804\n")
+    for i, (name, patient) in enumerate([("I01", 1), ("I02", 1), ("I03", 2)]):
+        write_db_record(root / "incartdb", name, 257.0, ("II", "V1"), BEATS, comments=[f"<age>: 60 Patient {patient}"], seed=i)
+    return root
 
 
 #: ``python -c CLI_WRAPPER <edge-ecg args>`` runs the CLI in a fresh interpreter, then prints

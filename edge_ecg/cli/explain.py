@@ -39,12 +39,15 @@ def pick_beat(times_s, beat: int | None, time_s: float | None) -> int:
 @click.option("--record", required=True, help="Record name, e.g. 208.")
 @click.option("--beat", type=int, default=None, help="Beat number in the record (0-based, annotated beats).")
 @click.option("--time", "time_s", type=float, default=None, help="Or: the beat nearest this time (s).")
-@click.option("--data", type=click.Path(path_type=Path), default=None, help="MIT-BIH folder (default: the usual places).")
+@click.option("--data", type=click.Path(path_type=Path), default=None,
+              help="Folder of WFDB records (default: MIT-BIH in the usual places).")
+@click.option("--lead", default=None, metavar="NAME",
+              help="Lead to read [the model's lead (MLII) where the record has it, else the database's default].")
 @click.option("--target", type=click.Choice(CLASSES), default=None, help="Class to explain. [default: the predicted one]")
 @click.option("--steps", type=click.IntRange(8, 1024), default=64, show_default=True, help="Integration steps.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write the picture (PNG) here.")
 @click.option("--json", "as_json", is_flag=True, help="Print the attributions as JSON.")
-def explain(model_path: Path, record: str, beat: int | None, time_s: float | None, data: Path | None,
+def explain(model_path: Path, record: str, beat: int | None, time_s: float | None, data: Path | None, lead: str | None,
             target: str | None, steps: int, out: Path | None, as_json: bool) -> None:
     """Show which samples of a beat's window made the model choose its class.
 
@@ -69,7 +72,12 @@ def explain(model_path: Path, record: str, beat: int | None, time_s: float | Non
 
     source = load_source_model(float_model_path(model_path))
     window = source.window
-    rec = load_record(find_database("mitdb", data), record, lead=window.lead)
+    from edge_ecg.beats.dataset import record_lead
+    from edge_ecg.records.databases import folder_database
+
+    folder = find_database("mitdb", data)
+    database = folder_database(folder)
+    rec = load_record(folder, record, lead=record_lead(folder, record, window, lead, database), database=database)
     beats = record_beats(rec, window)
     i = pick_beat(beats.sample / window.fs, beat, time_s)
     expl = integrated_gradients(source.model, beats.X[i], beats.rr[i], window,

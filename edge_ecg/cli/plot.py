@@ -8,11 +8,13 @@ import click
 
 
 @click.command()
-@click.option("--record", required=True, help="Record name, e.g. 208 (the signal to draw).")
+@click.option("--record", required=True, help="Record name, e.g. 208 (the signal to draw) in --data.")
 @click.option("--events", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="Beat events from `edge-ecg stream --replay RECORD --jsonl FILE`.")
-@click.option("--data", type=click.Path(path_type=Path), default=None, help="MIT-BIH folder (default: the usual places).")
-@click.option("--lead", default="MLII", show_default=True, help="Lead to draw.")
+@click.option("--data", type=click.Path(path_type=Path), default=None,
+              help="Folder of WFDB records (default: MIT-BIH in the usual places).")
+@click.option("--lead", default=None, metavar="NAME",
+              help="Lead to draw [the database's default: MLII for MIT-BIH, ECG1 for svdb].")
 @click.option("--start", "start_s", type=click.FloatRange(min=0), default=0.0, show_default=True, help="Start (s).")
 @click.option("--duration", "duration_s", type=click.FloatRange(min=0.5, max=600), default=10.0, show_default=True,
               help="Length of the strip (s).")
@@ -34,7 +36,7 @@ def plot(record: str, events: Path | None, data: Path | None, lead: str, start_s
     from edge_ecg.plotting import plot_strip
     from edge_ecg.records import find_database, load_record
 
-    rec = load_record(find_database("mitdb", data), record, lead=lead)
+    rec = load_record(find_database("mitdb", data), record, lead=lead)  # lead None: the database's default
     a, b = int(start_s * rec.fs), int((start_s + duration_s) * rec.fs)
     if a >= len(rec.signal):
         raise DataError(f"--start {start_s} s is past the end of record {record} ({rec.duration_s:.0f} s)")

@@ -30,7 +30,7 @@ def _device_lead(lead: str | None) -> int:
 
 def _replay_lead(lead: str | None):
     if lead is None:
-        return "MLII"
+        return None  # the database's default lead (MLII for MIT-BIH, ECG1 for svdb, ...)
     return int(lead) if lead.isdigit() else lead
 
 
@@ -49,7 +49,8 @@ def _replay_lead(lead: str | None):
               help="Device sampling rate in Hz: required with --format ascii; with binary it must match the "
                    "header if given. For --simulate the simulator's rate [default 360].")
 @click.option("--lead", default=None,
-              help="--device: 0-based column (ascii) or channel (binary) [0]. --replay: signal name or index [MLII].")
+              help="--device: 0-based column (ascii) or channel (binary) [0]. --replay: signal name (or index) "
+                   "[the database's default: MLII for MIT-BIH, ECG1 for svdb; see `edge-ecg data info --registry`].")
 @click.option("--speed", type=float, default=1.0, show_default=True,
               help="--replay/--simulate pace in multiples of real time; 0 = as fast as possible.")
 @click.option("--start", "start_s", type=float, default=0.0, help="--replay: start this many seconds into the record.")

@@ -125,17 +125,19 @@ def load_classifier(path: str | Path, prefer: str = "qat", threads: int = 1):
     return KerasClassifier(load_keras_model(path), config, path)
 
 
-def evaluate_classifier(classifier, db_dir: str | Path, records, progress: bool = True, title: str = ""):
+def evaluate_classifier(classifier, db_dir: str | Path, records, progress: bool = True, title: str = "",
+                        lead: str | None = None):
     """Score ``classifier`` on the annotated beats of ``records`` (reference positions), EC57-style.
 
-    Windows are built with the classifier's own ``window``. Returns ``(report, probs (n, 5),
-    beats)`` where ``report`` is an :class:`edge_ecg.evaluate.Report`.
+    Windows are built with the classifier's own ``window``, on ``lead`` (default: the model's
+    lead where a record has it, else the database's default lead). Returns ``(report, probs
+    (n, 5), beats)`` where ``report`` is an :class:`edge_ecg.evaluate.Report`.
     """
     from edge_ecg.beats.dataset import build_beatset
     from edge_ecg.evaluate.report import score_predictions
     from edge_ecg.records.load import vf_episodes
 
-    beats = build_beatset(db_dir, list(records), classifier.window, progress=progress)
+    beats = build_beatset(db_dir, list(records), classifier.window, progress=progress, lead=lead)
     probs = predict_records(classifier, beats)
     report = score_predictions(
         beats.record, beats.sample, beats.y, probs, fs=classifier.window.fs,

@@ -107,6 +107,11 @@ def resolve_spec(spec: str, data_root: str | Path | None = None, lead: str | Non
     if unannotated:
         raise DataError(f"{database.folder}: record {unannotated[0]} has no beat annotations "
                         f"({unannotated[0]}.{database.annotator}; {len(unannotated)} of {len(names)} records lack them)")
+    if lead is not None:  # a record without the lead asked for: one line now, not after an hour of building
+        from edge_ecg.records.load import read_header
+
+        for r in names:
+            database.choose_lead(read_header(database.folder, r).sig_name or (), lead, f"{database.name}/{r}")
     return RecordSet(database, tuple(names), weight, lead, spec)
 
 

@@ -168,15 +168,18 @@ class ReplaySource(Source):
             yield Chunk(np.asarray(sig[lo:hi], dtype=np.float64), self.fs, time.perf_counter(), truth=truth)
 
 
-def open_replay(spec: str, data: str | Path | None = None, lead: str | int = "MLII"):
+def open_replay(spec: str, data: str | Path | None = None, lead: str | int | None = None):
     """Load the record named by ``spec`` for replay.
 
     ``spec`` is a path ``DIR/NAME`` (a ``.hea``/``.dat`` suffix is ignored) or a bare
     MIT-BIH record name looked up like every other command (``data``, then
     ``$EDGE_ECG_DATA/mitdb``, then the cache). Returns a :class:`edge_ecg.records.Record`
-    (lead ``lead`` in mV, with its annotations when there is an ``atr`` file); a record
-    without that lead falls back to its first signal, with a warning.
+    (lead ``lead`` in mV, with its annotations when there is an annotation file). ``lead`` is
+    a signal name or index; ``None`` picks the database's default lead (MIT-BIH: MLII; svdb:
+    ECG1; see :mod:`edge_ecg.records.databases`). A record without the lead asked for is a
+    one-line :class:`~edge_ecg.errors.DataError` naming the leads it has.
     """
+    from edge_ecg.records.databases import folder_database
     from edge_ecg.records.load import load_record, read_header
 
     path = Path(spec)
@@ -189,10 +192,11 @@ def open_replay(spec: str, data: str | Path | None = None, lead: str | int = "ML
 
         folder, name = find_database("mitdb", data), path.name
     header = read_header(folder, name)  # a missing record: one clear line
-    if isinstance(lead, str) and lead not in (header.sig_name or []):
-        log.warning("record %s has no lead %s; replaying its first signal", name, lead)
-        lead = 0
-    return load_record(folder, name, lead=lead, annotations=(folder / f"{name}.atr").is_file())
+    database = folder_database(folder)
+    if not isinstance(lead, int):
+        lead = database.choose_lead(header.sig_name or (), lead, name)
+    return load_record(folder, name, lead=lead, database=database,
+                       annotations=(folder / f"{name}.{database.annotator}").is_file())
 
 
 class SimulatedSource(Source):
