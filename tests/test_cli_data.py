@@ -39,8 +39,8 @@ def test_info_prints_the_published_counts(mitdb_dir):
     out = run("data", "info", str(mitdb_dir)).output
     ds1 = next(line for line in out.splitlines() if line.startswith("DS1 "))
     ds2 = next(line for line in out.splitlines() if line.startswith("DS2 "))
-    assert ds1.split()[2:7] == ["45866", "944", "3788", "415", "8"]
-    assert ds2.split()[2:7] == ["44259", "1837", "3221", "388", "7"]
+    assert ds1.split()[1:8] == ["22", "22", "45866", "944", "3788", "415", "8"]  # records, patients, N S V F Q
+    assert ds2.split()[3:8] == ["44259", "1837", "3221", "388", "7"]
 
 
 @pytest.mark.realdata

@@ -57,7 +57,7 @@ def test_scores_are_cached_until_a_fold_is_retrained(cv, tmp_path, monkeypatch):
     import os
 
     calls = []
-    monkeypatch.setattr(cv, "_score_folds", lambda c, runs, mitdb: calls.append(c) or {"score": 0.5 + len(calls)})
+    monkeypatch.setattr(cv, "_score_folds", lambda c, runs, mitdb, svdb=False: calls.append(c) or {"score": 0.5 + len(calls)})
     for k in range(len(cv.FOLDS)):
         run = cv.fold_dir(tmp_path, "cand", k)
         run.mkdir(parents=True)
@@ -112,7 +112,7 @@ def test_seed_variants_train_the_same_candidate_with_another_seed(cv):
 
 def test_several_seeds_score_by_their_mean(cv, tmp_path, monkeypatch, capsys):
     fake = {"a": 0.70, "a@seed1": 0.72, "b": 0.75, "b@seed1": 0.69}
-    monkeypatch.setattr(cv, "score_candidate", lambda name, runs, mitdb: {
+    monkeypatch.setattr(cv, "score_candidate", lambda name, runs, mitdb, svdb=False: {
         "score": fake[name], "offline": {"macro_f1": fake[name], "S_f1": 0.3, "V_f1": 0.8},
         "stream": {"macro_f1": fake[name], "S_f1": 0.3, "V_f1": 0.8}})
     monkeypatch.setattr(cv, "_mitdb", lambda path: tmp_path)
