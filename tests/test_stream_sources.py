@@ -179,8 +179,13 @@ def test_open_replay_reads_a_record(tiny_db):
     assert rec.fs == 360.0 and rec.lead == "MLII" and len(rec.beat_samples) == 42
     rec = open_replay("901", data=tiny_db, lead="V1")
     assert rec.lead == "V1"
-    rec = open_replay(str(tiny_db / "900.hea"), lead="II")  # no such lead: the first signal
-    assert rec.lead == "MLII"
+    with pytest.raises(DataError, match="record 900 has no lead 'II' \\(it has MLII, V1\\)"):
+        open_replay(str(tiny_db / "900.hea"), lead="II")  # asked for by name: one line naming the leads
+
+
+def test_open_replay_uses_the_database_default_lead(two_databases):
+    rec = open_replay(str(two_databases / "svdb" / "800"))  # svdb: ECG1 by default
+    assert rec.lead == "ECG1" and rec.fs == 128.0 and len(rec.beat_samples) > 0
 
 
 def test_simulator_is_chunking_independent_with_truth():
