@@ -31,23 +31,46 @@ SEEDS = (0, 1, 2)
 EPOCHS = 8
 PATIENCE = 3
 
-#: Published inter-patient (de Chazal DS1 -> DS2) results, as reported in each paper's DS2
-#: table (%, gross). Methods, features and class mappings differ between papers; these are
-#: context, not a like-for-like comparison.
+#: Published inter-patient (de Chazal DS1 -> DS2) results (%, gross), each with where it was
+#: checked (``checked``): the figures issue 16 gives as verified, with the source it names. A
+#: figure a paper does not give (Niu et al. report F1, not Se / +P, in their abstract) is None.
+#: Methods, features and class mappings differ between papers: context, not a like-for-like
+#: comparison. Rows recalled from memory and never checked (Zhang 2014, Mondéjar-Guerra 2019,
+#: and Niu's SVEB +P 56.4, which was wrong) were removed.
 PUBLISHED = [
-    {"method": "de Chazal et al. 2004, LDA on morphology + RR features",
-     "cite": "de Chazal P, O'Dwyer M, Reilly RB. IEEE Trans Biomed Eng 51(7):1196-1206, 2004",
-     "acc": 86.2, "v_se": 77.7, "v_ppv": 81.9, "s_se": 75.9, "s_ppv": 38.5, "checked": False},
-    {"method": "Zhang et al. 2014, disease-specific feature selection + SVMs",
-     "cite": "Zhang Z, Dong J, Luo X, Choi KS, Wu X. Comput Biol Med 46:79-89, 2014",
-     "acc": 86.7, "v_se": 85.5, "v_ppv": 92.8, "s_se": 79.1, "s_ppv": 36.0, "checked": False},
-    {"method": "Mondéjar-Guerra et al. 2019, ensemble of SVMs (morphology + RR)",
-     "cite": "Mondéjar-Guerra V, Novo J, Rouco J, Penedo MG, Ortega M. Biomed Signal Process Control 47:41-48, 2019",
-     "acc": 94.5, "v_se": 94.7, "v_ppv": 87.9, "s_se": 78.0, "s_ppv": 49.9, "checked": False},
     {"method": "Niu et al. 2020, symbolic representation + multi-perspective CNN",
      "cite": "Niu J, Tang Y, Sun Z, Zhang W. IEEE J Biomed Health Inform 24(5):1321-1332, 2020",
-     "acc": 96.4, "v_se": 93.0, "v_ppv": 91.7, "s_se": 76.5, "s_ppv": 56.4, "checked": False},
+     "acc": 96.4, "v_se": None, "v_ppv": None, "v_f1": 89.7, "s_se": None, "s_ppv": None, "s_f1": 76.6,
+     "checked": "the paper's abstract (as verified in issue 16)"},
+    {"method": "Garcia et al. 2017, temporal vectorcardiogram + SVM (PSO-tuned)",
+     "cite": "Garcia G, Moreira G, Menotti D, Luz E. Sci Rep 7:10543, 2017",
+     "acc": None, "v_se": 87.3, "v_ppv": 59.4, "s_se": 62.0, "s_ppv": 53.0,
+     "checked": "the paper's Table 5 (as verified in issue 16)"},
+    {"method": "de Chazal et al. 2004, LDA on morphology + RR features",
+     "cite": "de Chazal P, O'Dwyer M, Reilly RB. IEEE Trans Biomed Eng 51(7):1196-1206, 2004",
+     "acc": None, "v_se": 77, "v_ppv": 82, "s_se": 76, "s_ppv": 38,
+     "checked": "Garcia et al. 2017, Table 2 (as verified in issue 16)"},
+    {"method": "Llamedo & Martinez 2011",
+     "cite": "Llamedo M, Martinez JP, 2011, as listed in Garcia et al. 2017",
+     "acc": None, "v_se": 81, "v_ppv": 87, "s_se": 77, "s_ppv": 39,
+     "checked": "Garcia et al. 2017, Table 2 (as verified in issue 16)"},
+    {"method": "Mar et al. 2011",
+     "cite": "Mar T et al., 2011, as listed in Garcia et al. 2017",
+     "acc": None, "v_se": 86, "v_ppv": 75, "s_se": 83, "s_ppv": 33,
+     "checked": "Garcia et al. 2017, Table 2 (as verified in issue 16)"},
+    {"method": "Lin & Yang 2014",
+     "cite": "Lin CC, Yang CM, 2014, as listed in Garcia et al. 2017",
+     "acc": None, "v_se": 86, "v_ppv": 73, "s_se": 81, "s_ppv": 31,
+     "checked": "Garcia et al. 2017, Table 2 (as verified in issue 16)"},
 ]
+
+
+def published_f1(p: dict, cls: str) -> float | None:
+    """A published row's F1 (%) for ``cls`` ``"v"`` or ``"s"``: as reported, else from Se and +P."""
+    if p.get(f"{cls}_f1") is not None:
+        return p[f"{cls}_f1"]
+    se, ppv = p.get(f"{cls}_se"), p.get(f"{cls}_ppv")
+    return None if se is None or ppv is None else round(2 * se * ppv / (se + ppv), 1)
 
 
 def _stats(values) -> dict:
@@ -146,13 +169,15 @@ def render(result: dict) -> str:
         lines.append(f"| ours: {arch} | {t['params']} | {_ms(t['val_macro_f1'])} | {_ms(t['v_se'])} | "
                      f"{_ms(t['v_ppv'])} | {_ms(t['s_se'])} | {_ms(t['s_ppv'])} | {_ms(t['acc'])} | "
                      f"{_ms(t['macro_f1'])} |")
-    for p in result["published"]:
-        mark = "" if p.get("checked") else " †"
-        lines.append(f"| {p['method']}{mark} [{p['cite']}] | - | - | {p['v_se']} | {p['v_ppv']} | {p['s_se']} | "
-                     f"{p['s_ppv']} | {p['acc']} | - |")
+    for p in PUBLISHED:  # figures from papers, not measurements: always the module's checked list
+        def cell(v):
+            return "-" if v is None else f"{v:g}"
+
+        lines.append(f"| {p['method']} [{p['cite']}; checked: {p['checked']}] | - | - | {cell(p['v_se'])} | "
+                     f"{cell(p['v_ppv'])} | {cell(p['s_se'])} | {cell(p['s_ppv'])} | {cell(p['acc'])} | - |")
     lines.append("\nPublished rows are the figures each paper reports for DS2 (their own features, training "
-                 "protocol and sometimes a different class mapping): context, not a like-for-like comparison.")
-    if any(not p.get("checked") for p in result["published"]):
-        lines.append("† Figures as recalled from each paper's DS2 table when this table was written; they were "
-                     "not re-checked against the PDFs here. Verify before quoting them.")
+                 "protocol and sometimes a different class mapping): context, not a like-for-like comparison. "
+                 "F1 where a paper gives it or Se and +P allow: "
+                 + "; ".join(f"{p['method'].split(',')[0]} SVEB {published_f1(p, 's')}, VEB {published_f1(p, 'v')}"
+                             for p in PUBLISHED) + ".")
     return "\n".join(lines)
