@@ -24,31 +24,29 @@ def _real_db(db: str) -> Path | None:
     return None
 
 
+def _real_db_or_skip(db: str, title: str) -> Path:
+    path = _real_db(db)
+    if path is None:
+        pytest.skip(f"{title} not found in ../shared/data/{db} or $EDGE_ECG_DATA/{db}")
+    return path
+
+
 @pytest.fixture(scope="session")
 def mitdb_dir() -> Path:
     """The real MIT-BIH Arrhythmia Database folder, or skip."""
-    path = _real_db("mitdb")
-    if path is None:
-        pytest.skip("MIT-BIH not found in ../shared/data/mitdb or $EDGE_ECG_DATA/mitdb")
-    return path
+    return _real_db_or_skip("mitdb", "MIT-BIH")
 
 
 @pytest.fixture(scope="session")
 def svdb_dir() -> Path:
     """The real svdb folder (40 of its 78 records), or skip."""
-    path = _real_db("svdb")
-    if path is None:
-        pytest.skip("svdb not found in ../shared/data/svdb or $EDGE_ECG_DATA/svdb")
-    return path
+    return _real_db_or_skip("svdb", "svdb")
 
 
 @pytest.fixture(scope="session")
 def nstdb_dir() -> Path:
     """The real MIT-BIH Noise Stress Test Database folder, or skip."""
-    path = _real_db("nstdb")
-    if path is None:
-        pytest.skip("nstdb not found in ../shared/data/nstdb or $EDGE_ECG_DATA/nstdb")
-    return path
+    return _real_db_or_skip("nstdb", "nstdb")
 
 
 def synthetic_ecg(n_beats: int, fs: float = 360.0, rr_s: float = 0.8, seed: int = 0, classes=None):
