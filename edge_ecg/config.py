@@ -64,7 +64,7 @@ class WindowConfig:
     post_s: float = 1.0
     highpass_hz: float = 0.5
     lowpass_hz: float = 40.0
-    normalise: str = "robust"  # "robust": (x - median) / (MAD-based scale); "zscore"
+    normalise: str = "robust"  # "robust": (x - median) / (half the 1st-99th percentile range); "zscore"
     rr_features: tuple[str, ...] = ("pre_rr_ratio", "prev_rr_ratio", "pre_rr_long_ratio")
     resample_width: int = 2
 
