@@ -13,6 +13,7 @@ EXTRA_OF_MODULE: dict[str, tuple[str, str]] = {
     "scipy": ("scipy", "data"),
     "tqdm": ("tqdm", "data"),
     "pandas": ("pandas (through wfdb)", "data"),
+    "requests": ("requests (through wfdb)", "data"),
     "matplotlib": ("matplotlib", "plot"),
     "tensorflow": ("TensorFlow", "train"),
     "tf_keras": ("tf-keras", "train"),

@@ -4,6 +4,7 @@ and a command that needs an extra says which one in a single line."""
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -114,11 +115,16 @@ def install(monkeypatch):
 
 
 @pytest.mark.slow
-def test_built_wheel_with_edge_extra_streams_outside_the_checkout(tmp_path, install):
-    """`pip install "<wheel>[edge]"` into a fresh venv; the demo runs from elsewhere with the packaged model."""
+@pytest.mark.parametrize("base", ["this", "python3.10"])
+def test_built_wheel_with_edge_extra_streams_outside_the_checkout(tmp_path, install, base):
+    """`pip install "<wheel>[edge]"` into a fresh venv (of this Python, and of 3.10, the oldest that
+    requires-python allows, when on PATH); the demo runs from elsewhere with the packaged model."""
+    base_python = sys.executable if base == "this" else shutil.which(base)
+    if base_python is None or subprocess.run([base_python, "-c", "import venv"], capture_output=True).returncode:
+        pytest.skip(f"no {base} with venv on PATH")
     wheel = install.build_wheel(ROOT, tmp_path / "wheel")
     try:
-        python = install.make_venv(tmp_path / "venv", f"{wheel}[edge]", timeout=240)
+        python = install.make_venv(tmp_path / "venv", f"{wheel}[edge]", timeout=240, base_python=base_python)
     except RuntimeError as exc:
         if any(s in str(exc) for s in ("No matching distribution", "Could not find a version", "connection",
                                        "Network is unreachable", "Temporary failure in name resolution")):
@@ -141,6 +147,12 @@ def test_built_wheel_with_edge_extra_streams_outside_the_checkout(tmp_path, inst
     assert Path(summary["model"]).is_relative_to(tmp_path / "venv") and summary["model"].endswith(".tflite")
     assert summary["classified"] >= 25 and summary["truth_matched"] == summary["classified"]
     assert summary["truth_agree"] >= 0.8 * summary["truth_matched"]  # a trained model, not noise
+
+    # TOML configs read on every Python requires-python allows (tomllib from 3.11, tomli before)
+    (elsewhere / "c.toml").write_text("[stream]\nthreads = 2\n")
+    toml = subprocess.run([str(python), "-c", "from edge_ecg.config import read_config_data as r; "
+                           "print(r('c.toml'))"], cwd=elsewhere, env=install.clean_env(), capture_output=True, text=True)
+    assert toml.stdout.strip() == "{'stream': {'threads': 2}}", toml.stderr[-800:]
 
     # a command needing an extra that [edge] does not install: one line saying which
     import numpy as np
