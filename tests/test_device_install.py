@@ -170,3 +170,32 @@ def test_built_wheel_with_edge_extra_streams_outside_the_checkout(tmp_path, inst
                          cwd=elsewhere, env=install.clean_env(), capture_output=True, text=True, timeout=60)
     assert bad.returncode != 0 and "Traceback" not in bad.stderr, bad.stderr[-1500:]
     assert bad.stderr.strip().splitlines() == ["Error: plots need matplotlib: pip install 'edge-ecg[plot]'"]
+
+
+def test_boards_compare_beats_flags_any_difference(install):
+    from benchmarks.boards import compare_beats
+
+    def beat(sample, label, p_n):
+        return {"sample": sample, "label": label, "probs": {"N": p_n, "V": 1.0 - p_n}}
+
+    host = [beat(100, "N", 0.9), beat(400, "V", 0.2)]
+    assert compare_beats(host, [dict(b) for b in host])["identical"]
+    moved = compare_beats(host, [beat(100, "N", 0.9), beat(401, "V", 0.2)])
+    assert not moved["identical"] and not moved["same_beat_samples"] and moved["labels_differing"] == 0
+    relabelled = compare_beats(host, [beat(100, "N", 0.9), beat(400, "N", 0.6)])
+    assert relabelled["labels_differing"] == 1 and relabelled["max_abs_prob_difference"] == pytest.approx(0.4)
+    assert compare_beats(host, host[:1])["labels_differing"] == 1  # a missing beat counts
+
+
+def test_boards_armhf_requirements_leave_numpy_to_debian(install, tmp_path):
+    """The 32-bit board gets the wheel's base requirements for CPython 3.11, less numpy, no extras."""
+    import zipfile
+
+    from benchmarks.boards import _requirements_of
+
+    wheel = tmp_path / "edge_ecg-0.1.0-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as zf:
+        zf.writestr("edge_ecg-0.1.0.dist-info/METADATA", "Name: edge-ecg\nRequires-Dist: numpy>=1.23\n"
+                    "Requires-Dist: click>=8.1\nRequires-Dist: tomli>=1.1; python_version < \"3.11\"\n"
+                    "Requires-Dist: ai-edge-litert>=1.2; extra == \"edge\"\n")
+    assert _requirements_of(wheel, skip=("numpy",)) == ["click>=8.1"]
