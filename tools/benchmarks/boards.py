@@ -285,6 +285,14 @@ def render(result: dict) -> str:
     host_cpu = next(iter(result["boards"].values()))["replay"]["host"]["cpu_ms_per_beat"] if result["boards"] else 0
     lines.append(f"| x86-64 host (native) | the checkout | {h['runtime']} | | | | "
                  f"{h['profile_latency_ms']['p50']:.2f} / {h['profile_latency_ms']['p99']:.2f} ms | {host_cpu:.2f} ms |")
-    lines += ["", "Re-run (as root; the root file systems are cached in `~/.cache/edge-ecg/boards`): "
+    same = [a for a, b in result["boards"].items() if b["replay"]["identical"] and b["simulate"]["identical"]]
+    diffs = "; ".join(f"{a} ({b['profile']['runtime']}) up to "
+                      f"{max(b['replay']['max_abs_prob_difference'], b['simulate']['max_abs_prob_difference']):.4f}"
+                      for a, b in result["boards"].items())
+    lines += ["", f"Beat positions and labels identical to x86-64 on: {', '.join(same) or 'none'}. Class "
+              f"probabilities (int8 outputs, steps of 1/256) differ from the host's by: {diffs}.",
+              "The host row was measured in the same run: its p99 against its p50 shows how busy the shared "
+              "machine was. The record's files are copied into the root file system for the run and deleted after.",
+              "", "Re-run (as root; the root file systems are cached in `~/.cache/edge-ecg/boards`): "
               "`python tools/boards.py`."]
     return "\n".join(lines)
