@@ -1,9 +1,9 @@
 #!/usr/bin/env python
 """edge-ecg on an EMULATED Raspberry Pi: Debian bookworm arm64 and armhf under qemu-user.
 
-    sudo python tools/boards.py                  # both boards -> tools/results/boards.json, BENCHMARKS.md
-    sudo python tools/boards.py --arch armhf     # one board
-    sudo python tools/boards.py --quick          # 60 s streams, results in tools/results/_scratch/
+    python tools/boards.py                  # as root: both boards -> tools/results/boards.json, BENCHMARKS.md
+    python tools/boards.py --arch armhf     # one board
+    python tools/boards.py --quick          # 60 s streams, results in tools/results/_scratch/
 
 Builds (once, cached in ~/.cache/edge-ecg/boards or $EDGE_ECG_BOARDS) a root file system per
 board with debootstrap, installs this checkout's wheel in it as a Pi user would, runs
