@@ -375,7 +375,10 @@ def read_config_data(path: str | Path) -> dict:
     text = path.read_text()
     try:
         if path.suffix.lower() == ".toml":
-            import tomllib
+            try:
+                import tomllib
+            except ModuleNotFoundError:  # Python 3.10: the same parser as the `tomli` package
+                import tomli as tomllib
 
             data = tomllib.loads(text)
         else:

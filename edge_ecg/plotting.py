@@ -16,7 +16,7 @@ def pyplot():
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        raise EdgeEcgError("plots need matplotlib: pip install matplotlib") from None
+        raise EdgeEcgError("plots need matplotlib: pip install 'edge-ecg[plot]'") from None
     return plt
 
 

@@ -5,6 +5,8 @@
     python tools/bench.py qrs accuracy      # some sections
     python tools/bench.py report            # only regenerate BENCHMARKS.md from tools/results/
     python tools/bench.py all --quick       # a small, fast run (used by the test suite)
+    python tools/bench.py install           # not in `all`: fresh venvs from the package index
+    python tools/boards.py                  # not in `all`: emulated Raspberry Pi root file systems (root)
 
 Data: --data-root DIR (holding mitdb/ and nstdb/), else $EDGE_ECG_DATA, else ../shared/data.
 Results: tools/results/<section>.json and PNGs; BENCHMARKS.md at the project root.
@@ -40,7 +42,7 @@ def sections() -> dict:
     return dict(sorted(found.items(), key=lambda kv: order.get(kv[0], 99)))
 
 
-SECTION_ORDER = ["accuracy", "ablation", "noise", "qrs", "latency", "memory", "stream", "explain"]
+SECTION_ORDER = ["accuracy", "ablation", "noise", "qrs", "latency", "memory", "stream", "explain", "install", "boards"]
 
 
 def write_report(out_dir: Path, report: Path) -> None:
@@ -119,7 +121,9 @@ def main(argv: list[str] | None = None) -> int:
     out_dir.mkdir(parents=True, exist_ok=True)
     report = out_dir / "BENCHMARKS.md" if args.quick or args.out else ROOT / "BENCHMARKS.md"
 
-    wanted = list(mods) if "all" in args.what else [w for w in args.what if w != "report"]
+    everyday = [n for n, m in mods.items() if getattr(m, "IN_ALL", True)]  # install, boards: by name only
+    wanted = everyday + [w for w in args.what if w not in ("all", "report") and w not in everyday] \
+        if "all" in args.what else [w for w in args.what if w != "report"]
     unknown = [w for w in wanted if w not in mods]
     if unknown:
         parser.error(f"unknown section {unknown[0]!r}; known: {', '.join(mods)}")

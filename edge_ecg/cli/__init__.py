@@ -18,6 +18,7 @@ import click
 
 from edge_ecg import __version__
 from edge_ecg.errors import EdgeEcgError
+from edge_ecg.extras import describe_missing_module
 
 #: command name -> "module:attribute", in the order of the data's flow.
 COMMANDS: dict[str, str] = {
@@ -37,7 +38,14 @@ class LazyGroup(click.Group):
     """A click group whose sub-commands are imported on first use."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return [name for name in COMMANDS if self._load(name) is not None]
+        names = []
+        for name in COMMANDS:
+            try:
+                if self._load(name) is not None:
+                    names.append(name)
+            except click.ClickException:  # its extra is not installed: running it says which
+                pass
+        return names
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         return self._load(cmd_name)
@@ -53,7 +61,10 @@ class LazyGroup(click.Group):
         except ModuleNotFoundError as exc:
             if exc.name and (exc.name == module_name or module_name.startswith(exc.name + ".")):
                 return None  # not written yet
-            raise
+            message = describe_missing_module(exc.name, name)
+            if message is None:
+                raise
+            raise click.ClickException(message) from None
         return getattr(module, attr)
 
     def invoke(self, ctx: click.Context):  # noqa: D102 - click API
@@ -61,6 +72,11 @@ class LazyGroup(click.Group):
             return super().invoke(ctx)
         except EdgeEcgError as exc:
             raise click.ClickException(str(exc)) from None
+        except ModuleNotFoundError as exc:  # an optional dependency its extra would have installed
+            message = describe_missing_module(exc.name, ctx.invoked_subcommand)
+            if message is None:
+                raise
+            raise click.ClickException(message) from None
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})

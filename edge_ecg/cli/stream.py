@@ -40,7 +40,7 @@ def _replay_lead(lead: str | None):
               help="Replay a WFDB record: a path DIR/NAME, or a MIT-BIH name (100) looked up as --data says.")
 @click.option("--simulate", is_flag=True, help="Built-in synthetic ECG with N, S and V beats and known ground truth.")
 @click.option("--model", type=click.Path(path_type=Path), default=None,
-              help="Converted .tflite with edge-ecg metadata. [default: the int8 model in models/]")
+              help="Converted .tflite with edge-ecg metadata. [default: the int8 model shipped in the package]")
 @click.option("--format", "fmt", type=click.Choice(["ascii", "binary"]), default="ascii", show_default=True,
               help="--device data: text lines (one value, or values split by , ; space or tab) or the framed "
                    "binary protocol of firmware_harness (rate and gain come from its header).")
@@ -158,7 +158,7 @@ def stream(device, replay, simulate, model, fmt, baud, fs, lead, speed, start_s,
 def profile(model, threads, delegate, runs, warmup, as_json) -> None:
     """Benchmark a converted model alone: per-beat inference latency and memory.
 
-    MODEL is a .tflite with edge-ecg metadata [default: the int8 model in models/]. Reports
+    MODEL is a .tflite with edge-ecg metadata [default: the int8 model shipped in the package]. Reports
     load time, then p50/p95/p99/max milliseconds per beat over --runs single-beat
     inferences, beats per second, the interpreter used and resident memory (MB).
 

@@ -283,7 +283,7 @@ def plot_confusion(matrix, path: str | Path, title: str = "EC57 confusion matrix
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
     except ImportError:
-        raise EdgeEcgError("plotting needs matplotlib: pip install matplotlib") from None
+        raise EdgeEcgError("plots need matplotlib: pip install 'edge-ecg[plot]'") from None
     m = check_matrix(matrix)
     k = _shown(m)
     m = m[:k, :k]

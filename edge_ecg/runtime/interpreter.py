@@ -37,8 +37,8 @@ DELEGATES: tuple[str, ...] = ("none", "xnnpack", "edgetpu")
 #: The Edge TPU delegate library (Linux).
 EDGETPU_LIBRARY = "libedgetpu.so.1"
 INSTALL_HINT = (
-    "pip install ai-edge-litert (or 'edge-ecg[edge]'); on a 32-bit Raspberry Pi or Python <= 3.9 "
-    "pip install tflite-runtime"
+    "pip install 'edge-ecg[edge]' (ai-edge-litert); on 32-bit Raspberry Pi OS (armv7l, no LiteRT wheel) "
+    "pip install 'tflite-runtime==2.14.*'"
 )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -15,19 +16,34 @@ from edge_ecg.signal.detect import MAX_FS, MIN_FS
 MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
 
 
+def shipped_models_dir() -> Path:
+    """The folder holding the shipped int8 model: ``edge_ecg/models`` package data in an installed
+    wheel (read with :mod:`importlib.resources`), else a checkout's top-level ``models/``."""
+    packaged = resources.files("edge_ecg").joinpath("models")
+    if isinstance(packaged, Path) and packaged.is_dir():
+        return packaged
+    return MODELS_DIR
+
+
 def find_default_model(models_dir: str | Path | None = None) -> Path:
-    """The int8 ``.tflite`` shipped in ``models/`` (next to the ``edge_ecg`` package).
+    """The int8 ``.tflite`` in ``models_dir``, else ``$EDGE_ECG_MODELS``, else the shipped one
+    (:func:`shipped_models_dir`).
 
     Prefers a name containing ``int8``; several candidates pick the newest. A missing
     folder or no model is a :class:`ModelError` saying what to do.
     """
-    folder = Path(models_dir) if models_dir is not None else Path(os.environ.get("EDGE_ECG_MODELS", MODELS_DIR))
+    if models_dir is not None:
+        folder = Path(models_dir)
+    elif os.environ.get("EDGE_ECG_MODELS"):
+        folder = Path(os.environ["EDGE_ECG_MODELS"])
+    else:
+        folder = shipped_models_dir()
     models = sorted(folder.glob("*.tflite")) if folder.is_dir() else []
     models = [m for m in models if "edgetpu" not in m.name]
     if not models:
         raise ModelError(
-            f"no model given and no .tflite found in {folder}; pass --model FILE "
-            f"(make one with `edge-ecg train` then `edge-ecg convert --int8`)"
+            f"no model given and no .tflite found in {folder}; pass --model FILE.tflite (an edge-ecg "
+            f"model made by `edge-ecg convert`, on any machine), or reinstall edge-ecg, whose wheel ships one"
         )
     int8 = [m for m in models if "int8" in m.name] or models
     return max(int8, key=lambda p: p.stat().st_mtime)
