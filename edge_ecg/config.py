@@ -237,7 +237,7 @@ class TrainConfig:
 
     ``feed`` says how training beats reach the model: ``shards`` (default) keeps each record's
     windows in a shard file on disk and streams each epoch batch by batch through ``tf.data``
-    (memory does not grow with the corpus; ``shard_dtype`` float16 halves the files);
+    (memory does not grow with the corpus);
     ``memory`` loads the whole beat set and augments each epoch at once (the earlier path; with
     float32 shards both give the same run, bit for bit). ``strategy`` is the ``tf.distribute``
     strategy (:mod:`edge_ecg.model.distribute`): ``default`` (none), ``mirrored`` (local GPUs)
@@ -263,7 +263,6 @@ class TrainConfig:
     ema_momentum: float = 0.0
     strategy: str = "default"  # "default" | "mirrored" | "multi_worker" (see edge_ecg.model.distribute)
     feed: str = "shards"  # "shards" (streamed from disk) | "memory" (the whole beat set in RAM, default strategy)
-    shard_dtype: str = "float32"  # "float32" | "float16": how shards store windows
 
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGIES:
@@ -272,8 +271,6 @@ class TrainConfig:
             raise ConfigError(f"train.feed must be one of {', '.join(FEEDS)}, got {self.feed!r}")
         if self.feed == "memory" and self.strategy != "default":
             raise ConfigError("train.feed = 'memory' works only with train.strategy = 'default'; use 'shards'")
-        if self.shard_dtype not in ("float32", "float16"):
-            raise ConfigError(f"train.shard_dtype must be 'float32' or 'float16', got {self.shard_dtype!r}")
         if self.imbalance not in IMBALANCE:
             raise ConfigError(f"train.imbalance must be one of {', '.join(IMBALANCE)}, got {self.imbalance!r}")
         if self.qat_lstm not in ("calibrate", "fake_quant"):

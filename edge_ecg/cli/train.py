@@ -100,7 +100,9 @@ def train(data, config_file, arch, epochs, qat, out, seed, noise_data, force, qu
     result = train_run(config, db_dir, out, nstdb_dir=noise_data, force=force, progress=not quiet, echo=echo)
     m = result.metrics
     if not result.is_chief:
-        click.echo(f"done: worker {role.index} of {role.workers} (the chief writes the run folder; {m['seconds']:.0f} s)")
+        last = m["history"][-1]
+        click.echo(f"done: worker {role.index} of {role.workers}, {last['steps']} steps in its last epoch, loss "
+                   f"{last['loss']:.4f} (the chief writes the run folder; {m['seconds']:.0f} s)")
         return
     best = m["qat"] or m["float"]
     click.echo(

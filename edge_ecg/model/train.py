@@ -221,7 +221,7 @@ class _Phase:
             probs = model.predict(_inputs(self.val.X, self.val.rr, use_rr, self.val_idx), batch_size=1024, verbose=0)
             scores = validation_scores(probs, self.val)
             row = {"phase": self.name, "epoch": epoch + 1, "loss": float(fit.history["loss"][-1]),
-                   "val": scores, "seconds": time.perf_counter() - t0}
+                   "steps": int(fit.params.get("steps") or 0), "val": scores, "seconds": time.perf_counter() - t0}
             self.history.append(row)
             self.model.save_weights(last_path)
             f1 = scores["macro_f1"] or 0.0
@@ -229,6 +229,7 @@ class _Phase:
             if improved:
                 self.best_f1, self.best_epoch = f1, epoch + 1
                 self.model.save_weights(best_path)
+                best_weights = self.model.get_weights()
             self.echo(
                 f"{self.name} epoch {epoch + 1}/{epochs}: loss {row['loss']:.4f}, val loss {scores['loss']:.4f}, "
                 f"val macro-F1 {100 * f1:.2f}% (S Se {_pct(scores['S']['se'])}, +P {_pct(scores['S']['ppv'])}; "
@@ -238,7 +239,7 @@ class _Phase:
             if epoch + 1 - self.best_epoch >= patience:
                 self.echo(f"{self.name}: no improvement for {patience} epochs; stopping early")
                 break
-        self.model.load_weights(best_path)
+        self.model.set_weights(best_weights)  # as saved in best_path (an .h5 cannot be loaded into sync-on-read variables)
         best = self.history[self.best_epoch - 1]
         return {"best_epoch": self.best_epoch, "epochs_run": len(self.history), "val": best["val"]}
 
@@ -504,8 +505,7 @@ def load_training_beats(db_dir: Path, records: list[str], val_names: list[str], 
         return beats.subset(~is_val), beats.subset(is_val)
     from edge_ecg.beats.shards import build_shards, database_sources
 
-    beats = build_shards(database_sources(db_dir, records, config.window), config.window, dtype=tc.shard_dtype,
-                         progress=progress)
+    beats = build_shards(database_sources(db_dir, records, config.window), config.window, progress=progress)
     is_val = np.isin(beats.record, val_names)
     return beats.subset(~is_val), beats.subset(is_val).load()
 
