@@ -11,6 +11,12 @@
    (:mod:`edge_ecg.model.qat`) and fine-tunes it for ``qat_epochs``, again keeping the best;
 4. writes the run folder.
 
+Training beats reach the model batch by batch through ``tf.data`` from per-record shard files
+(``train.feed = shards``, :mod:`edge_ecg.beats.shards`), so memory does not grow with the corpus;
+``train.feed = memory`` holds the whole beat set in RAM instead. Both make the same draws from
+the same generator and give the same run. ``train.strategy`` runs the same loop under a
+``tf.distribute`` strategy (:mod:`edge_ecg.model.distribute`); only the chief writes the run folder.
+
 Run folder::
 
     config.json        the full resolved RunConfig
