@@ -97,9 +97,13 @@ def main(argv=None) -> int:
     parser.add_argument("--data-root", type=Path, default=None)
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--out", type=Path, default=ROOT / "tools" / "results" / "train_memory.json")
+    parser.add_argument("--report", action="store_true", help="print the table of --out again, measuring nothing")
     parser.add_argument("--child", nargs=2, metavar=("CORPUS", "FEED"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     root = args.data_root or Path(os.environ.get("EDGE_ECG_DATA") or ROOT.parent / "shared" / "data")
+    if args.report:
+        print(format_table(json.loads(args.out.read_text())))
+        return 0
     if args.child:
         print(json.dumps(child(root, args.child[0], args.child[1], args.epochs)), flush=True)
         return 0
@@ -136,9 +140,26 @@ def main(argv=None) -> int:
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {args.out}")
+    print(format_table(result))
+    print(f"(written to {args.out})")
     return 0
 
+
+def format_table(result: dict) -> str:
+    """The Markdown table README shows, from a result of this script."""
+    runs = {(r["corpus"], r["feed"]): r for r in result["runs"]}
+    lines = ["| corpus | training beats | peak RSS, memory feed | peak RSS, shards feed | epoch loss (memory / shards) |",
+             "|---|---:|---:|---:|---|"]
+    for corpus in CORPORA:
+        mem, sh = runs[(corpus, "memory")], runs[(corpus, "shards")]
+        lines.append(f"| {corpus} | {sh['train_beats']:,} | {mem['peak_rss_mb']:,.0f} MB | {sh['peak_rss_mb']:,.0f} MB | "
+                     f"{mem['loss']:.4f} / {sh['loss']:.4f} |")
+    growth = result["peak_rss_bytes_per_added_beat"]
+    lines.append("")
+    lines.append(f"Adding {result['added_train_beats']:,} training beats raised the peak by {growth['memory']:,.0f} bytes "
+                 f"a beat with the memory feed and {growth['shards']:,.0f} with shards (a window is "
+                 f"{result['window_bytes_per_beat']:,} bytes).")
+    return "\n".join(lines)
 
 if __name__ == "__main__":
     sys.exit(main())
