@@ -130,7 +130,8 @@ def main(argv=None) -> int:
     growth = {feed: round((by[("DS1+svdb", feed)]["peak_rss_mb"] - by[("DS1", feed)]["peak_rss_mb"]) * 2**20 / added, 1)
               for feed in FEEDS}
     result = {
-        "_meta": {**machine_info(), "command": "python tools/train_memory.py " + shlex.join(argv or sys.argv[1:]),
+        "_meta": {**machine_info(),
+                  "command": " ".join(["python tools/train_memory.py", shlex.join(argv or sys.argv[1:])]).strip(),
                   "seconds": round(time.perf_counter() - t0, 1), "shard_build_seconds": round(build_seconds, 1)},
         "epochs": args.epochs,
         "runs": runs,
