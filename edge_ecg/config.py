@@ -213,6 +213,12 @@ class AugmentConfig:
 
 IMBALANCE: tuple[str, ...] = ("class_weight", "balanced_sampling", "focal", "none")
 
+#: ``train.strategy``: no tf.distribute strategy, MirroredStrategy (local GPUs), MultiWorkerMirroredStrategy.
+STRATEGIES: tuple[str, ...] = ("default", "mirrored", "multi_worker")
+
+#: ``train.feed``: beats streamed from shards on disk, or the whole beat set in memory.
+FEEDS: tuple[str, ...] = ("shards", "memory")
+
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -236,6 +242,14 @@ class TrainConfig:
     start from the average; 0 (default) is plain Adam. ``threads`` is TensorFlow's CPU thread
     count; a run's numbers depend on it (the order of floating-point sums), so the default of
     one thread is what makes the shipped model reproduce exactly.
+
+    ``feed`` says how training beats reach the model: ``shards`` (default) keeps each record's
+    windows in a shard file on disk and streams each epoch batch by batch through ``tf.data``
+    (memory does not grow with the corpus);
+    ``memory`` loads the whole beat set and augments each epoch at once (the earlier path; with
+    float32 shards both give the same run, bit for bit). ``strategy`` is the ``tf.distribute``
+    strategy (:mod:`edge_ecg.model.distribute`): ``default`` (none), ``mirrored`` (local GPUs)
+    or ``multi_worker`` (machines listed in ``TF_CONFIG``).
     """
 
     epochs: int = 20
@@ -258,8 +272,16 @@ class TrainConfig:
     early_stopping_patience: int = 5
     threads: int = 1
     ema_momentum: float = 0.0
+    strategy: str = "default"  # "default" | "mirrored" | "multi_worker" (see edge_ecg.model.distribute)
+    feed: str = "shards"  # "shards" (streamed from disk) | "memory" (the whole beat set in RAM, default strategy)
 
     def __post_init__(self) -> None:
+        if self.strategy not in STRATEGIES:
+            raise ConfigError(f"train.strategy must be one of {', '.join(STRATEGIES)}, got {self.strategy!r}")
+        if self.feed not in FEEDS:
+            raise ConfigError(f"train.feed must be one of {', '.join(FEEDS)}, got {self.feed!r}")
+        if self.feed == "memory" and self.strategy != "default":
+            raise ConfigError("train.feed = 'memory' works only with train.strategy = 'default'; use 'shards'")
         if self.imbalance not in IMBALANCE:
             raise ConfigError(f"train.imbalance must be one of {', '.join(IMBALANCE)}, got {self.imbalance!r}")
         if self.qat_lstm not in ("calibrate", "fake_quant"):

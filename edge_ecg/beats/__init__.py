@@ -2,7 +2,9 @@
 
 ``windows`` cuts and normalises beat-centred windows, ``rr`` computes past-only RR-interval
 features, ``sequence`` groups each beat with the ones before it (variant (b) models),
-``dataset`` builds (and caches) whole MIT-BIH beat sets for training and evaluation. The
+``dataset`` builds (and caches) whole MIT-BIH beat sets for training and evaluation,
+``shards`` keeps a training corpus's windows on disk, one file per record, read a batch at a
+time (import it as ``edge_ecg.beats.shards``). The
 same functions serve the offline builder and the live stream, so a model sees identical
 inputs in both.
 

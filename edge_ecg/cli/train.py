@@ -7,10 +7,19 @@ from pathlib import Path
 
 import click
 
-from edge_ecg.config import ARCHES
+from edge_ecg.config import ARCHES, STRATEGIES
+
+# --strategy: kept apart from the data and model options (stored in ctx.meta, not a parameter).
+_STRATEGY_KEY = "edge_ecg.train.strategy"
+strategy_option = click.option(
+    "--strategy", type=click.Choice(STRATEGIES), default=None, expose_value=False,
+    callback=lambda ctx, param, value: ctx.meta.__setitem__(_STRATEGY_KEY, value),
+    help="tf.distribute strategy (default: train.strategy, itself 'default': none). mirrored: every local "
+         "GPU; multi_worker: the machines in TF_CONFIG (see 'Train on a cluster' above).")
 
 
 @click.command(context_settings={"max_content_width": 100})
+@strategy_option
 @click.option("--data", type=click.Path(path_type=Path), default=None,
               help="MIT-BIH folder (default: $EDGE_ECG_DATA/mitdb, then the `data fetch` cache).")
 @click.option("--train-data", "train_data", multiple=True, metavar="SPEC",
@@ -69,12 +78,24 @@ def train(data, train_data, data_root, lead, init, config_file, arch, epochs, qa
     for a database with none listed, train.val_fraction of its patients.
 
     \b
+    Train on a cluster: run the same command on every machine with --strategy multi_worker
+    and TF_CONFIG naming the cluster and this machine's place in it, e.g. on the first
+      TF_CONFIG='{"cluster": {"worker": ["10.0.0.1:2222", "10.0.0.2:2222"]},
+                  "task": {"type": "worker", "index": 0}}'
+    and index 1 on the second. Worker 0 (or a "chief" task) writes the run folder; the
+    others train in a temporary folder that is removed. Each worker reads its own copy of
+    the data; training beats stream from shard files on disk (train.feed), so memory does
+    not grow with the corpus.
+
+    \b
     Examples:
       edge-ecg train --out runs/a
       edge-ecg train --arch cnn --epochs 10 --no-qat --out runs/cnn --seed 1
       edge-ecg train --config my.toml --out runs/b --force
       edge-ecg train --train-data mitdb:DS1 --train-data svdb --data-root ../shared/data --out runs/multi
       edge-ecg train --init runs/a --train-data ~/my_holter --epochs 5 --out runs/mine
+      edge-ecg train --strategy mirrored --out runs/gpus
+      edge-ecg train --strategy multi_worker --out runs/cluster     # on each machine, TF_CONFIG set
     """
     from dataclasses import replace
 
@@ -101,6 +122,10 @@ def train(data, train_data, data_root, lead, init, config_file, arch, epochs, qa
         changes["init"] = str(init)
     if changes:
         config = replace(config, train=replace(config.train, **changes))
+    config = _with_strategy(config, click.get_current_context().meta.get(_STRATEGY_KEY))
+    from edge_ecg.model.distribute import cluster_role
+
+    role = cluster_role(config.train.strategy)  # a malformed TF_CONFIG: one line, nothing written
     if out is None:
         out = Path("runs") / f"{config.model.arch}-{time.strftime('%Y%m%d-%H%M%S')}"
     if config.train.data:
@@ -116,7 +141,7 @@ def train(data, train_data, data_root, lead, init, config_file, arch, epochs, qa
 
         db_dir = find_database("mitdb", data)
         check_records(db_dir, config)  # before any slow work: records present, none from DS2
-    if Path(out).exists() and Path(out).is_dir() and any(Path(out).iterdir()) and not force:
+    if role.is_chief and Path(out).exists() and Path(out).is_dir() and any(Path(out).iterdir()) and not force:
         raise click.ClickException(f"{out}: already exists; pass --force to replace it, or choose another --out")
 
     from edge_ecg.model.train import train_run
@@ -125,8 +150,20 @@ def train(data, train_data, data_root, lead, init, config_file, arch, epochs, qa
     result = train_run(config, db_dir, out, nstdb_dir=noise_data, data_root=data_root, lead=lead, force=force,
                        progress=not quiet, echo=echo)
     m = result.metrics
+    if not result.is_chief:
+        last = m["history"][-1]
+        click.echo(f"done: worker {role.index} of {role.workers}, {last['steps']} steps in its last epoch, loss "
+                   f"{last['loss']:.4f} (the chief writes the run folder; {m['seconds']:.0f} s)")
+        return
     best = m["qat"] or m["float"]
     click.echo(
         f"done: {result.run_dir} (validation macro-F1 {100 * (best['val']['macro_f1'] or 0):.2f}%, "
         f"{m['params']} parameters, {m['seconds']:.0f} s)"
     )
+
+
+def _with_strategy(config, strategy: str | None):
+    """``config`` with ``train.strategy`` set from ``--strategy`` (None keeps the config's)."""
+    from dataclasses import replace
+
+    return config if strategy is None else replace(config, train=replace(config.train, strategy=strategy))

@@ -4,6 +4,7 @@
 - :mod:`~edge_ecg.model.qat`: :func:`quantize_model`, :func:`load_qat_model`.
 - :mod:`~edge_ecg.model.augment`: :func:`load_noise_bank` (nstdb, first 15 min), :func:`augment_windows`.
 - :mod:`~edge_ecg.model.train`: :func:`train_run` (DS1, patient-wise validation, run folder).
+- :mod:`~edge_ecg.model.distribute`: the tf.data epoch pipeline, ``tf.distribute`` strategies, ``TF_CONFIG``.
 - :mod:`~edge_ecg.model.predict`: :class:`KerasClassifier`, :func:`load_classifier`, :func:`evaluate_classifier`.
 
 Names are imported lazily so that ``import edge_ecg.model`` does not start TensorFlow.

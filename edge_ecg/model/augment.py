@@ -18,6 +18,10 @@ noise-robustness tests), resampled to ``window.fs`` and cleaned with the same ca
    clean window, then scales the amplitude by a factor in ``scale_range`` (the spread a
    window's normalised amplitude has in practice).
 
+:func:`draw_augmentation` makes all of these draws for an epoch up front (a few numbers per
+window) and :func:`apply_augmentation` applies them to any batch of windows, so windows streamed
+from disk batch by batch are augmented exactly as the whole epoch at once would be.
+
 :func:`augment_rr` recomputes the past-only RR features from R positions perturbed as a QRS
 detector perturbs them (jitter, missed beats, spurious beats), so that a model does not learn
 decision boundaries finer than the detector on the device can feed it.
@@ -49,15 +53,27 @@ class NoiseBank:
     tracks: dict[str, list[np.ndarray]]
     minutes: float
 
+    def pick(self, rng: np.random.Generator, n: int, length: int, types: tuple[str, ...]) -> np.ndarray:
+        """Where ``n`` random noise stretches of ``length`` samples from ``types`` start: int64
+        ``(n, 3)`` rows ``(index into types, track index, start sample)``."""
+        out = np.empty((n, 3), dtype=np.int64)
+        for i in range(n):
+            t = rng.integers(len(types))
+            tracks = self.tracks[types[t]]
+            k = rng.integers(len(tracks))
+            out[i] = t, k, rng.integers(0, len(tracks[k]) - length)
+        return out
+
+    def cut(self, where: np.ndarray, length: int, types: tuple[str, ...]) -> np.ndarray:
+        """The stretches ``(len(where), length)`` float32 that :meth:`pick` chose from ``types``."""
+        out = np.empty((len(where), length), dtype=np.float32)
+        for i, (t, k, start) in enumerate(where):
+            out[i] = self.tracks[types[t]][k][start:start + length]
+        return out
+
     def draw(self, rng: np.random.Generator, n: int, length: int, types: tuple[str, ...]) -> np.ndarray:
         """``n`` random noise stretches ``(n, length)`` float32 from the given ``types``."""
-        out = np.empty((n, length), dtype=np.float32)
-        for i in range(n):
-            tracks = self.tracks[types[rng.integers(len(types))]]
-            track = tracks[rng.integers(len(tracks))]
-            start = rng.integers(0, len(track) - length)
-            out[i] = track[start:start + length]
-        return out
+        return self.cut(self.pick(rng, n, length, types), length, types)
 
 
 def load_noise_bank(nstdb_dir: str | Path, window: WindowConfig, cfg: AugmentConfig) -> NoiseBank:
@@ -108,16 +124,114 @@ def find_nstdb(mitdb_dir: str | Path | None = None, nstdb: str | Path | None = N
 def warp_windows(X: np.ndarray, rng: np.random.Generator, pre: int, rate_jitter: float, shift_max: int) -> np.ndarray:
     """Resample each window ``(n, L)`` by ``1 ± rate_jitter`` about index ``pre`` and shift it by
     up to ``shift_max`` samples; linear interpolation, edges repeated. Returns float32 ``(n, L)``."""
+    n = len(X)
+    factor = 1.0 + rng.uniform(-rate_jitter, rate_jitter, size=n) if rate_jitter > 0 else np.ones(n)
+    shift = rng.integers(-shift_max, shift_max + 1, size=n) if shift_max > 0 else np.zeros(n)
+    return warp_rows(X, pre, factor, shift)
+
+
+def warp_rows(X: np.ndarray, pre: int, factor: np.ndarray, shift: np.ndarray) -> np.ndarray:
+    """Windows ``X`` ``(n, L)`` resampled by ``factor`` ``(n,)`` about index ``pre`` and shifted by
+    ``shift`` ``(n,)`` samples; linear interpolation, edges repeated. Returns float32 ``(n, L)``."""
     n, L = X.shape
-    factor = 1.0 + rng.uniform(-rate_jitter, rate_jitter, size=(n, 1)) if rate_jitter > 0 else np.ones((n, 1))
-    shift = rng.integers(-shift_max, shift_max + 1, size=(n, 1)) if shift_max > 0 else np.zeros((n, 1))
-    pos = pre + (np.arange(L)[None, :] - pre) * factor + shift
+    pos = pre + (np.arange(L)[None, :] - pre) * np.asarray(factor, dtype=np.float64)[:, None] + np.asarray(shift)[:, None]
     pos = np.clip(pos, 0, L - 1)
     lo = np.floor(pos).astype(np.int64)
     hi = np.minimum(lo + 1, L - 1)
     frac = (pos - lo).astype(np.float32)
     rows = np.arange(n)[:, None]
     return (X[rows, lo] * (1 - frac) + X[rows, hi] * frac).astype(np.float32)
+
+
+@dataclass
+class AugmentDraws:
+    """The random draws of :func:`augment_windows` for ``n`` windows, one row per window.
+
+    ``factor`` float64 ``(n,)`` time-scale about the R peak; ``shift`` int64 ``(n,)`` samples;
+    ``noise`` int64 ``(n, 3)`` :meth:`NoiseBank.pick` rows (type -1: no noise) and ``snr_db``
+    float64 ``(n,)``; ``wander`` float64 ``(n, 3)`` frequency (Hz), phase (rad), amplitude
+    (NaN: no wander); ``scale`` float32 ``(n,)``. About 70 bytes a window, however long the
+    window: an epoch's draws for a whole corpus stay small while its windows stream from disk.
+    """
+
+    factor: np.ndarray
+    shift: np.ndarray
+    noise: np.ndarray
+    snr_db: np.ndarray
+    wander: np.ndarray
+    scale: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.scale)
+
+
+def draw_augmentation(
+    n: int, rng: np.random.Generator, cfg: AugmentConfig, window: WindowConfig, noise: NoiseBank | None = None,
+) -> AugmentDraws:
+    """Every random draw :func:`augment_windows` makes for ``n`` windows, in the same order from
+    ``rng``; apply them to any rows with :func:`apply_augmentation`. With augmentation off it
+    draws nothing (as :func:`augment_windows` does not)."""
+    L = window.length
+    if not cfg.enabled:
+        return AugmentDraws(np.ones(n), np.zeros(n, dtype=np.int64), np.full((n, 3), -1, dtype=np.int64), np.zeros(n),
+                            np.full((n, 3), np.nan), np.ones(n, dtype=np.float32))
+    factor = rng.uniform(-cfg.rate_jitter, cfg.rate_jitter, size=n) + 1.0 if cfg.rate_jitter > 0 else np.ones(n)
+    shift_max = int(round(cfg.shift_max_s * window.fs))
+    shift = rng.integers(-shift_max, shift_max + 1, size=n) if shift_max > 0 else np.zeros(n, dtype=np.int64)
+    where = np.full((n, 3), -1, dtype=np.int64)
+    snr = np.zeros(n)
+    if noise is not None and cfg.noise_prob > 0:
+        pick = rng.random(n) < cfg.noise_prob
+        k = int(pick.sum())
+        if k:
+            where[pick] = noise.pick(rng, k, L, tuple(cfg.noise_types))
+            snr[pick] = rng.uniform(cfg.snr_db_range[0], cfg.snr_db_range[1], size=k)
+    wander = np.full((n, 3), np.nan)
+    if cfg.wander_prob > 0:
+        pick = rng.random(n) < cfg.wander_prob
+        k = int(pick.sum())
+        if k:
+            wander[pick, 0] = rng.uniform(0.05, 0.5, size=k)
+            wander[pick, 1] = rng.uniform(0, 2 * np.pi, size=k)
+            wander[pick, 2] = rng.uniform(0, cfg.wander_amplitude, size=k)
+    lo, hi = cfg.scale_range
+    scale = rng.uniform(lo, hi, size=n).astype(np.float32)
+    return AugmentDraws(factor, np.asarray(shift, dtype=np.int64), where, snr, wander, scale)
+
+
+def apply_augmentation(
+    X: np.ndarray, draws: AugmentDraws, rows: np.ndarray, cfg: AugmentConfig, window: WindowConfig,
+    noise: NoiseBank | None = None,
+) -> np.ndarray:
+    """Windows ``X`` ``(m, L)`` augmented with rows ``rows`` ``(m,)`` of ``draws``: float32 ``(m, L)``.
+
+    Every window is transformed on its own, so augmenting a whole epoch at once or batch by
+    batch gives the same numbers, bit for bit.
+    """
+    X = np.asarray(X, dtype=np.float32)
+    m, L = X.shape
+    if not cfg.enabled or m == 0:
+        return X.copy()
+    out = warp_rows(X, window.pre, draws.factor[rows], draws.shift[rows])
+    where, snr = draws.noise[rows], draws.snr_db[rows]
+    pick = where[:, 0] >= 0
+    if noise is not None and pick.any():
+        nz = noise.cut(where[pick], L, tuple(cfg.noise_types))
+        nz -= nz.mean(axis=1, keepdims=True)
+        sig = out[pick]
+        p_sig = np.mean((sig - sig.mean(axis=1, keepdims=True)) ** 2, axis=1)
+        p_noise = np.maximum(np.mean(nz**2, axis=1), 1e-12)
+        gain = np.sqrt(p_sig / (p_noise * 10.0 ** (snr[pick] / 10.0)))
+        out[pick] = sig + gain[:, None].astype(np.float32) * nz
+    wander = draws.wander[rows]
+    pick = ~np.isnan(wander[:, 0])
+    if pick.any():
+        t = np.arange(L)[None, :] / window.fs
+        freq, phase, amp = (wander[pick, i:i + 1] for i in range(3))
+        out[pick] += (amp * np.sin(2 * np.pi * freq * t + phase)).astype(np.float32)
+    out = normalise_window(out, window.normalise)
+    out *= draws.scale[rows][:, None]
+    return out
 
 
 def augment_windows(
@@ -129,38 +243,15 @@ def augment_windows(
 ) -> np.ndarray:
     """An augmented copy of normalised windows ``X`` ``(n, L)`` float32 (see the module doc).
 
-    Noise is skipped when ``noise`` is None. Deterministic for a given ``rng`` state.
+    Noise is skipped when ``noise`` is None. Deterministic for a given ``rng`` state; the same
+    as :func:`draw_augmentation` followed by :func:`apply_augmentation` on all rows.
     """
     X = np.asarray(X, dtype=np.float32)
-    n, L = X.shape
+    n = len(X)
     if not cfg.enabled or n == 0:
         return X.copy()
-    out = warp_windows(X, rng, window.pre, cfg.rate_jitter, int(round(cfg.shift_max_s * window.fs)))
-    if noise is not None and cfg.noise_prob > 0:
-        pick = rng.random(n) < cfg.noise_prob
-        k = int(pick.sum())
-        if k:
-            nz = noise.draw(rng, k, L, tuple(cfg.noise_types))
-            nz -= nz.mean(axis=1, keepdims=True)
-            sig = out[pick]
-            p_sig = np.mean((sig - sig.mean(axis=1, keepdims=True)) ** 2, axis=1)
-            p_noise = np.maximum(np.mean(nz**2, axis=1), 1e-12)
-            snr = rng.uniform(cfg.snr_db_range[0], cfg.snr_db_range[1], size=k)
-            gain = np.sqrt(p_sig / (p_noise * 10.0 ** (snr / 10.0)))
-            out[pick] = sig + gain[:, None].astype(np.float32) * nz
-    if cfg.wander_prob > 0:
-        pick = rng.random(n) < cfg.wander_prob
-        k = int(pick.sum())
-        if k:
-            t = np.arange(L)[None, :] / window.fs
-            freq = rng.uniform(0.05, 0.5, size=(k, 1))
-            phase = rng.uniform(0, 2 * np.pi, size=(k, 1))
-            amp = rng.uniform(0, cfg.wander_amplitude, size=(k, 1))
-            out[pick] += (amp * np.sin(2 * np.pi * freq * t + phase)).astype(np.float32)
-    out = normalise_window(out, window.normalise)
-    lo, hi = cfg.scale_range
-    out *= rng.uniform(lo, hi, size=(n, 1)).astype(np.float32)
-    return out
+    draws = draw_augmentation(n, rng, cfg, window, noise)
+    return apply_augmentation(X, draws, np.arange(n), cfg, window, noise)
 
 
 #: No spurious beat is placed closer than this (s) to a real one: a detector's refractory period.

@@ -11,6 +11,12 @@
    (:mod:`edge_ecg.model.qat`) and fine-tunes it for ``qat_epochs``, again keeping the best;
 4. writes the run folder.
 
+Training beats reach the model batch by batch through ``tf.data`` from per-record shard files
+(``train.feed = shards``, :mod:`edge_ecg.beats.shards`), so memory does not grow with the corpus;
+``train.feed = memory`` holds the whole beat set in RAM instead. Both make the same draws from
+the same generator and give the same run. ``train.strategy`` runs the same loop under a
+``tf.distribute`` strategy (:mod:`edge_ecg.model.distribute`); only the chief writes the run folder.
+
 Run folder::
 
     config.json        the full resolved RunConfig
@@ -55,6 +61,7 @@ class TrainResult:
 
     run_dir: Path
     metrics: dict
+    is_chief: bool = True
 
 
 # --------------------------------------------------------------------------- checks
@@ -229,8 +236,9 @@ class _Phase:
     """One training phase (float or QAT): epochs, validation, best weights, early stopping."""
 
     def __init__(self, name, model, train, val, config, noise, weights, run_dir, progress, echo, seed_offset,
-                 scale=None):
+                 strategy=None, eval_model=None, scale=None):
         self.name, self.model, self.train, self.val = name, model, train, val
+        self.strategy, self.eval_model = strategy, eval_model
         self.scale = scale
         self.config, self.noise, self.weights = config, noise, weights
         self.run_dir, self.progress, self.echo = run_dir, progress, echo
@@ -246,8 +254,6 @@ class _Phase:
         self.best_f1, self.best_epoch = -1.0, -1
 
     def run(self, epochs: int) -> dict:
-        from edge_ecg.model.augment import augment_rr, augment_windows
-
         tc, use_rr = self.config.train, self.config.model.use_rr
         ckpt = self.run_dir / "checkpoints"
         best_path, last_path = ckpt / f"{self.name}_best.weights.h5", ckpt / f"{self.name}_last.weights.h5"
@@ -256,28 +262,18 @@ class _Phase:
             t0 = time.perf_counter()
             rng = np.random.default_rng([tc.seed, self.seed_offset, epoch])
             order = epoch_order(self.train.y, rng, tc.imbalance, self.weights, self.scale)
-            if self.train_idx is None:
-                X = augment_windows(self.train.X[order], rng, self.config.augment, self.config.window, self.noise)
-                rr = augment_rr(self.train.rr, self.train.record, self.train.sample, rng, self.config.augment,
-                                self.config.window)[order]
-                feed = _inputs(X, rr, use_rr)
-            else:  # augment every beat once, then gather each drawn beat's sequence
-                X = augment_windows(self.train.X, rng, self.config.augment, self.config.window, self.noise)
-                rr = augment_rr(self.train.rr, self.train.record, self.train.sample, rng, self.config.augment,
-                                self.config.window)
-                feed = _inputs(X, rr, use_rr, self.train_idx[order])
-            y = self.train.y[order]
-            sw = None if tc.imbalance in ("balanced_sampling", "none") else self.weights[y].astype(np.float32)
-            fit = self.model.fit(
-                feed, y, sample_weight=sw, batch_size=tc.batch_size,
-                epochs=1, shuffle=False, verbose=0, callbacks=[_ProgressBar(self, epoch, epochs, len(y))],
-            )
-            del feed, X, rr
-            probs = self.model.predict(_inputs(self.val.X, self.val.rr, use_rr, self.val_idx), batch_size=1024,
-                                       verbose=0)
+            if tc.feed == "memory" and self.strategy is None:
+                fit = self._fit_arrays(order, rng, epoch, epochs)
+            else:
+                fit = self._fit_stream(order, rng, epoch, epochs)
+            model = self.model
+            if self.eval_model is not None:  # under a strategy: predict with a plain local copy
+                self.eval_model.set_weights(self.model.get_weights())
+                model = self.eval_model
+            probs = model.predict(_inputs(self.val.X, self.val.rr, use_rr, self.val_idx), batch_size=1024, verbose=0)
             scores = validation_scores(probs, self.val)
             row = {"phase": self.name, "epoch": epoch + 1, "loss": float(fit.history["loss"][-1]),
-                   "val": scores, "seconds": time.perf_counter() - t0}
+                   "steps": int(fit.params.get("steps") or 0), "val": scores, "seconds": time.perf_counter() - t0}
             self.history.append(row)
             self.model.save_weights(last_path)
             f1 = scores["macro_f1"] or 0.0
@@ -285,6 +281,7 @@ class _Phase:
             if improved:
                 self.best_f1, self.best_epoch = f1, epoch + 1
                 self.model.save_weights(best_path)
+                best_weights = self.model.get_weights()
             self.echo(
                 f"{self.name} epoch {epoch + 1}/{epochs}: loss {row['loss']:.4f}, val loss {scores['loss']:.4f}, "
                 f"val macro-F1 {100 * f1:.2f}% (S Se {_pct(scores['S']['se'])}, +P {_pct(scores['S']['ppv'])}; "
@@ -294,9 +291,82 @@ class _Phase:
             if epoch + 1 - self.best_epoch >= patience:
                 self.echo(f"{self.name}: no improvement for {patience} epochs; stopping early")
                 break
-        self.model.load_weights(best_path)
+        self.model.set_weights(best_weights)  # as saved in best_path (an .h5 cannot be loaded into sync-on-read variables)
         best = self.history[self.best_epoch - 1]
         return {"best_epoch": self.best_epoch, "epochs_run": len(self.history), "val": best["val"]}
+
+    def _fit_arrays(self, order: np.ndarray, rng: np.random.Generator, epoch: int, epochs: int):
+        """One epoch from the beat set in memory: every window of the epoch augmented at once."""
+        from edge_ecg.model.augment import augment_rr, augment_windows
+
+        tc, use_rr = self.config.train, self.config.model.use_rr
+        if self.train_idx is None:
+            X = augment_windows(self.train.X[order], rng, self.config.augment, self.config.window, self.noise)
+            rr = augment_rr(self.train.rr, self.train.record, self.train.sample, rng, self.config.augment,
+                            self.config.window)[order]
+            feed = _inputs(X, rr, use_rr)
+        else:  # augment every beat once, then gather each drawn beat's sequence
+            X = augment_windows(self.train.X, rng, self.config.augment, self.config.window, self.noise)
+            rr = augment_rr(self.train.rr, self.train.record, self.train.sample, rng, self.config.augment,
+                            self.config.window)
+            feed = _inputs(X, rr, use_rr, self.train_idx[order])
+        y = self.train.y[order]
+        sw = None if tc.imbalance in ("balanced_sampling", "none") else self.weights[y].astype(np.float32)
+        return self.model.fit(
+            feed, y, sample_weight=sw, batch_size=tc.batch_size,
+            epochs=1, shuffle=False, verbose=0, callbacks=[_ProgressBar(self, epoch, epochs, len(y))],
+        )
+
+    def _fit_stream(self, order: np.ndarray, rng: np.random.Generator, epoch: int, epochs: int):
+        """One epoch streamed through ``tf.data``, batch by batch (windows read from shards when
+        the training set is a :class:`~edge_ecg.beats.shards.ShardedBeats`).
+
+        The epoch's random draws (order, augmentation, RR) are made first, from the same
+        generator in the same order as :meth:`_fit_arrays`, so both feed the same batches.
+        """
+        from edge_ecg.model.augment import apply_augmentation, augment_rr, draw_augmentation
+        from edge_ecg.model.distribute import epoch_batches, epoch_dataset
+
+        tc, aug, window, use_rr = self.config.train, self.config.augment, self.config.window, self.config.model.use_rr
+        seq = self.train_idx is not None
+        draws = draw_augmentation(len(self.train) if seq else len(order), rng, aug, window, self.noise)
+        rr = augment_rr(self.train.rr, self.train.record, self.train.sample, rng, aug, window)
+        sw = None if tc.imbalance in ("balanced_sampling", "none") else self.weights.astype(np.float32)
+
+        def make_batch(positions: np.ndarray) -> tuple:
+            beats = order[positions]
+            if seq:  # each drawn beat with the ones before it; every beat augmented once per epoch
+                rows = self.train_idx[beats]
+                used, at = np.unique(rows, return_inverse=True)
+                X = apply_augmentation(_windows(self.train, used), draws, used, aug, window, self.noise)
+                feed = _inputs(X, rr[used], use_rr, at.reshape(rows.shape))
+            else:
+                X = apply_augmentation(_windows(self.train, beats), draws, positions, aug, window, self.noise)
+                feed = _inputs(X, rr[beats], use_rr)
+            y = self.train.y[beats]
+            return (feed, y) if sw is None else (feed, y, sw[y])
+
+        replicas = self.strategy.num_replicas_in_sync if self.strategy is not None else 1
+        batches = epoch_batches(len(order), tc.batch_size, replicas)
+        dataset = epoch_dataset(make_batch, batches, _signature(make_batch(batches[0][:1])), self.strategy)
+        n = sum(len(b) for b in batches)
+        return self.model.fit(dataset, epochs=1, steps_per_epoch=len(batches), verbose=0,
+                              callbacks=[_ProgressBar(self, epoch, epochs, n)])
+
+
+def _windows(beats, index: np.ndarray) -> np.ndarray:
+    """Windows ``(m, L)`` float32 of beats ``index`` from a BeatSet (memory) or ShardedBeats (disk)."""
+    return beats.windows(index) if hasattr(beats, "windows") else beats.X[index]
+
+
+def _signature(batch):
+    """``tf.TensorSpec``s (batch axis free) matching a batch of numpy arrays."""
+    from edge_ecg.model._tf import tf
+
+    def spec(a):
+        return tf.TensorSpec((None, *a.shape[1:]), tf.as_dtype(a.dtype))
+
+    return tf.nest.map_structure(spec, batch)
 
 
 def _pct(x) -> str:
@@ -367,6 +437,7 @@ def train_run(
     force: bool = False,
     progress: bool = True,
     echo: Callable[[str], None] = print,
+    beats: tuple | None = None,
 ) -> TrainResult:
     """Train ``config`` and write the run folder ``out``.
 
@@ -377,13 +448,23 @@ def train_run(
 
     ``nstdb_dir`` is the noise database (found beside ``db_dir`` when not given; only needed
     when ``augment.noise_prob > 0``). Raises :class:`ConfigError`/:class:`DataError` with one
-    line for bad input before any training starts.
+    line for bad input before any training starts. ``beats`` = ``(train, validation)`` trains
+    on beat sets made elsewhere (a :class:`~edge_ecg.beats.dataset.BeatSet` or, for training,
+    a :class:`~edge_ecg.beats.shards.ShardedBeats`) instead of reading ``config.train.records``.
+
+    Under ``train.strategy = multi_worker`` only the chief writes ``out``; every other worker
+    trains in a temporary folder that is removed when it is done (:mod:`edge_ecg.model.distribute`).
     """
+    from edge_ecg.model.distribute import cluster_role
+
     t_start = time.perf_counter()
     db_dir = Path(db_dir) if db_dir is not None else None
     tc = config.train
+    role = cluster_role(tc.strategy)  # a malformed TF_CONFIG stops here, before anything is written
     record_sets, patient_of = None, None
-    if tc.data:
+    if beats is not None:
+        train_names, val_names = (list(dict.fromkeys(b.record.tolist())) for b in beats)
+    elif tc.data:
         from edge_ecg.records.sets import resolve_specs
 
         record_sets = resolve_specs(tc.data, data_root=data_root, lead=lead)
@@ -398,20 +479,19 @@ def train_run(
         from edge_ecg.model.augment import find_nstdb, load_noise_bank
 
         noise = load_noise_bank(find_nstdb(db_dir, nstdb_dir), config.window, aug)
-    run_dir = prepare_run_dir(out, force)
+    run_dir = prepare_run_dir(out, force) if role.is_chief else _worker_dir()
     (run_dir / "config.json").write_text(to_json(config))
 
-    from edge_ecg.beats.dataset import build_beatset, build_sets_beatset
     from edge_ecg.model.arch import build_model, count_params
+    from edge_ecg.model.distribute import make_strategy
     from edge_ecg.model.qat import quantize_model, strip_qat
 
     seed_everything(tc.seed, tc.threads)
-    if record_sets is None:
-        beats = build_beatset(db_dir, list(tc.records) or list(DS1), config.window, progress=progress, lead=lead)
-    else:
-        beats = build_sets_beatset(record_sets, config.window, progress=progress)
-    is_val = np.isin(beats.record, val_names)
-    train, val = beats.subset(~is_val), beats.subset(is_val)
+    strategy = make_strategy(tc.strategy)
+    if beats is None:
+        beats = load_training_beats(db_dir, list(tc.records) or list(DS1), val_names, config, progress, lead=lead,
+                                    record_sets=record_sets)
+    train, val = beats
     if len(train) == 0 or len(val) == 0:
         raise DataError("the training or validation records hold no annotated beats")
     weights = class_weights(train.y, tc.class_weight_power, tc.max_class_weight)
@@ -430,15 +510,18 @@ def train_run(
     echo(f"train: {len(train)} beats from {len(train_names)} records {train.class_counts()}")
     echo(f"validation: {len(val)} beats from records {', '.join(val_names)} {val.class_counts()}")
 
-    model = build_model(config.model, config.window)
+    with _scope(strategy):
+        model = build_model(config.model, config.window)
+        if init_path is not None:
+            load_init_weights(model, init_path)
+        steps = -(-len(train) // tc.batch_size)
+        _compile(model, config, tc.learning_rate, steps * tc.epochs)
     if init_path is not None:
-        load_init_weights(model, init_path)
         echo(f"starting from the weights of {init_path}")
-    steps = -(-len(train) // tc.batch_size)
-    _compile(model, config, tc.learning_rate, steps * tc.epochs)
     echo(f"model {config.model.arch}: {count_params(model)} parameters; imbalance: {tc.imbalance} "
          f"(class weights {', '.join(f'{c} {w:.2f}' for c, w in zip(CLASSES, weights))})")
-    float_phase = _Phase("float", model, train, val, config, noise, weights, run_dir, progress, echo, 0, scale)
+    float_phase = _Phase("float", model, train, val, config, noise, weights, run_dir, progress, echo, 0, strategy,
+                         None if strategy is None else build_model(config.model, config.window), scale)
     t0 = time.perf_counter()
     float_summary = float_phase.run(tc.epochs)
     float_summary["seconds"] = time.perf_counter() - t0
@@ -448,9 +531,12 @@ def train_run(
     qat_summary = None
     if tc.qat and tc.qat_epochs > 0:
         t0 = time.perf_counter()
-        qat_model = quantize_model(model, config.model, config.window, lstm=tc.qat_lstm)
-        _compile(qat_model, config, tc.qat_learning_rate, steps * tc.qat_epochs)
-        qat_phase = _Phase("qat", qat_model, train, val, config, noise, weights, run_dir, progress, echo, 1, scale)
+        with _scope(strategy):
+            qat_model = quantize_model(model, config.model, config.window, lstm=tc.qat_lstm)
+            _compile(qat_model, config, tc.qat_learning_rate, steps * tc.qat_epochs)
+        qat_eval = None if strategy is None else quantize_model(model, config.model, config.window, lstm=tc.qat_lstm)
+        qat_phase = _Phase("qat", qat_model, train, val, config, noise, weights, run_dir, progress, echo, 1, strategy,
+                           qat_eval, scale)
         qat_phase.best_epoch = 0  # patience counts from the start of QAT
         qat_summary = qat_phase.run(tc.qat_epochs)
         qat_summary["seconds"] = time.perf_counter() - t0
@@ -475,8 +561,15 @@ def train_run(
         "float": float_summary,
         "qat": qat_summary,
         "history": history,
+        "strategy": {"name": tc.strategy, "workers": role.workers,
+                     "replicas": 1 if strategy is None else int(strategy.num_replicas_in_sync)},
+        "feed": tc.feed,
         "seconds": time.perf_counter() - t_start,
     }
+    if not role.is_chief:
+        shutil.rmtree(run_dir, ignore_errors=True)
+        echo(f"worker {role.index} of {role.workers} done; the chief writes the run folder ({metrics['seconds']:.0f} s)")
+        return TrainResult(run_dir=Path(out), metrics=metrics, is_chief=False)
     (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     plot_curves(history, run_dir / "curves.png")
     echo(f"run folder: {run_dir} ({metrics['seconds']:.0f} s)")
@@ -518,6 +611,54 @@ def load_init_weights(model, path: Path) -> None:
         model.set_weights(source.get_weights())
     except ValueError as exc:
         raise ConfigError(f"--init {path}: its weights do not fit this network ({str(exc).splitlines()[0][:120]})") from None
+
+
+def load_training_beats(db_dir: Path, records: list[str], val_names: list[str], config: RunConfig,
+                        progress: bool = True, lead: str | None = None, record_sets=None) -> tuple:
+    """``(train, validation)`` beats of ``records`` in ``db_dir`` (or, when given, of the
+    :class:`~edge_ecg.records.sets.RecordSet` s ``record_sets``, ids ``db/record``): validation
+    (the records ``val_names``) always as an in-memory BeatSet; training as one too with
+    ``train.feed = memory``, else as :class:`~edge_ecg.beats.shards.ShardedBeats` (windows stay
+    on disk)."""
+    tc = config.train
+    if tc.feed == "memory":
+        from edge_ecg.beats.dataset import build_beatset, build_sets_beatset
+
+        if record_sets is None:
+            beats = build_beatset(db_dir, records, config.window, progress=progress, lead=lead)
+        else:
+            beats = build_sets_beatset(record_sets, config.window, progress=progress)
+        is_val = np.isin(beats.record, val_names)
+        return beats.subset(~is_val), beats.subset(is_val)
+    from edge_ecg.beats.shards import build_shards, database_sources
+
+    if record_sets is None:
+        sources = database_sources(db_dir, records, config.window, lead=lead)
+    else:
+        sources = [src for rs in record_sets
+                   for src in database_sources(rs.folder, rs.records, config.window, db=rs.name, lead=rs.lead,
+                                                  database=rs.database)]
+    beats = build_shards(sources, config.window, progress=progress)
+    is_val = np.isin(beats.record, val_names)
+    return beats.subset(~is_val), beats.subset(is_val).load()
+
+
+def _worker_dir() -> Path:
+    """A non-chief worker's scratch run folder (removed when training ends, or at exit)."""
+    import atexit
+    import tempfile
+
+    path = Path(tempfile.mkdtemp(prefix="edge-ecg-worker-"))
+    (path / "checkpoints").mkdir()
+    atexit.register(shutil.rmtree, path, True)
+    return path
+
+
+def _scope(strategy):
+    """``strategy.scope()``, or a context that does nothing without a strategy."""
+    from contextlib import nullcontext
+
+    return nullcontext() if strategy is None else strategy.scope()
 
 
 def save_clean(model, config: RunConfig, path: str | Path) -> Path:
