@@ -16,8 +16,8 @@ default: 12 ms at 250 Hz) and compares each sample ``k`` with its ``2 * half`` n
   set aside, so a glitch of two samples does not hide itself), and
 - that distance is more than ``amplitude_fraction`` (0.5) of the signal's usual peak to peak:
   the median of the last ``blocks`` (8) one-second blocks of the output, or, during the first
-  second of a segment, the range of everything seen so far (which then includes the glitch:
-  it must stand out of the clean range by more than that range), and never less than a
+  second of a segment, the range of what was seen so far (leaving out samples far from a
+  neighbour, which may be glitches themselves), and never less than a
   floor (:func:`impulse_floor`: 1 mV, a QRS's usual height, or 64 steps of an ADC of unknown
   gain), so a glitch must stand at least 0.5 mV out of its neighbours.
 
@@ -125,9 +125,16 @@ class ImpulseRejector:
         for k in (-1, 1, 2):
             near = np.fmax(near, np.abs(centre - pad[h + k: h + k + n_dec]))
         screen = self.amplitude_fraction * (1.0 - 1.0 / self.spread_factor)
-        # range of the raw samples up to each window's right end (the reference in a segment's first block)
+        # the reference in a segment's first block: the range of the raw samples up to each window's
+        # right end, leaving out any sample that could be a glitch (far from a neighbour even at the floor)
         seen = z[: min(z.size, left + n_dec + h)]
-        fin = np.where(np.isfinite(seen), seen, np.nan)
+        suspect = np.zeros(seen.size, dtype=bool)
+        far = np.zeros(seen.size)
+        padded = np.concatenate([np.full(h, np.nan), seen, np.full(h, np.nan)])
+        for k in (-2, -1, 1, 2):
+            far = np.fmax(far, np.abs(seen - padded[h + k: h + k + seen.size]))
+        suspect = far > screen * self.floor if self.floor > 0 else suspect
+        fin = np.where(np.isfinite(seen) & ~suspect, seen, np.nan)
         cum_hi = np.fmax.accumulate(np.concatenate([[self._cum_hi], fin]))[1:]
         cum_lo = np.fmin.accumulate(np.concatenate([[self._cum_lo], fin]))[1:]
         right_end = np.minimum(left + np.arange(n_dec) + h, seen.size - 1)

@@ -33,6 +33,7 @@ def status_fields(pipeline, source_stats: dict, dropped: int) -> dict:
         "quality": "ok" if pipeline.signal_ok else "FLAGGED",
         "skipped": c["skipped_quality"],
         "gaps": c["gaps"],
+        "glitches": c.get("impulses", 0),
         "dropped": dropped,
         "lat50": _ms(pipeline.beat_latency, 50),
         "lat99": _ms(pipeline.beat_latency, 99),
@@ -47,7 +48,7 @@ def plain_line(pipeline, source_stats: dict, dropped: int) -> str:
     extra = " ".join(f"{k}={v}" for k, v in f["source"].items())
     return (
         f"t={t:.1f}s HR {f['hr']} bpm | beats {f['beats']} ({f['counts']}) | quality {f['quality']} "
-        f"(unclassified {f['skipped']}) | gaps {f['gaps']} dropped {f['dropped']} | "
+        f"(unclassified {f['skipped']}) | gaps {f['gaps']} dropped {f['dropped']} glitches {f['glitches']} | "
         f"latency p50 {f['lat50']} ms p99 {f['lat99']} ms" + (f" | {extra}" if extra else "")
     )
 
@@ -103,7 +104,8 @@ class LiveView:
         )
         counts = Table.grid(padding=(0, 2))
         counts.add_row(*[f"[b]{k}[/b] {v}" for k, v in pipeline.counts.items()],
-                       f"[b]unclassified[/b] {f['skipped']}", f"[b]gaps[/b] {f['gaps']}", f"[b]dropped[/b] {dropped}")
+                       f"[b]unclassified[/b] {f['skipped']}", f"[b]gaps[/b] {f['gaps']}", f"[b]dropped[/b] {dropped}",
+                       f"[b]glitches[/b] {f['glitches']}")
         beats = Table(box=None, pad_edge=False)
         for col in ("time s", "class", "p", "HR", "latency ms", "truth"):
             beats.add_column(col, justify="right")
@@ -138,7 +140,8 @@ def format_summary(summary: dict) -> str:
         f"  beats {c['beats']}: " + ", ".join(f"{k} {v}" for k, v in c["counts"].items())
         + f"; unclassified (signal quality) {c['skipped_quality']}",
         f"  gaps {c['gaps']} (beats dropped at gaps {c['dropped_at_gap']}, samples lost {c['lost_samples']}, "
-        f"dropped by a slow consumer {c.get('dropped_samples', 0)}); flagged samples {c['bad_samples']}",
+        f"dropped by a slow consumer {c.get('dropped_samples', 0)}); flagged samples {c['bad_samples']}; "
+        f"glitches replaced {c.get('impulses', 0)}",
     ]
     src = {k: v for k, v in c.get("source_stats", {}).items() if k in SOURCE_COUNTERS and v}
     if src:
