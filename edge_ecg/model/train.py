@@ -29,9 +29,11 @@ drawn from ``(seed, phase, epoch)``; the same seed on the same machine gives the
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import shutil
+import tempfile
 import time
 import warnings
 from dataclasses import dataclass, replace
@@ -61,10 +63,12 @@ class TrainResult:
 
 
 def prepare_run_dir(out: str | Path, force: bool = False) -> Path:
-    """Create the run folder ``out``; refuse an existing non-empty one unless ``force``.
+    """Check that ``out`` may become a run folder; nothing is created or deleted.
 
-    With ``force`` an earlier *run folder* (one holding ``config.json``) is replaced; any other
-    non-empty folder is never deleted.
+    An existing non-empty ``out`` is refused unless ``force``, and with ``force`` only an
+    earlier *run folder* (one holding ``config.json``) may be replaced; any other non-empty
+    folder is never touched. The run is written elsewhere (:func:`staged_run_dir`) and
+    replaces ``out`` only once complete.
     """
     out = Path(out)
     if out.exists():
@@ -75,10 +79,37 @@ def prepare_run_dir(out: str | Path, force: bool = False) -> Path:
                 raise ConfigError(f"{out}: already exists; pass --force to replace it, or choose another --out")
             if not (out / "config.json").is_file():
                 raise ConfigError(f"{out}: exists and is not an edge-ecg run folder (no config.json); not replacing it")
-            shutil.rmtree(out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "checkpoints").mkdir(exist_ok=True)
     return out
+
+
+@contextlib.contextmanager
+def staged_run_dir(out: str | Path, force: bool = False):
+    """Yield a new hidden sibling of ``out`` (with ``checkpoints/``) to write a run into.
+
+    Only when the block ends normally is an earlier ``out`` (checked by
+    :func:`prepare_run_dir`) moved aside and removed, and the new folder renamed to ``out``
+    (renames within one folder: never a half-written run under that name). On an error or
+    Ctrl-C the staging folder is removed and ``out`` is left exactly as it was.
+    """
+    out = prepare_run_dir(out, force)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+    except OSError as exc:
+        raise ConfigError(f"{out}: cannot create the run folder ({exc.strerror or exc})") from None
+    try:
+        (staging / "checkpoints").mkdir()
+        yield staging
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    old = None
+    if out.exists():
+        old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
+        out.rename(old / out.name)
+    staging.rename(out)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def check_records(db_dir: str | Path, config: RunConfig) -> tuple[list[str], list[str]]:
@@ -334,7 +365,15 @@ def train_run(
         from edge_ecg.model.augment import find_nstdb, load_noise_bank
 
         noise = load_noise_bank(find_nstdb(db_dir, nstdb_dir), config.window, aug)
-    run_dir = prepare_run_dir(out, force)
+    with staged_run_dir(out, force) as run_dir:  # a complete run replaces `out`, or nothing does
+        metrics = _write_run(config, db_dir, run_dir, train_names, val_names, noise, progress, echo, t_start)
+    echo(f"run folder: {out} ({metrics['seconds']:.0f} s)")
+    return TrainResult(run_dir=Path(out), metrics=metrics)
+
+
+def _write_run(config: RunConfig, db_dir: Path, run_dir: Path, train_names, val_names, noise, progress: bool,
+               echo: Callable[[str], None], t_start: float) -> dict:
+    """The training itself, written into ``run_dir``; returns the metrics."""
     (run_dir / "config.json").write_text(to_json(config))
 
     from edge_ecg.beats.dataset import build_beatset
@@ -397,8 +436,7 @@ def train_run(
     }
     (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     plot_curves(history, run_dir / "curves.png")
-    echo(f"run folder: {run_dir} ({metrics['seconds']:.0f} s)")
-    return TrainResult(run_dir=run_dir, metrics=metrics)
+    return metrics
 
 
 def save_clean(model, config: RunConfig, path: str | Path) -> Path:
