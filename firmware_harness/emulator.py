@@ -30,6 +30,7 @@ import numpy as np
 
 from edge_ecg.errors import ConfigError
 from edge_ecg.stream import protocol as P
+from edge_ecg.stream.sources import check_device_fs
 
 log = logging.getLogger(__name__)
 
@@ -162,8 +163,7 @@ class EmulatorSettings:
 
     def check(self) -> None:
         """Raise :class:`ConfigError` naming the first setting that cannot work."""
-        if not self.fs > 0:
-            raise ConfigError(f"--fs must be positive (got {self.fs} Hz)")
+        check_device_fs(self.fs)  # the same range `edge-ecg stream` accepts
         if not self.gain > 0:
             raise ConfigError(f"--gain must be positive ADC counts per mV (got {self.gain})")
         if not 2 <= self.adc_bits <= 15:

@@ -225,7 +225,9 @@ def test_cli_prints_the_pty_path_first_and_streams(tmp_path):
     (["--simulate", "--record", "x"], "exactly one of"),
     ([], "exactly one of"),
     (["--simulate", "--drop-bytes", "2"], "--drop-bytes is a probability"),
-    (["--simulate", "--fs", "0"], "--fs must be positive"),
+    (["--simulate", "--fs", "0"], "--fs 0 Hz is not a plausible ECG sampling rate (50-4000 Hz)"),
+    (["--simulate", "--fs", "1e7"], "--fs 1e+07 Hz is not a plausible ECG sampling rate (50-4000 Hz)"),
+    (["--simulate", "--fs", "10"], "--fs 10 Hz is not a plausible ECG sampling rate (50-4000 Hz)"),
     (["--simulate", "--offset", "5000"], "outside the 12-bit ADC range"),
     (["--record", "/nonexistent/folder/100"], "/nonexistent/folder/100.hea does not exist"),
 ])

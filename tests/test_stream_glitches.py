@@ -17,7 +17,7 @@ import time
 
 import numpy as np
 import pytest
-from test_stream_cli import CliRun, PtyBoard, read_jsonl
+from test_stream_cli import CliRun, PtyBoard, feed, read_jsonl
 
 from edge_ecg.records.load import load_record
 from edge_ecg.signal.resample import ecg_resample
@@ -57,24 +57,6 @@ def add_glitches(lines: list[bytes]) -> tuple[list[bytes], int]:
             damaged += 1
         damaged += 1
     return out, damaged
-
-
-def feed(board: PtyBoard, pieces: list[bytes], period_s: float, stop: threading.Event) -> threading.Thread:
-    """Write ``pieces`` one every ``period_s`` on an absolute schedule (no drift under load)."""
-    def run():
-        t0 = time.monotonic()
-        for k, piece in enumerate(pieces):
-            if stop.is_set():
-                return
-            try:
-                board.write(piece)
-            except OSError:
-                return
-            stop.wait(max(0.0, t0 + (k + 1) * period_s - time.monotonic()))
-
-    th = threading.Thread(target=run, daemon=True)
-    th.start()
-    return th
 
 
 def pieces(lines: list[bytes]) -> list[bytes]:

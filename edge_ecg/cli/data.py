@@ -12,8 +12,16 @@ from edge_ecg.records.locate import DATABASES, default_data_dir, find_database
 DB_CHOICE = click.Choice(sorted(DATABASES))
 
 
-def _resolve(directory: Path | None, db: str) -> Path:
-    return Path(directory) if directory is not None else find_database(db)
+def _resolve(directory: Path | None, db: str, data: Path | None = None) -> Path:
+    """The database folder: DIRECTORY or --data (the same thing, as every other command spells it)."""
+    if directory is not None and data is not None and Path(directory) != Path(data):
+        raise click.UsageError(f"give the folder once: DIRECTORY {directory} or --data {data}")
+    folder = directory if directory is not None else data
+    return Path(folder) if folder is not None else find_database(db)
+
+
+DATA_OPTION = click.option("--data", type=click.Path(path_type=Path), default=None,
+                           help="The database folder (the same as DIRECTORY).")
 
 
 @click.group()
@@ -56,8 +64,9 @@ def fetch(db: str, dest: Path | None, records: str | None, quiet: bool) -> None:
 
 @data.command()
 @click.argument("directory", required=False, type=click.Path(path_type=Path))
+@DATA_OPTION
 @click.option("--db", type=DB_CHOICE, default="mitdb", show_default=True, help="Which database when DIRECTORY is not given.")
-def verify(directory: Path | None, db: str) -> None:
+def verify(directory: Path | None, data: Path | None, db: str) -> None:
     """Check every file in DIRECTORY against its SHA256SUMS.
 
     Prints each missing or modified file and exits with status 1 if there is any.
@@ -65,10 +74,11 @@ def verify(directory: Path | None, db: str) -> None:
     \b
     Example:
       edge-ecg data verify ../shared/data/mitdb
+      edge-ecg data verify --data ../shared/data/nstdb
     """
     from edge_ecg.records.verify import verify_checksums
 
-    folder = _resolve(directory, db)
+    folder = _resolve(directory, db, data)
     result = verify_checksums(folder, progress=True)
     for rel, problem in result.problems:
         click.echo(f"BAD  {folder / rel}: {problem}", err=True)
@@ -79,9 +89,10 @@ def verify(directory: Path | None, db: str) -> None:
 
 @data.command()
 @click.argument("directory", required=False, type=click.Path(path_type=Path))
+@DATA_OPTION
 @click.option("--db", type=DB_CHOICE, default="mitdb", show_default=True, help="Which database when DIRECTORY is not given.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def info(directory: Path | None, db: str, as_json: bool) -> None:
+def info(directory: Path | None, data: Path | None, db: str, as_json: bool) -> None:
     """Records, sampling rates, leads, durations and AAMI beat counts.
 
     Beats are counted per AAMI EC57 class with de Chazal's mapping
@@ -91,9 +102,9 @@ def info(directory: Path | None, db: str, as_json: bool) -> None:
     \b
     Example:
       edge-ecg data info ../shared/data/mitdb
-      edge-ecg data info --json | jq .sets.DS2
+      edge-ecg data info --data ../shared/data/mitdb --json | jq .sets.DS2
     """
     from edge_ecg.records.info import database_info, format_info
 
-    result = database_info(_resolve(directory, db), progress=not as_json)
+    result = database_info(_resolve(directory, db, data), progress=not as_json)
     click.echo(json.dumps(result, indent=2) if as_json else format_info(result))

@@ -25,7 +25,8 @@ LINGER_S = 1.0
 @click.option("--lead", default="MLII", show_default=True, help="Lead of --record to replay.")
 @click.option("--data", type=click.Path(), default=None, help="MIT-BIH folder for a bare --record name.")
 @click.option("--fs", type=float, default=250.0, show_default=True,
-              help="Sampling rate the board announces, Hz; the record is resampled to it.")
+              help="Sampling rate the board announces, Hz (50-4000, as `edge-ecg stream` accepts); the record is "
+                   "resampled to it.")
 @click.option("--gain", type=float, default=200.0, show_default=True, help="ADC counts per mV.")
 @click.option("--offset", type=int, default=1024, show_default=True, help="ADC count at 0 mV.")
 @click.option("--adc-bits", type=int, default=12, show_default=True,

@@ -39,6 +39,10 @@ def evaluate(model_path, records, data, prefer_float, as_json, plot, threads, qu
     from edge_ecg.records.aami import parse_record_list
     from edge_ecg.records.locate import find_database
 
+    if plot is not None:
+        from edge_ecg.outputs import prepare_output
+
+        prepare_output(plot, "--plot")
     names = parse_record_list(records)
     if not names:
         raise DataError(f"--records {records!r} names no records")

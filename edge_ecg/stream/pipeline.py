@@ -279,6 +279,7 @@ class StreamPipeline:
             self.win_offset += self.seg.n_win
         self.stream_pos += int(lost)
         self.counters["lost_samples"] += int(lost)
+        self.hr_bpm = None  # the heart rate before a gap is not the current one
         self.fs = float(fs)
         self.seg = _Segment(self.fs, self.window, self.rr_features, self.stream_pos, floor)
         reset = getattr(self.classifier, "reset", None)
