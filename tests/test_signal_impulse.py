@@ -95,7 +95,7 @@ def test_steps_flags_and_latency():
 def test_millivolts_and_floor():
     x, _, _ = simulate_ecg(20.0, fs=360.0, seed=5)
     assert impulse_floor(x, "mV") == 1.0 and impulse_floor(x, "adc", gain=200.0) == 200.0
-    assert impulse_floor(np.round(x * 200), "adc") == 64.0 and impulse_floor(x, "adc") == 0.0
+    assert impulse_floor(np.round(x * 200), "adc") == 128.0 and impulse_floor(x, "adc") == 0.0
     bad = x.copy()
     bad[400] += 6.0
     rej = ImpulseRejector(360.0, floor=1.0)

@@ -10,7 +10,7 @@ would see it (a) at the record's 360 Hz in mV, and (b) as the emulated board sen
 resampled to 250 Hz, ADC counts of a 12-bit board (200 counts/mV, offset 1024), both in one
 call and in 10-sample chunks (decisions must not depend on chunking), and (c) from a
 segment start every 97 s (a reconnection), both ways. The amplitude floor is the stream's
-(:func:`~edge_ecg.signal.impulse.impulse_floor`: 1 mV; 64 counts for whole-number ADC
+(:func:`~edge_ecg.signal.impulse.impulse_floor`: 1 mV; 128 counts for whole-number ADC
 counts of unknown gain). It then counts the samples replaced. The
 stream's parity with the offline window builder holds only if every count is 0.
 Writes tools/results/impulses.json.

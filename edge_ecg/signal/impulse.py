@@ -9,17 +9,19 @@ spread of the samples around it, and within the signal's usual amplitude.
 
 :class:`ImpulseRejector` holds back :attr:`~ImpulseRejector.delay` samples (``half``, 3 by
 default: 12 ms at 250 Hz) and compares each sample ``k`` with its ``2 * half`` neighbours
-(``half`` before, ``half`` after; raw samples). Sample ``k`` is an impulse when both
+(``half`` before, ``half`` after; raw samples). Sample ``k`` is an impulse when it is far
+from a next-door neighbour (see below) and both
 
 - its distance from the neighbours' median is more than ``spread_factor`` (5) times their
   trimmed spread (largest minus smallest once the single largest and smallest neighbour are
-  set aside, so a glitch of two samples does not hide itself), and
+  set aside, so a glitch of two samples does not hide itself; at a segment's first and last
+  samples, where neighbours are missing, nothing is set aside), and
 - that distance is more than ``amplitude_fraction`` (0.5) of the signal's usual peak to peak:
   the median of the last ``blocks`` (8) one-second blocks of the output, or, during the first
   second of a segment, the range of what was seen so far (leaving out samples far from a
   neighbour, which may be glitches themselves), and never less than a
-  floor (:func:`impulse_floor`: 1 mV, a QRS's usual height, or 64 steps of an ADC of unknown
-  gain), so a glitch must stand at least 0.5 mV out of its neighbours.
+  floor (:func:`impulse_floor`: 1 mV, a QRS's usual height, or 128 steps of an ADC of unknown
+  gain), so a glitch must stand at least 0.5 mV (64 steps) out of its neighbours.
 
 An impulse is replaced by the neighbours' median and counted (:attr:`~ImpulseRejector.count`).
 Samples a device flagged (lead-off) are passed as they are. Every criterion is relative, so
@@ -31,6 +33,7 @@ the samples it would change.
 
 from __future__ import annotations
 
+import statistics
 from collections import deque
 
 import numpy as np
@@ -120,48 +123,39 @@ class ImpulseRejector:
         pad = np.concatenate([np.full(h - left, np.nan), z, np.full(h, np.nan)])
         centre = pad[h: h + n_dec]
         out = centre.copy()
-        # a cheap necessary condition: an impulse is far from at least one of any 3 neighbours
-        near = np.zeros(n_dec)
-        for k in (-1, 1, 2):
-            near = np.fmax(near, np.abs(centre - pad[h + k: h + k + n_dec]))
+        # only a sample far from a next-door neighbour is judged (a glitch of one or two samples is)
+        step = np.abs(np.diff(pad[h - 1: h + n_dec + 1]))
+        near = np.fmax(step[:-1], step[1:])
         screen = self.amplitude_fraction * (1.0 - 1.0 / self.spread_factor)
-        # the reference in a segment's first block: the range of the raw samples up to each window's
-        # right end, leaving out any sample that could be a glitch (far from a neighbour even at the floor)
-        seen = z[: min(z.size, left + n_dec + h)]
-        suspect = np.zeros(seen.size, dtype=bool)
-        far = np.zeros(seen.size)
-        padded = np.concatenate([np.full(h, np.nan), seen, np.full(h, np.nan)])
-        for k in (-2, -1, 1, 2):
-            far = np.fmax(far, np.abs(seen - padded[h + k: h + k + seen.size]))
-        suspect = far > screen * self.floor if self.floor > 0 else suspect
-        fin = np.where(np.isfinite(seen) & ~suspect, seen, np.nan)
-        cum_hi = np.fmax.accumulate(np.concatenate([[self._cum_hi], fin]))[1:]
-        cum_lo = np.fmin.accumulate(np.concatenate([[self._cum_lo], fin]))[1:]
-        right_end = np.minimum(left + np.arange(n_dec) + h, seen.size - 1)
-        pos = 0
+        first = max(0, min(n_dec, self.block - self._n_out))  # samples still in the segment's first block
+        if first:
+            cum_lo, cum_hi, right_end = self._first_block_range(z, left, first, screen)
+        if not first and not np.any(near > screen * self.floor):  # nothing to judge: only the blocks' ranges
+            self._track_blocks(out)
+            pos = n_dec
+        else:
+            pos = 0
         while pos < n_dec:  # block by block of the output, so nothing depends on chunking
             o = self._n_out + pos
             end = min(n_dec, pos + self.block - o % self.block)
-            if self._ptps:
-                ref = np.full(end - pos, float(np.median(self._ptps)))
+            if self._ptps or pos >= first:  # (a first block with nothing finite in it: the floor)
+                ref = max(statistics.median(self._ptps) if self._ptps else 0.0, self.floor)
+                cand = np.flatnonzero((near[pos:end] > screen * ref) & ~flags[pos:end])
+                min_dev = np.full(cand.size, self.amplitude_fraction * ref)
             else:
-                ref = cum_hi[right_end[pos:end]] - cum_lo[right_end[pos:end]]
-            ref = np.maximum(ref, self.floor)
-            cand = np.flatnonzero((near[pos:end] > screen * ref) & ~flags[pos:end])
+                ref = np.maximum(cum_hi[right_end[pos:end]] - cum_lo[right_end[pos:end]], self.floor)
+                cand = np.flatnonzero((near[pos:end] > screen * ref) & ~flags[pos:end])
+                min_dev = self.amplitude_fraction * ref[cand]
             if cand.size:
-                self._replace(pad, out, cand + pos, self.amplitude_fraction * ref[cand])
-            seg = out[pos:end]
-            seg = seg[np.isfinite(seg)]
-            if seg.size:
-                self._blk_lo = min(self._blk_lo, float(seg.min()))
-                self._blk_hi = max(self._blk_hi, float(seg.max()))
+                self._replace(pad, out, cand + pos, min_dev)
+            lo, hi = float(np.fmin.reduce(out[pos:end])), float(np.fmax.reduce(out[pos:end]))
+            if np.isfinite(lo):
+                self._blk_lo, self._blk_hi = min(self._blk_lo, lo), max(self._blk_hi, hi)
             if (o + end - pos) % self.block == 0:  # an output block completed
                 if self._blk_hi >= self._blk_lo:
                     self._ptps.append(self._blk_hi - self._blk_lo)
                 self._blk_lo, self._blk_hi = np.inf, -np.inf
             pos = end
-        if seen.size:
-            self._cum_hi, self._cum_lo = float(cum_hi[-1]), float(cum_lo[-1])
         self._n_out += n_dec
         released_flags = flags[:n_dec]
         keep = min(h, left + n_dec)  # released raw samples kept as the next left context
@@ -171,6 +165,39 @@ class ImpulseRejector:
         if final:
             self.reset()
         return out, released_flags
+
+    def _track_blocks(self, out: np.ndarray) -> None:
+        """Add the output ``out`` (released now, nothing replaced) to the one-second blocks' ranges."""
+        o = self._n_out
+        cuts = np.arange((-o) % self.block, out.size, self.block)  # where an output block starts
+        edges = np.concatenate([[0], cuts[cuts > 0], [out.size]])
+        lo = np.fmin.reduceat(out, edges[:-1])
+        hi = np.fmax.reduceat(out, edges[:-1])
+        for k in range(edges.size - 1):
+            if np.isfinite(lo[k]):
+                self._blk_lo, self._blk_hi = min(self._blk_lo, float(lo[k])), max(self._blk_hi, float(hi[k]))
+            if (o + edges[k + 1]) % self.block == 0:  # an output block completed
+                if self._blk_hi >= self._blk_lo:
+                    self._ptps.append(self._blk_hi - self._blk_lo)
+                self._blk_lo, self._blk_hi = np.inf, -np.inf
+
+    def _first_block_range(self, z: np.ndarray, left: int, first: int, screen: float):
+        """The reference in a segment's first block: for each of the ``first`` samples decided now,
+        the range of the raw samples up to its window's right end, leaving out any sample that
+        could be a glitch (far from a neighbour even at the floor). ``(lows, highs, index)``."""
+        h = self.half
+        seen = z[: min(z.size, left + first + h)]
+        padded = np.concatenate([np.full(h, np.nan), seen, np.full(h, np.nan)])
+        far = np.zeros(seen.size)
+        for k in (-2, -1, 1, 2):
+            far = np.fmax(far, np.abs(seen - padded[h + k: h + k + seen.size]))
+        suspect = far > screen * self.floor if self.floor > 0 else np.zeros(seen.size, dtype=bool)
+        fin = np.where(np.isfinite(seen) & ~suspect, seen, np.nan)
+        cum_hi = np.fmax.accumulate(np.concatenate([[self._cum_hi], fin]))[1:]
+        cum_lo = np.fmin.accumulate(np.concatenate([[self._cum_lo], fin]))[1:]
+        if seen.size:
+            self._cum_hi, self._cum_lo = float(cum_hi[-1]), float(cum_lo[-1])
+        return cum_lo, cum_hi, np.minimum(left + np.arange(first) + h, seen.size - 1)
 
     def _replace(self, pad: np.ndarray, out: np.ndarray, idx: np.ndarray, min_dev: np.ndarray) -> None:
         """Judge samples ``idx`` (indices into ``out``; ``pad`` holds their raw neighbourhoods)
@@ -185,7 +212,7 @@ class ImpulseRejector:
         rows = np.arange(idx.size)
         last = np.maximum(n_ok - 1, 0)
         med = 0.5 * (v[rows, last // 2] + v[rows, n_ok // 2])
-        trim = n_ok >= 4  # set the largest and smallest aside only when enough are left
+        trim = n_ok == 2 * h  # set the largest and smallest aside only in a full neighbourhood
         with np.errstate(invalid="ignore"):
             spread = np.where(trim, v[rows, np.maximum(n_ok - 2, 0)] - v[rows, np.minimum(1, last)],
                               v[rows, last] - v[rows, 0])
@@ -199,13 +226,13 @@ class ImpulseRejector:
 
 
 #: The amplitude floor in mV (see :class:`ImpulseRejector`), and in steps of an ADC whose gain is unknown.
-FLOOR_MV, FLOOR_ADC_STEPS = 1.0, 64.0
+FLOOR_MV, FLOOR_ADC_STEPS = 1.0, 128.0
 
 
 def impulse_floor(samples, units: str = "mV", gain: float | None = None) -> float:
     """The ``floor`` of an :class:`ImpulseRejector` for a stream in ``units`` (``"mV"`` or
     ``"adc"`` counts, ``gain`` counts per mV when known): 1 mV; for ADC counts of unknown gain
-    64 counts when ``samples`` are whole numbers (0.05 to 0.3 mV on hobby boards), else 0
+    128 counts when ``samples`` are whole numbers (0.1 to 0.6 mV on hobby boards), else 0
     (nothing is known of the scale)."""
     if units == "mV":
         return FLOOR_MV
