@@ -158,6 +158,24 @@ def test_an_unplugged_board_shows_device_lost_and_no_stale_values(tmp_path):
     assert after["disconnected_s"] > 0.3 and after["reconnects"] == 1
 
 
+def test_the_rich_view_shows_the_device_status_instead_of_stale_values():
+    import io
+
+    from rich.console import Console
+
+    from edge_ecg.stream.view import LiveView
+
+    pipeline = StreamPipeline(FakeClassifier())
+    pipeline.hr_bpm = 71.0
+    texts = []
+    for stats in ({}, {"status": "device lost, reconnecting (3 s)"}):
+        buf = io.StringIO()
+        Console(file=buf, width=160).print(LiveView("t", mode="rich", stream=buf)._render(pipeline, stats, 0))
+        texts.append(buf.getvalue())
+    assert "HR 71 bpm" in texts[0] and "signal ok" in texts[0]
+    assert "device lost, reconnecting" in texts[1] and "HR - bpm" in texts[1] and "signal ok" not in texts[1]
+
+
 def test_a_device_summary_gives_its_rate_not_times_real_time():
     summary = {"source": "/dev/ttyUSB0 @ 115200 baud", "ended": "interrupted", "interrupted": True, "stream_s": 60.0,
                "wall_s": 63.0, "x_realtime": 1.0, "device": True, "fs": 250.0, "received_hz": 249.6,

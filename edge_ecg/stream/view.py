@@ -102,7 +102,7 @@ class LiveView:
         head = Table.grid(padding=(0, 3))
         head.add_row(
             f"[b]HR[/b] {f['hr']} bpm", f"[b]beats[/b] {f['beats']}",
-            f"[b]signal[/b] {'[green]ok' if f['quality'] == 'ok' else '[red]flagged' if f['quality'] != '-' else '-'}[/]",
+            "[b]signal[/b] " + {"ok": "[green]ok[/]", "-": "-"}.get(f["quality"], "[red]flagged[/]"),
             f"[b]latency[/b] p50 {f['lat50']} / p99 {f['lat99']} ms",
         )
         counts = Table.grid(padding=(0, 2))
