@@ -152,3 +152,21 @@ def test_without_the_rejector_one_glitch_costs_beats(monkeypatch):
     monkeypatch.setattr(ImpulseRejector, "_replace", lambda self, *a: None)
     bad_ev, _ = stream(x, [int(1.1 * FS)])
     assert len(bad_ev) < 0.9 * len(clean_ev)
+
+
+@pytest.mark.slow
+@pytest.mark.realdata
+def test_clean_mitdb_records_pass_unchanged(mitdb_dir, tmp_path):
+    """tools/impulses.py on a noisy record (105) and the bigeminy one (200): nothing replaced."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    out = tmp_path / "impulses.json"
+    proc = subprocess.run([sys.executable, "tools/impulses.py", "--data-root", str(mitdb_dir.parent), "--records",
+                           "105", "200", "--out", str(out)], cwd=root, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    total = json.loads(out.read_text())["total"]
+    assert total["samples"] == 2 * 650000 and all(v == 0 for k, v in total.items() if k != "samples")
