@@ -1,7 +1,7 @@
 """Files a command writes: folders made before the run, contents replaced atomically.
 
-Every output option (``plot --out``, ``explain --out``, ``evaluate --plot``, ``stream
---jsonl/--save/--summary-json``, ``train --out``) follows one rule: a missing parent folder
+Every output option (``plot --out``, ``explain --out``, ``evaluate --plot``, ``convert --out``,
+``stream --jsonl/--save/--summary-json``, ``train --out``) follows one rule: a missing parent folder
 is created before any work starts, and a path that cannot be written is a one-line error
 then, not after a long run. :func:`write_atomic` writes a file's new contents next to it and
 renames it over the old one, so an interruption leaves either the old file or the new one.

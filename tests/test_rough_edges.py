@@ -245,7 +245,8 @@ def test_an_output_that_cannot_be_written_fails_before_the_run(tiny_db, tmp_path
     for args in (["stream", "--simulate", "--speed", "0", "--duration", "5", "--summary-json",
                   str(blocker / "s.json")],
                  ["plot", "--record", "900", "--data", str(tiny_db), "--out", str(blocker / "strip.png")],
-                 ["evaluate", "--model", "x", "--plot", str(blocker / "cm.png")]):
+                 ["evaluate", "--model", "x", "--plot", str(blocker / "cm.png")],
+                 ["convert", "x", "--out", str(blocker / "m.tflite")]):
         line = one_line(CliRunner().invoke(main, args))
         assert line.startswith("Error: ") and "cannot create the folder" in line, line
 
