@@ -35,7 +35,8 @@ from edge_ecg.signal.impulse import ImpulseRejector, impulse_floor  # noqa: E402
 from edge_ecg.signal.resample import ecg_resample  # noqa: E402
 
 
-def count_replaced(x: np.ndarray, fs: float, floor: float, chunk: int | None = None, restart_every: int | None = None) -> int:
+def count_replaced(x: np.ndarray, fs: float, floor: float, chunk: int | None = None,
+                   restart_every: int | None = None) -> int:
     """Samples of ``x`` the rejector changes (fed in ``chunk``-sample pieces, reset every ``restart_every``)."""
     rej = ImpulseRejector(fs, floor=floor)
     out = []
