@@ -20,6 +20,22 @@ def pyplot():
     return plt
 
 
+#: Legend entry of the boxes drawn around a model label that differs from the reference.
+MISMATCH_LABEL = "boxed: differs from the reference"
+
+
+def strip_legend_handles(boxed: bool) -> list:
+    """Legend handles of a strip: one line per class colour and, when disagreements can be
+    boxed (``boxed``), an unfilled box saying what the boxes mean."""
+    plt = pyplot()
+    from matplotlib.patches import Patch
+
+    handles = [plt.Line2D([], [], color=c, lw=2, label=k) for k, c in CLASS_COLORS.items()]
+    if boxed:
+        handles.append(Patch(facecolor="none", edgecolor="0.3", label=MISMATCH_LABEL))
+    return handles
+
+
 def plot_strip(path, signal, fs: float, start_s: float, beats_s, labels, ref_s=(), ref_labels=(), title: str = "",
                unit: str = "mV"):
     """An ECG strip PNG: detected beats coloured by class above, reference labels beneath.
@@ -58,8 +74,9 @@ def plot_strip(path, signal, fs: float, start_s: float, beats_s, labels, ref_s=(
     ax.set_xlim(t[0], t[-1])
     ax.set_xlabel("time (s)")
     ax.set_ylabel(unit)
-    handles = [plt.Line2D([], [], color=c, lw=2, label=k) for k, c in CLASS_COLORS.items()]
-    ax.legend(handles=handles, ncol=5, loc="upper right", fontsize=7, frameon=False, bbox_to_anchor=(1, 1.18))
+    handles = strip_legend_handles(boxed=bool(len(ref_s)) and len(beats_s) > 0)
+    ax.legend(handles=handles, ncol=len(handles), loc="upper right", fontsize=7, frameon=False,
+              bbox_to_anchor=(1, 1.18))
     if title:
         ax.set_title(title, fontsize=10, loc="left")
     fig.savefig(path, dpi=110, bbox_inches="tight")

@@ -30,6 +30,7 @@ import numpy as np
 
 from edge_ecg.errors import ConfigError
 from edge_ecg.stream import protocol as P
+from edge_ecg.stream.sources import check_device_fs
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +53,10 @@ class Faults:
     ``clock_ppm``: the board's sampling clock runs this many ppm fast (negative: slow) while
     its header still announces the nominal rate. ``lead_off_every_s``/``lead_off_for_s``:
     electrodes come off the same way (samples at the ADC's top rail, the lead-off flag set,
-    ``!`` lines in ASCII). ``seed`` makes all of it repeatable.
+    ``!`` lines in ASCII). ``glitch_every_s``: every that many seconds one sample is corrupted
+    the way a serial line does it: in ASCII a fragment ``5`` merges with the line (``512``
+    is read as ``5512``); in binary the board sends one wild value (half the ADC's range away,
+    a valid frame). ``seed`` makes all of it repeatable.
     """
 
     drop_bytes: float = 0.0
@@ -63,6 +67,7 @@ class Faults:
     clock_ppm: float = 0.0
     lead_off_every_s: float = 0.0
     lead_off_for_s: float = 0.0
+    glitch_every_s: float = 0.0
     seed: int | None = None
 
     def check(self) -> None:
@@ -71,7 +76,7 @@ class Faults:
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ConfigError(f"--{name.replace('_', '-')} is a probability: 0..1 (got {value})")
-        for name in ("stall_every_s", "stall_for_s", "lead_off_every_s", "lead_off_for_s"):
+        for name in ("stall_every_s", "stall_for_s", "lead_off_every_s", "lead_off_for_s", "glitch_every_s"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be >= 0 seconds (got {getattr(self, name)})")
         if abs(self.clock_ppm) >= 1e5:
@@ -162,8 +167,7 @@ class EmulatorSettings:
 
     def check(self) -> None:
         """Raise :class:`ConfigError` naming the first setting that cannot work."""
-        if not self.fs > 0:
-            raise ConfigError(f"--fs must be positive (got {self.fs} Hz)")
+        check_device_fs(self.fs)  # the same range `edge-ecg stream` accepts
         if not self.gain > 0:
             raise ConfigError(f"--gain must be positive ADC counts per mV (got {self.gain})")
         if not 2 <= self.adc_bits <= 15:
@@ -222,6 +226,7 @@ class Emulator:
             self.encoder, self.encoder_name = make_encoder(self.header, every, self.settings.encoder)
         self.faults = FaultInjector(self.settings.faults)
         self.samples = 0
+        self.glitches = 0
         self.writes = 0
         self.bytes_generated = 0
         self.bytes_written = 0
@@ -276,11 +281,15 @@ class Emulator:
         """
         s, encoder = self.settings, self.encoder
         for block, flags in self._samples():
+            glitch = self._glitches(len(block))
             self.samples += len(block)
             t = (self.samples - 1) / self.true_fs
             if encoder is None:
-                data = "".join("!\r\n" if fl else f"{v}\r\n" for v, fl in zip(block.tolist(), flags)).encode()
+                data = "".join("!\r\n" if fl else f"{'5' if g else ''}{v}\r\n"
+                               for v, fl, g in zip(block.tolist(), flags, glitch)).encode()
             else:
+                if glitch.any():  # a wild value half the ADC's range away, in a valid frame
+                    block = np.where(glitch, (block + 2 ** (s.adc_bits - 1)) % 2 ** s.adc_bits, block).astype(np.int16)
                 data = encoder.push_block(block, flags)
                 if len(block) < s.samples_per_frame:
                     data += encoder.flush()
@@ -289,6 +298,17 @@ class Emulator:
             self.bytes_generated += len(data)
             self.writes += 1
             yield t, self.faults.apply(data, t)
+
+    def _glitches(self, n: int) -> np.ndarray:
+        """Which of the next ``n`` samples (from :attr:`samples` on) a ``glitch_every_s`` fault corrupts."""
+        every = self.settings.faults.glitch_every_s
+        if every <= 0:
+            return np.zeros(n, dtype=bool)
+        idx = self.samples + np.arange(n)
+        period = every * self.true_fs
+        hit = (np.floor(idx / period) != np.floor((idx - 1) / period)) & (idx > 0)
+        self.glitches += int(hit.sum())
+        return hit
 
     def run(self, fd: int, stop: threading.Event | None = None, drain_input: bool = False) -> dict:
         """Write :meth:`chunks` to ``fd`` at the board's pace until the source ends or ``stop`` is set.
@@ -351,7 +371,7 @@ class Emulator:
 
     def stats(self) -> dict:
         """What was sent and what the faults did to it."""
-        return dict(encoder=self.encoder_name, samples=self.samples, writes=self.writes,
+        return dict(encoder=self.encoder_name, samples=self.samples, glitches=self.glitches, writes=self.writes,
                     seconds=self.samples / self.true_fs, bytes_generated=self.bytes_generated,
                     bytes_written=self.bytes_written, bytes_unread=self.bytes_unread, **self.faults.stats())
 
@@ -440,6 +460,8 @@ def describe(settings: EmulatorSettings, source_name: str) -> str:
         faults.append(f"stall {f.stall_for_s:g} s every {f.stall_every_s:g} s")
     if f.lead_off_every_s and f.lead_off_for_s:
         faults.append(f"lead-off {f.lead_off_for_s:g} s every {f.lead_off_every_s:g} s")
+    if f.glitch_every_s:
+        faults.append(f"a glitched sample every {f.glitch_every_s:g} s")
     speed = "as fast as read" if s.speed == 0 else f"{s.speed:g}x real time"
     text = (f"{source_name} at {s.fs:g} Hz, {s.gain:g} counts/mV, offset {s.offset}, {s.adc_bits}-bit, "
             f"{s.fmt}, {speed}")

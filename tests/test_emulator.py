@@ -225,7 +225,9 @@ def test_cli_prints_the_pty_path_first_and_streams(tmp_path):
     (["--simulate", "--record", "x"], "exactly one of"),
     ([], "exactly one of"),
     (["--simulate", "--drop-bytes", "2"], "--drop-bytes is a probability"),
-    (["--simulate", "--fs", "0"], "--fs must be positive"),
+    (["--simulate", "--fs", "0"], "--fs 0 Hz is not a plausible ECG sampling rate (50-4000 Hz)"),
+    (["--simulate", "--fs", "1e7"], "--fs 1e+07 Hz is not a plausible ECG sampling rate (50-4000 Hz)"),
+    (["--simulate", "--fs", "10"], "--fs 10 Hz is not a plausible ECG sampling rate (50-4000 Hz)"),
     (["--simulate", "--offset", "5000"], "outside the 12-bit ADC range"),
     (["--record", "/nonexistent/folder/100"], "/nonexistent/folder/100.hea does not exist"),
 ])
@@ -253,3 +255,42 @@ def test_the_stream_simulator_plugs_in_as_a_source():
     r = np.array([b.sample for b in src.beats if b.sample < len(counts) and b.label == "N"])
     assert len(r) >= 8 and {b.label for b in src.beats} & {"V"}
     assert np.all(counts[r] > np.median(counts) + 100)  # an R peak (> 0.5 mV) where the simulator put each N beat
+
+
+@pytest.mark.parametrize("fmt", ["ascii", "binary"])
+def test_glitch_fault_corrupts_one_sample_every_so_often_and_the_stream_replaces_it(fmt):
+    """--glitch-every: a "5" merged into an ASCII line, or one wild value in a binary frame;
+    the stream pipeline replaces and counts every one and finds the clean stream's beats."""
+    from conftest import FakeClassifier
+
+    from edge_ecg.stream.pipeline import StreamPipeline
+    from edge_ecg.stream.protocol import DataFrame, FrameDecoder
+    from edge_ecg.stream.sources import AsciiParser, Chunk
+
+    def samples(every):
+        faults = Faults(glitch_every_s=every)
+        data, board = emulated_bytes(SyntheticSource(seed=2), fs=250.0, fmt=fmt, speed=0, duration_s=20.0,
+                                     faults=faults)
+        if fmt == "ascii":
+            parser = AsciiParser()
+            parser.reset()
+            return parser.feed(data), board
+        frames = [f for f in FrameDecoder().feed(data) if isinstance(f, DataFrame)]
+        return np.concatenate([f.samples[:, 0] for f in frames]).astype(float), board
+
+    def beats(x):
+        p = StreamPipeline(FakeClassifier())
+        ev = [e for k in range(0, x.size, 25) for e in p.process(Chunk(x[k:k + 25], 250.0, time.perf_counter(),
+                                                                       units="adc"))]
+        return [(e.sample, e.label) for e in ev + p.finish()], p.counters["impulses"]
+
+    clean, _ = samples(0.0)
+    bad, board = samples(3.0)
+    assert board.stats()["glitches"] == 6 and np.count_nonzero(bad != clean) == 6
+    k = np.flatnonzero(bad != clean)
+    np.testing.assert_array_equal(k, np.arange(1, 7) * 750)
+    if fmt == "ascii":
+        assert all(str(int(bad[i])) == "5" + str(int(clean[i])) for i in k)
+    ref, _ = beats(clean)
+    got, impulses = beats(bad)
+    assert impulses == 6 and got == ref

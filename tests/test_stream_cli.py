@@ -171,15 +171,17 @@ def adc_ecg(seconds: float, fs: float, seed: int = 0) -> np.ndarray:
 
 
 def feed(board: PtyBoard, pieces: list[bytes], period_s: float, stop: threading.Event) -> threading.Thread:
+    """Write ``pieces`` one every ``period_s`` on an absolute schedule (a loaded machine does not slow the board)."""
     def run():
-        for piece in pieces:
+        t0 = time.monotonic()
+        for k, piece in enumerate(pieces):
             if stop.is_set():
                 return
             try:
                 board.write(piece)
             except OSError:
                 return
-            time.sleep(period_s)
+            stop.wait(max(0.0, t0 + (k + 1) * period_s - time.monotonic()))
 
     th = threading.Thread(target=run, daemon=True)
     th.start()

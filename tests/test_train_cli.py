@@ -209,3 +209,30 @@ def test_variant_b_sequence_model_trains_and_evaluates_record_by_record(tiny_db,
     clf.reset()
     alone = clf.predict_batch(beats.X[beats.record == "901"], beats.rr[beats.record == "901"])
     np.testing.assert_allclose(both[beats.record == "901"], alone, atol=1e-6)
+
+
+def test_force_replaces_a_run_only_when_the_new_one_is_complete(tiny_db, tmp_path, monkeypatch):
+    from edge_ecg.model import train as train_mod
+
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "config.json").write_text("{}")
+    (out / "model_qat.keras").write_bytes(b"the old model")
+
+    def interrupted(self, epochs):
+        (self.run_dir / "half-written").write_text("x")
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as m:
+        m.setattr(train_mod._Phase, "run", interrupted)
+        result = _train(tiny_db, tmp_path, out, "--force")
+    assert result.exit_code != 0  # Ctrl-C during training
+    assert (out / "model_qat.keras").read_bytes() == b"the old model"
+    assert sorted(p.name for p in out.iterdir()) == ["config.json", "model_qat.keras"]
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no staging folder left
+
+    result = _train(tiny_db, tmp_path, out, "--force")
+    assert result.exit_code == 0, result.output
+    assert f"done: {out}" in result.output
+    assert (out / "metrics.json").is_file() and (out / "model_qat.keras").read_bytes() != b"the old model"
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]

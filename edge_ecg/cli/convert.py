@@ -77,6 +77,10 @@ def convert(model, mode, edgetpu, c_array, out, config_file, data, calibration, 
         if not quiet:
             click.echo(msg, err=True)
 
+    if out is not None:
+        from edge_ecg.outputs import prepare_output
+
+        prepare_output(out, "--out")  # its folder is made now, not after the conversion
     result = run_convert(
         model, mode=mode, out=out, config=config_file, data=data, calibration=calibration, compare=compare,
         micro=micro, micro_beats=micro_beats, edgetpu=edgetpu, c_array=c_array, seed=seed,

@@ -25,7 +25,8 @@ LINGER_S = 1.0
 @click.option("--lead", default="MLII", show_default=True, help="Lead of --record to replay.")
 @click.option("--data", type=click.Path(), default=None, help="MIT-BIH folder for a bare --record name.")
 @click.option("--fs", type=float, default=250.0, show_default=True,
-              help="Sampling rate the board announces, Hz; the record is resampled to it.")
+              help="Sampling rate the board announces, Hz (50-4000, as `edge-ecg stream` accepts); the record is "
+                   "resampled to it.")
 @click.option("--gain", type=float, default=200.0, show_default=True, help="ADC counts per mV.")
 @click.option("--offset", type=int, default=1024, show_default=True, help="ADC count at 0 mV.")
 @click.option("--adc-bits", type=int, default=12, show_default=True,
@@ -49,14 +50,17 @@ LINGER_S = 1.0
 @click.option("--lead-off-every", type=float, default=0.0, show_default=True,
               help="Seconds between electrode-off episodes (0 = never).")
 @click.option("--lead-off-for", type=float, default=0.0, show_default=True, help="Seconds each episode lasts.")
+@click.option("--glitch-every", type=float, default=0.0, show_default=True,
+              help="Seconds between corrupted samples (0 = never): ascii merges a fragment \"5\" into a line, "
+                   "binary sends one wild value.")
 @click.option("--clock-ppm", type=float, default=0.0, show_default=True,
               help="The board's sampling clock error in ppm (e.g. 300: samples 0.03 percent faster than announced).")
 @click.option("--encoder", type=click.Choice(["auto", "c", "python"]), default="auto", show_default=True,
               help="auto: the compiled C firmware encoder, or Python if there is no C compiler.")
 @click.option("--seed", type=int, default=None, help="Seed of the fault injection (and of --simulate).")
 def emulate(record, simulate, lead, data, fs, gain, offset, adc_bits, fmt, samples_per_frame, speed, duration,
-            drop_bytes, flip_bits, garbage, stall_every, stall_for, lead_off_every, lead_off_for, clock_ppm,
-            encoder, seed):
+            drop_bytes, flip_bits, garbage, stall_every, stall_for, lead_off_every, lead_off_for, glitch_every,
+            clock_ppm, encoder, seed):
     """Emulate an ECG board (AD8232 + Arduino/RP2040 class) on a pseudo-terminal.
 
     Prints the terminal's path (e.g. /dev/pts/7) on the first line of stdout, then streams
@@ -68,7 +72,7 @@ def emulate(record, simulate, lead, data, fs, gain, offset, adc_bits, fmt, sampl
     \b
     Examples:
       edge-ecg emulate --record ../shared/data/mitdb/100 --fs 360
-      edge-ecg emulate --simulate --format ascii
+      edge-ecg emulate --simulate --format ascii --glitch-every 3
       edge-ecg emulate --record 208 --flip-bits 1e-4 --garbage 0.01 --stall-every 30 --stall-for 2
     """
     from edge_ecg.errors import ConfigError
@@ -80,6 +84,7 @@ def emulate(record, simulate, lead, data, fs, gain, offset, adc_bits, fmt, sampl
         raise ConfigError("give exactly one of --record PATH/NAME or --simulate")
     faults = Faults(drop_bytes=drop_bytes, flip_bits=flip_bits, garbage=garbage, stall_every_s=stall_every,
                     stall_for_s=stall_for, clock_ppm=clock_ppm, lead_off_every_s=lead_off_every,
+                    glitch_every_s=glitch_every,
                     lead_off_for_s=lead_off_for, seed=seed)
     settings = EmulatorSettings(fs=fs, gain=gain, offset=offset, adc_bits=adc_bits, fmt=fmt,
                                 samples_per_frame=samples_per_frame, speed=speed, duration_s=duration,

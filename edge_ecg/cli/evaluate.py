@@ -45,6 +45,10 @@ def evaluate(model_path, records, data, lead, prefer_float, as_json, plot, threa
     from edge_ecg.records.databases import folder_database
     from edge_ecg.records.locate import find_database
 
+    if plot is not None:
+        from edge_ecg.outputs import prepare_output
+
+        prepare_output(plot, "--plot")
     db_dir = find_database("mitdb", data)
     database = folder_database(db_dir)
     if records is None:

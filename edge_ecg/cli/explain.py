@@ -35,7 +35,7 @@ def pick_beat(times_s, beat: int | None, time_s: float | None) -> int:
 
 @click.command()
 @click.option("--model", "model_path", required=True, type=click.Path(path_type=Path),
-              help="Training run folder or Keras model file (.keras/.h5).")
+              help="Training run folder (e.g. the shipped models/) or Keras model file (.keras/.h5); not a .tflite.")
 @click.option("--record", required=True, help="Record name, e.g. 208.")
 @click.option("--beat", type=int, default=None, help="Beat number in the record (0-based, annotated beats).")
 @click.option("--time", "time_s", type=float, default=None, help="Or: the beat nearest this time (s).")
@@ -56,13 +56,25 @@ def explain(model_path: Path, record: str, beat: int | None, time_s: float | Non
     regular rhythm to the real beat. The shares add up to that change; the "residual"
     line says how closely.
 
+    MODEL is the Keras model (gradients are needed): a run folder such as the shipped
+    models/ or one `edge-ecg train --out runs/a` wrote, or a .keras/.h5 file; not a .tflite.
+
     \b
     Examples:
-      edge-ecg explain --model models/ecg-cnn-lstm --record 208 --time 61.2 --out pvc.png
+      edge-ecg explain --model models --record 233 --time 64.8 --out pvc.png    a V beat (DS2)
       edge-ecg explain --model runs/a --record 232 --beat 100 --json > beat100.json
     """
     if (beat is None) == (time_s is None):
         raise click.UsageError("give exactly one of --beat N or --time SECONDS")
+    if model_path.suffix.lower() == ".tflite":
+        raise click.ClickException(
+            f"{model_path}: explain needs the Keras model a .tflite was converted from (integrated gradients "
+            f"need gradients, which a .tflite does not keep): give its run folder, e.g. --model models"
+        )
+    if out is not None:
+        from edge_ecg.outputs import prepare_output
+
+        prepare_output(out, "--out")
     import numpy as np
 
     from edge_ecg.beats.dataset import record_beats

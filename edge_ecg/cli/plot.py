@@ -36,7 +36,10 @@ def plot(record: str, events: Path | None, data: Path | None, lead: str, start_s
     from edge_ecg.plotting import plot_strip
     from edge_ecg.records import find_database, load_record
 
-    rec = load_record(find_database("mitdb", data), record, lead=lead)  # lead None: the database's default
+    from edge_ecg.outputs import prepare_output
+
+    out = prepare_output(out or Path(f"strip_{record}_{start_s:g}s.png"), "--out")  # before any work
+    rec = load_record(find_database("mitdb", data), record, lead=lead)
     a, b = int(start_s * rec.fs), int((start_s + duration_s) * rec.fs)
     if a >= len(rec.signal):
         raise DataError(f"--start {start_s} s is past the end of record {record} ({rec.duration_s:.0f} s)")
@@ -53,7 +56,6 @@ def plot(record: str, events: Path | None, data: Path | None, lead: str, start_s
                 labels.append(ev.get("label"))
             except (ValueError, KeyError, TypeError):
                 raise DataError(f"{events}:{n}: not a beat event line (need JSON with time_s and label)") from None
-    out = out or Path(f"strip_{record}_{start_s:g}s.png")
     plot_strip(out, rec.signal[a:b], rec.fs, a / rec.fs, beats_s, labels, rec.beat_samples / rec.fs,
                rec.beat_classes.tolist(), title=f"record {record}, lead {rec.lead}", unit="mV")
     click.echo(f"wrote {out}")

@@ -65,7 +65,8 @@ def _replay_lead(lead: str | None):
 @click.option("--save", type=click.Path(path_type=Path), default=None,
               help="Keep the raw stream as a WFDB record DIR/NAME (format 16).")
 @click.option("--summary-json", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Also write the end-of-run summary (counters, latency percentiles) as JSON.")
+              help="Also write the end-of-run summary (counters, latency percentiles) as JSON, however the run "
+                   "ends (Ctrl-C, a device error), replacing the file atomically.")
 @click.option("--view", type=click.Choice(["auto", "rich", "plain", "none"]), default="auto", show_default=True,
               help="Live view: rich on a terminal, a plain line every 5 s otherwise, or none.")
 @click.option("--seed", type=int, default=0, show_default=True, help="--simulate: random seed.")
@@ -78,13 +79,14 @@ def stream(device, replay, simulate, model, fmt, baud, fs, lead, speed, start_s,
     fine (gain and offset do not matter). Each beat is labelled once its window's right
     context (the model's post_s, 1 s by default) has arrived. Garbage input, CRC errors,
     sequence gaps, an unplugged board (it reconnects) and a flat, saturated or lead-off
-    signal are survived and counted. Ctrl-C, or SIGTERM (systemd stopping a service),
-    stops the run and prints the summary.
+    signal are survived and counted; single corrupted samples (a serial glitch) are
+    replaced and counted. Ctrl-C, or SIGTERM (systemd stopping a service), stops the run
+    and prints the summary. Output files' missing folders are created.
 
     \b
     Examples:
       edge-ecg stream --simulate                               the demo, with the shipped model
-      edge-ecg stream --replay 208 --speed 0 --jsonl beats.jsonl
+      edge-ecg stream --replay 233 --speed 0 --jsonl 233.jsonl DS2 (test) record 233
       edge-ecg stream --device /dev/ttyACM0 --fs 360           Serial.println(analogRead(A0))
       edge-ecg stream --device /dev/ttyUSB0 --format binary --save run1
     """
@@ -99,12 +101,20 @@ def stream(device, replay, simulate, model, fmt, baud, fs, lead, speed, start_s,
         raise click.UsageError("give exactly one source: --device PATH, --replay RECORD or --simulate")
     if speed < 0:
         raise ConfigError(f"--speed must be >= 0 (0: as fast as possible), got {speed}")
-    if fs is not None and not 50.0 <= fs <= 4000.0:
-        raise ConfigError(f"--fs {fs:g} Hz is not a plausible ECG sampling rate (50-4000 Hz)")
+    if fs is not None:
+        from edge_ecg.stream.sources import check_device_fs
+
+        check_device_fs(fs)
     if duration is not None and duration <= 0:
         raise ConfigError("--duration must be > 0 seconds")
     if max_beats is not None and max_beats < 1:
         raise ConfigError("--max-beats must be >= 1")
+
+    from edge_ecg.outputs import prepare_output
+
+    for option, path in (("--jsonl", jsonl), ("--summary-json", summary_json), ("--save", save)):
+        if path is not None:  # missing folders are made now; an unwritable path fails before the run
+            prepare_output(path, option)
 
     # the source's own settings first: a mistake there costs no model loading
     if device:
@@ -138,13 +148,10 @@ def stream(device, replay, simulate, model, fmt, baud, fs, lead, speed, start_s,
         saver = WfdbStreamWriter(save, lead=str(getattr(source, "record", None) and source.record.lead or "ECG"))
     title = f"edge-ecg stream · {source.name} · {Path(str(getattr(clf, 'path', '') or 'model')).name}"
     live_view = LiveView(title, mode=view)
+    about = {"model": str(getattr(clf, "path", "") or ""), "runtime": getattr(clf, "runtime_name", "")}
     summary = run_stream(source, pipeline, duration_s=duration, max_beats=max_beats, writer=writer, saver=saver,
-                         view=live_view)
-    summary["model"] = str(getattr(clf, "path", "") or "")
-    summary["runtime"] = getattr(clf, "runtime_name", "")
+                         view=live_view, summary_json=summary_json, summary_extra=about)
     click.echo(format_summary(summary))
-    if summary_json:
-        summary_json.write_text(json.dumps(summary, indent=2, default=str) + "\n")
 
 
 @click.command()

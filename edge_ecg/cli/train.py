@@ -49,7 +49,8 @@ strategy_option = click.option(
 @click.option("--seed", type=int, default=None, help="Random seed (default 0): same seed, same run.")
 @click.option("--noise-data", type=click.Path(path_type=Path), default=None,
               help="nstdb folder for noise augmentation (default: beside --data, then the usual places).")
-@click.option("--force", is_flag=True, help="Replace an existing run folder given as --out.")
+@click.option("--force", is_flag=True, help="Replace an existing run folder given as --out, only once the new run is "
+              "complete (it is written beside it first; Ctrl-C leaves the old run as it was).")
 @click.option("--quiet", is_flag=True, help="No progress bars or per-epoch lines.")
 def train(data, train_data, data_root, lead, init, config_file, arch, epochs, qat, out, seed, noise_data, force,
           quiet):

@@ -138,7 +138,7 @@ def evaluate_classifier(classifier, db_dir: str | Path, records, progress: bool 
     from edge_ecg.records.load import vf_episodes
 
     beats = build_beatset(db_dir, list(records), classifier.window, progress=progress, lead=lead)
-    probs = predict_records(classifier, beats)
+    probs = predict_records(classifier, beats, progress=progress)
     report = score_predictions(
         beats.record, beats.sample, beats.y, probs, fs=classifier.window.fs,
         excluded=vf_episodes(db_dir, records, classifier.window.fs), title=title,
@@ -146,19 +146,27 @@ def evaluate_classifier(classifier, db_dir: str | Path, records, progress: bool 
     return report, probs, beats
 
 
-def predict_records(classifier, beats) -> np.ndarray:
+def predict_records(classifier, beats, progress: bool = False, batch: int = 4096) -> np.ndarray:
     """Probabilities ``(n, 5)`` of ``classifier`` for a BeatSet, one record at a time.
 
     Each record is its own stream: a sequence model is :meth:`~KerasClassifier.reset` at every
-    record's start, so no beat is classified with another patient's beats.
+    record's start, so no beat is classified with another patient's beats. Beats go to the
+    model ``batch`` at a time; ``progress`` shows a bar (beats classified) on stderr.
     """
+    from tqdm import tqdm
+
     reset = getattr(classifier, "reset", None)
     uses_rr = getattr(classifier, "uses_rr", True)
-    if reset is None:
-        return classifier.predict_batch(beats.X, beats.rr if uses_rr else None)
     probs = np.zeros((len(beats), len(CLASSES)), dtype=np.float32)
     starts = np.flatnonzero(np.r_[True, beats.record[1:] != beats.record[:-1], True])
-    for a, b in zip(starts[:-1], starts[1:]):
-        reset()
-        probs[a:b] = classifier.predict_batch(beats.X[a:b], beats.rr[a:b] if uses_rr else None)
+    if reset is None:  # no history: records need not be kept apart
+        starts = np.array([0, len(beats)])
+    with tqdm(total=len(beats), desc="classifying", unit="beat", disable=not progress, leave=False) as bar:
+        for a, b in zip(starts[:-1], starts[1:]):
+            if reset is not None:
+                reset()
+            for lo in range(a, b, batch):
+                hi = min(b, lo + batch)
+                probs[lo:hi] = classifier.predict_batch(beats.X[lo:hi], beats.rr[lo:hi] if uses_rr else None)
+                bar.update(hi - lo)
     return probs

@@ -35,9 +35,11 @@ drawn from ``(seed, phase, epoch)``; the same seed on the same machine gives the
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import shutil
+import tempfile
 import time
 import warnings
 from dataclasses import dataclass, replace
@@ -68,10 +70,12 @@ class TrainResult:
 
 
 def prepare_run_dir(out: str | Path, force: bool = False) -> Path:
-    """Create the run folder ``out``; refuse an existing non-empty one unless ``force``.
+    """Check that ``out`` may become a run folder; nothing is created or deleted.
 
-    With ``force`` an earlier *run folder* (one holding ``config.json``) is replaced; any other
-    non-empty folder is never deleted.
+    An existing non-empty ``out`` is refused unless ``force``, and with ``force`` only an
+    earlier *run folder* (one holding ``config.json``) may be replaced; any other non-empty
+    folder is never touched. The run is written elsewhere (:func:`staged_run_dir`) and
+    replaces ``out`` only once complete.
     """
     out = Path(out)
     if out.exists():
@@ -82,10 +86,37 @@ def prepare_run_dir(out: str | Path, force: bool = False) -> Path:
                 raise ConfigError(f"{out}: already exists; pass --force to replace it, or choose another --out")
             if not (out / "config.json").is_file():
                 raise ConfigError(f"{out}: exists and is not an edge-ecg run folder (no config.json); not replacing it")
-            shutil.rmtree(out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "checkpoints").mkdir(exist_ok=True)
     return out
+
+
+@contextlib.contextmanager
+def staged_run_dir(out: str | Path, force: bool = False):
+    """Yield a new hidden sibling of ``out`` (with ``checkpoints/``) to write a run into.
+
+    Only when the block ends normally is an earlier ``out`` (checked by
+    :func:`prepare_run_dir`) moved aside and removed, and the new folder renamed to ``out``
+    (renames within one folder: never a half-written run under that name). On an error or
+    Ctrl-C the staging folder is removed and ``out`` is left exactly as it was.
+    """
+    out = prepare_run_dir(out, force)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+    except OSError as exc:
+        raise ConfigError(f"{out}: cannot create the run folder ({exc.strerror or exc})") from None
+    try:
+        (staging / "checkpoints").mkdir()
+        yield staging
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    old = None
+    if out.exists():
+        old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
+        out.rename(old / out.name)
+    staging.rename(out)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def check_records(db_dir: str | Path, config: RunConfig) -> tuple[list[str], list[str]]:
@@ -479,7 +510,43 @@ def train_run(
         from edge_ecg.model.augment import find_nstdb, load_noise_bank
 
         noise = load_noise_bank(find_nstdb(db_dir, nstdb_dir), config.window, aug)
-    run_dir = prepare_run_dir(out, force) if role.is_chief else _worker_dir()
+    run = _RunInputs(config, db_dir, beats, lead, record_sets, train_names, val_names, patient_of, noise, init_path,
+                     role, progress, echo, t_start)
+    if not role.is_chief:  # a worker trains in a scratch folder; the chief writes `out`
+        metrics = _write_run(run, _worker_dir())
+        echo(f"worker {role.index} of {role.workers} done; the chief writes the run folder ({metrics['seconds']:.0f} s)")
+        return TrainResult(run_dir=Path(out), metrics=metrics, is_chief=False)
+    with staged_run_dir(out, force) as run_dir:  # a complete run replaces `out`, or nothing does
+        metrics = _write_run(run, run_dir)
+    echo(f"run folder: {out} ({metrics['seconds']:.0f} s)")
+    return TrainResult(run_dir=Path(out), metrics=metrics)
+
+
+@dataclass
+class _RunInputs:
+    """What :func:`train_run` checked and resolved before training: everything :func:`_write_run` needs."""
+
+    config: RunConfig
+    db_dir: Path | None
+    beats: tuple | None
+    lead: str | None
+    record_sets: list | None
+    train_names: list[str]
+    val_names: list[str]
+    patient_of: dict | None
+    noise: object
+    init_path: Path | None
+    role: object
+    progress: bool
+    echo: Callable[[str], None]
+    t_start: float
+
+
+def _write_run(run: _RunInputs, run_dir: Path) -> dict:
+    """The training itself, written into ``run_dir`` (a staging folder, or a worker's scratch
+    folder, removed here); returns the metrics."""
+    config, tc, beats, echo, progress = run.config, run.config.train, run.beats, run.echo, run.progress
+    record_sets, val_names, train_names, noise = run.record_sets, run.val_names, run.train_names, run.noise
     (run_dir / "config.json").write_text(to_json(config))
 
     from edge_ecg.model.arch import build_model, count_params
@@ -489,8 +556,8 @@ def train_run(
     seed_everything(tc.seed, tc.threads)
     strategy = make_strategy(tc.strategy)
     if beats is None:
-        beats = load_training_beats(db_dir, list(tc.records) or list(DS1), val_names, config, progress, lead=lead,
-                                    record_sets=record_sets)
+        beats = load_training_beats(run.db_dir, list(tc.records) or list(DS1), val_names, config, progress,
+                                    lead=run.lead, record_sets=record_sets)
     train, val = beats
     if len(train) == 0 or len(val) == 0:
         raise DataError("the training or validation records hold no annotated beats")
@@ -512,12 +579,12 @@ def train_run(
 
     with _scope(strategy):
         model = build_model(config.model, config.window)
-        if init_path is not None:
-            load_init_weights(model, init_path)
+        if run.init_path is not None:
+            load_init_weights(model, run.init_path)
         steps = -(-len(train) // tc.batch_size)
         _compile(model, config, tc.learning_rate, steps * tc.epochs)
-    if init_path is not None:
-        echo(f"starting from the weights of {init_path}")
+    if run.init_path is not None:
+        echo(f"starting from the weights of {run.init_path}")
     echo(f"model {config.model.arch}: {count_params(model)} parameters; imbalance: {tc.imbalance} "
          f"(class weights {', '.join(f'{c} {w:.2f}' for c, w in zip(CLASSES, weights))})")
     float_phase = _Phase("float", model, train, val, config, noise, weights, run_dir, progress, echo, 0, strategy,
@@ -556,24 +623,22 @@ def train_run(
         "class_weights": dict(zip(CLASSES, map(float, weights))),
         "noise_augmentation": None if noise is None else {"types": list(noise.tracks), "minutes": noise.minutes},
         "data": None if record_sets is None else [rs.describe() for rs in record_sets],
-        "val_patients": None if patient_of is None else sorted({patient_of[r] for r in val_names}),
-        "init": None if init_path is None else str(init_path),
+        "val_patients": None if run.patient_of is None else sorted({run.patient_of[r] for r in val_names}),
+        "init": None if run.init_path is None else str(run.init_path),
         "float": float_summary,
         "qat": qat_summary,
         "history": history,
-        "strategy": {"name": tc.strategy, "workers": role.workers,
+        "strategy": {"name": tc.strategy, "workers": run.role.workers,
                      "replicas": 1 if strategy is None else int(strategy.num_replicas_in_sync)},
         "feed": tc.feed,
-        "seconds": time.perf_counter() - t_start,
+        "seconds": time.perf_counter() - run.t_start,
     }
-    if not role.is_chief:
+    if not run.role.is_chief:
         shutil.rmtree(run_dir, ignore_errors=True)
-        echo(f"worker {role.index} of {role.workers} done; the chief writes the run folder ({metrics['seconds']:.0f} s)")
-        return TrainResult(run_dir=Path(out), metrics=metrics, is_chief=False)
+        return metrics
     (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     plot_curves(history, run_dir / "curves.png")
-    echo(f"run folder: {run_dir} ({metrics['seconds']:.0f} s)")
-    return TrainResult(run_dir=run_dir, metrics=metrics)
+    return metrics
 
 
 def resolve_init(init: str | Path, config: RunConfig) -> Path:

@@ -21,7 +21,8 @@ class BeatEvent:
     signal). ``probs`` maps class letter to probability. ``latency_ms`` is the wall-clock
     time from the arrival of the R-peak sample to the label (milliseconds). ``hr_bpm`` is
     the instantaneous heart rate from the preceding RR interval (None for the first beat
-    of a segment). ``truth`` is the true class when the source knows it (``--simulate``).
+    of a segment). ``glitches`` counts the serial glitches replaced inside the beat's window
+    (see :class:`edge_ecg.signal.impulse.ImpulseRejector`). ``truth`` is the true class when the source knows it (``--simulate``).
     """
 
     time_s: float
@@ -33,6 +34,7 @@ class BeatEvent:
     hr_bpm: float | None = None
     skipped: str | None = None
     truth: str | None = None
+    glitches: int = 0
 
     def to_dict(self) -> dict:
         """JSON-able dict with rounded numbers (one JSONL line)."""
@@ -49,6 +51,8 @@ class BeatEvent:
             out["skipped"] = self.skipped
         if self.truth is not None:
             out["truth"] = self.truth
+        if self.glitches:
+            out["glitches"] = int(self.glitches)
         return out
 
 

@@ -3,6 +3,10 @@
 For every :class:`~edge_ecg.stream.sources.Chunk`, :class:`StreamPipeline` runs, with state
 carried from chunk to chunk:
 
+0. glitches: single wild samples of a serial line (``5`` then ``512`` read as ``5512``) are
+   replaced by :class:`edge_ecg.signal.impulse.ImpulseRejector` (3 samples of look-ahead,
+   counted in ``impulses``; clean ECG passes unchanged), so they never reach the detector's
+   thresholds or a beat's window;
 1. quality: samples flagged by the device (lead-off) or by
    :class:`edge_ecg.signal.quality.QualityMonitor` (flat line, saturation) are marked;
 2. resample to the model's rate (``window.fs``) and clean with the causal band-pass, exactly
@@ -36,6 +40,7 @@ from edge_ecg.config import CLASSES, WindowConfig
 from edge_ecg.errors import ModelError
 from edge_ecg.signal.detect import QRSDetector
 from edge_ecg.signal.filter import StreamFilter, clean_sos
+from edge_ecg.signal.impulse import ImpulseRejector, impulse_floor
 from edge_ecg.stream.events import BeatEvent
 from edge_ecg.stream.latency import LatencyStats, StageTimer
 from edge_ecg.stream.sources import Chunk
@@ -79,8 +84,11 @@ def _bad_runs(mask: np.ndarray) -> list[tuple[int, int]]:
 class _Segment:
     """Everything that restarts after a gap: one stretch of contiguous samples."""
 
-    def __init__(self, fs: float, window: WindowConfig, rr_features: tuple[str, ...], start: int):
+    def __init__(self, fs: float, window: WindowConfig, rr_features: tuple[str, ...], start: int,
+                 impulse_floor: float = 0.0):
         self.fs = fs
+        self.rejector = ImpulseRejector(fs, floor=impulse_floor)
+        self.glitches: deque = deque(maxlen=256)  # segment times (s) of replaced samples
         self.fs_w = window.fs
         self.start = start  # stream sample index (device rate) of this segment's first sample
         self.resampler = make_resampler(fs, window.fs, window.resample_width)
@@ -141,7 +149,8 @@ class StreamPipeline:
         self.counts = {c: 0 for c in self.classes}
         self.counters = {
             "samples": 0, "chunks": 0, "beats": 0, "classified": 0, "skipped_quality": 0, "dropped_at_gap": 0,
-            "gaps": 0, "lost_samples": 0, "bad_samples": 0, "truth_beats": 0, "truth_matched": 0, "truth_agree": 0,
+            "gaps": 0, "lost_samples": 0, "bad_samples": 0, "impulses": 0, "truth_beats": 0, "truth_matched": 0,
+            "truth_agree": 0,
         }
         self.seg: _Segment | None = None
         self.fs: float | None = None
@@ -159,14 +168,18 @@ class StreamPipeline:
         """Run one chunk through the chain; returns the beats labelled during it (in order).
 
         ``read_s`` is the time the source spent reading and parsing it (added to the
-        ``read`` and ``total`` stage timers).
+        ``read`` and ``total`` stage timers). The last :attr:`ImpulseRejector.delay` samples
+        are held back until the next chunk (or :meth:`finish`, or a gap).
         """
         t0 = time.perf_counter()
         x = np.asarray(chunk.samples, dtype=np.float64)
+        events: list[BeatEvent] = []
         if chunk.gap or self.seg is None or chunk.fs != self.fs:
             if self.seg is not None:
                 self.counters["gaps"] += 1
-            self._new_segment(chunk.fs, chunk.lost)
+                events = self._feed(self.seg, *self._release(self.seg, None, None), t0=t0, read_s=0.0)
+                t0 = time.perf_counter()
+            self._new_segment(chunk.fs, chunk.lost, impulse_floor(x, chunk.units, chunk.gain))
         seg = self.seg
         n = x.size
         self.counters["chunks"] += 1
@@ -174,9 +187,26 @@ class StreamPipeline:
         for s, label in chunk.truth:
             self._truth.append((int(s), label))
             self.counters["truth_beats"] += 1
+        self.stream_pos += n
+        self._arrivals.append((self.stream_pos, chunk.arrival))
+        x, dev_bad = self._release(seg, x, chunk.bad)
+        return events + self._feed(seg, x, dev_bad, t0=t0, read_s=read_s)
 
+    def _release(self, seg: _Segment, x, bad) -> tuple[np.ndarray, np.ndarray]:
+        """The samples (and device flags) the glitch rejector lets through now; all of them if ``x`` is None."""
+        before = seg.rejector.count
+        out, flags = seg.rejector.flush() if x is None else seg.rejector.process(x, bad)
+        if seg.rejector.count != before:
+            self.counters["impulses"] += seg.rejector.count - before
+            seg.glitches.extend(i / seg.fs for i in seg.rejector.replaced)
+            seg.rejector.replaced.clear()
+        return out, flags
+
+    def _feed(self, seg: _Segment, x: np.ndarray, dev_bad: np.ndarray, t0: float, read_s: float) -> list[BeatEvent]:
+        """Quality, resampling, cleaning, detection and labelling of released samples ``x``."""
+        n = x.size
         # quality flags at the device rate
-        bad = np.zeros(n, dtype=bool) if chunk.bad is None else np.asarray(chunk.bad, dtype=bool)
+        bad = np.asarray(dev_bad, dtype=bool)
         if self.quality and seg.quality is not None and n:
             bad = np.asarray(seg.quality.process(x, lead_off=bad), dtype=bool)
         if self.quality and bad.any():
@@ -191,8 +221,6 @@ class StreamPipeline:
         seg.n_in += n
         if n:
             seg.last_x = float(x[-1])
-        self.stream_pos += n
-        self._arrivals.append((self.stream_pos, chunk.arrival))
         t1 = time.perf_counter()
 
         # resample + clean
@@ -219,6 +247,7 @@ class StreamPipeline:
         if self.seg is None:
             return []
         seg = self.seg
+        held = self._feed(seg, *self._release(seg, None, None), t0=time.perf_counter(), read_s=0.0)
         t = time.perf_counter()
         if seg.resampler is not None and seg.n_in:
             # the resampler's look-ahead: pad with the last sample (offline pads the record's end too)
@@ -230,7 +259,7 @@ class StreamPipeline:
                 if tail.size:
                     seg.buf = np.concatenate([seg.buf, seg.clean.process(tail).astype(np.float32)])
                     seg.n_win += tail.size
-        return self._emit_ready(seg, final=True, t_stages=(t, t, t, t), read_s=0.0)
+        return held + self._emit_ready(seg, final=True, t_stages=(t, t, t, t), read_s=0.0)
 
     def summary(self) -> dict:
         """Counters, class counts, stage and beat-to-label latency (ms) as a JSON-able dict."""
@@ -244,14 +273,15 @@ class StreamPipeline:
 
     # ------------------------------------------------------------------ internals
 
-    def _new_segment(self, fs: float, lost: int) -> None:
+    def _new_segment(self, fs: float, lost: int, floor: float = 0.0) -> None:
         if self.seg is not None:
             self.counters["dropped_at_gap"] += len(self.seg.pending)
             self.win_offset += self.seg.n_win
         self.stream_pos += int(lost)
         self.counters["lost_samples"] += int(lost)
+        self.hr_bpm = None  # the heart rate before a gap is not the current one
         self.fs = float(fs)
-        self.seg = _Segment(self.fs, self.window, self.rr_features, self.stream_pos)
+        self.seg = _Segment(self.fs, self.window, self.rr_features, self.stream_pos, floor)
         reset = getattr(self.classifier, "reset", None)
         if reset is not None:  # a sequence model's beat history never spans a gap
             reset()
@@ -352,6 +382,9 @@ class StreamPipeline:
         latency = None if arrival is None else (t_label - arrival) * 1000.0
         ev = BeatEvent(time_s=s / seg.fs, sample=s, model_sample=self.win_offset + r, label=None, hr_bpm=hr,
                        latency_ms=latency)
+        if seg.glitches:
+            lo, hi = (r - self.window.pre) / seg.fs_w, (r + self.window.post + 1) / seg.fs_w
+            ev.glitches = sum(lo <= g < hi for g in seg.glitches)
         self.counters["beats"] += 1
         if hr is not None:
             self.hr_bpm = hr
@@ -405,3 +438,5 @@ class StreamPipeline:
         horizon = seg.n_in / seg.fs - (w.pre_s + w.post_s + seg.detector.max_delay / seg.fs_w + 1.0)
         while seg.bad and seg.bad[0][1] < horizon:
             seg.bad.popleft()
+        while seg.glitches and seg.glitches[0] < horizon:
+            seg.glitches.popleft()

@@ -11,6 +11,7 @@ print) a summary.
 from __future__ import annotations
 
 import contextlib
+import json
 import signal
 import threading
 import time
@@ -52,6 +53,8 @@ def run_stream(
     on_event=None,
     threaded: bool | None = None,
     max_chunks: int = 256,
+    summary_json=None,
+    summary_extra: dict | None = None,
 ) -> dict:
     """Run ``source`` through ``pipeline`` until it ends or a limit is reached; returns the summary.
 
@@ -60,12 +63,14 @@ def run_stream(
     a :class:`~edge_ecg.stream.save.WfdbStreamWriter`; ``view``: a
     :class:`~edge_ecg.stream.view.LiveView`; ``on_event``: called with every
     :class:`~edge_ecg.stream.events.BeatEvent`. ``threaded`` (default: ``source.live``) reads
-    in a thread with a queue of ``max_chunks`` chunks.
+    in a thread with a queue of ``max_chunks`` chunks. ``summary_json``: a path the summary
+    (with ``summary_extra`` added) is written to atomically however the run ends, also when
+    an error (a device that cannot be read) ends it; the error is then raised.
     """
     threaded = source.live if threaded is None else threaded
     reader = ThreadedReader(source, max_chunks=max_chunks) if threaded else None
     gen = None if threaded else iter(source.chunks())
-    interrupted, ended = False, "source ended"
+    interrupted, ended, error = False, "source ended", None
     t_start = time.perf_counter()
     cpu_start = time.process_time()
 
@@ -125,6 +130,9 @@ def run_stream(
                     break
         except KeyboardInterrupt:
             interrupted = True
+        except Exception as exc:  # the summary is written, then the error goes on to the CLI
+            error = exc
+            ended = f"error: {exc}"
         finally:
             if reader is not None:
                 reader.stop()
@@ -156,4 +164,15 @@ def run_stream(
         interrupted=interrupted,
         ended="interrupted" if interrupted else ended,
     )
+    if getattr(source, "device", False):  # a board sets the pace: say how it kept it, not "x real time"
+        connected = wall - summary["source_stats"].get("disconnected_s", 0.0)
+        summary.update(device=True, fs=pipeline.fs,
+                       received_hz=round(summary["samples"] / connected, 2) if connected > 0 else None)
+    summary.update(summary_extra or {})
+    if summary_json is not None:
+        from edge_ecg.outputs import write_atomic
+
+        write_atomic(summary_json, json.dumps(summary, indent=2, default=str) + "\n")
+    if error is not None:
+        raise error
     return summary

@@ -3,7 +3,9 @@
 Samples go to ``RECORD.dat`` (WFDB format 16: little-endian int16) as they arrive, so memory
 stays bounded however long the run; ``RECORD.hea`` is (re)written at every flush and on
 close. Samples known to be lost in a gap are written as WFDB's invalid value (-32768), so
-time in the record stays stream time. ADC counts are stored as they came (gain from the
+time in the record stays stream time. When the device changes its sampling rate, the record
+is finished and recording goes on in a new one, ``NAME_2`` (then ``_3``...), at the new
+rate: no sample is dropped. ADC counts are stored as they came (gain from the
 device header when it sends one, else 1 "adu" per unit); millivolt sources (replay,
 simulator) are stored at 1000 adu/mV (1 uV steps, +-32.7 mV).
 """
@@ -35,7 +37,9 @@ class WfdbStreamWriter:
             raise DataError(f"{path}: a WFDB record name may use only letters, digits, '_' and '-'")
         if not path.parent.is_dir():
             raise DataError(f"{path.parent}: folder for --save does not exist")
-        self.path = path
+        self.path = self.base = path
+        self.segment = 1
+        self.records = [path]  # every record written (a new one at each change of sampling rate)
         self.lead = lead
         self.flush_every_s = float(flush_every_s)
         self._fh = None
@@ -75,10 +79,7 @@ class WfdbStreamWriter:
         if self._fh is None:
             self._start(chunk)
         elif abs(chunk.fs - self.fs) > 1e-9 * self.fs:
-            log.warning("sampling rate changed to %g Hz; --save stops here (%s keeps %g Hz)", chunk.fs, self.path,
-                        self.fs)
-            self.stopped = True
-            return
+            self._next_record(chunk)
         if chunk.lost:
             fill = int(min(chunk.lost, MAX_FILL_S * self.fs))
             self._append(np.full(fill, INVALID, dtype="<i2"))
@@ -88,6 +89,19 @@ class WfdbStreamWriter:
         self._append(q)
         if self._since_flush >= self.flush_every_s * self.fs:
             self.flush()
+
+    def _next_record(self, chunk) -> None:
+        """The device changed its rate: finish this record and go on in ``NAME_2`` (``_3``...)."""
+        self.close()
+        self.segment += 1
+        old, self.path = self.path, self.base.with_name(f"{self.base.name}_{self.segment}")
+        log.warning("sampling rate changed from %g to %g Hz: %s is complete; recording goes on in %s", self.fs,
+                    chunk.fs, old, self.path)
+        self.records.append(self.path)
+        self._fh = None
+        self.n = self.checksum = self.first_value = self._since_flush = 0
+        self.gain, self.baseline, self.units, self.scale = 1.0, 0, "adu", 1.0
+        self._start(chunk)
 
     def _append(self, q: np.ndarray) -> None:
         self._fh.write(q.tobytes())

@@ -36,6 +36,88 @@ log = logging.getLogger(__name__)
 
 #: Longest text line accepted from an ASCII device (bytes); longer is garbage.
 MAX_LINE = 256
+#: Sampling rates a device (or an emulated board) may have, Hz: one range for every command.
+DEVICE_FS_RANGE = (50.0, 4000.0)
+#: Seconds of bytes without a usable sample before the source says what the bytes look like.
+FORMAT_CHECK_S = 3.0
+#: Seconds without any byte before a live view stops showing the last heart rate.
+SILENCE_S = 2.0
+
+
+def check_device_fs(fs: float, option: str = "--fs") -> float:
+    """``fs`` (Hz) if it is a plausible ECG sampling rate (:data:`DEVICE_FS_RANGE`), else a one-line
+    :class:`ConfigError` naming ``option``."""
+    lo, hi = DEVICE_FS_RANGE
+    try:
+        value = float(fs)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{option} must be a number of Hz, got {fs!r}") from None
+    if not lo <= value <= hi:
+        raise ConfigError(f"{option} {value:g} Hz is not a plausible ECG sampling rate ({lo:g}-{hi:g} Hz)")
+    return value
+
+
+def guess_format(data: bytes) -> str | None:
+    """What raw serial bytes look like: ``"binary"`` (edge-ecg protocol frames), ``"ascii"``
+    (text lines of numbers) or None (neither: noise, or a wrong baud rate)."""
+    from edge_ecg.stream.protocol import MARKER
+
+    if not data:
+        return None
+    if data.count(MARKER) >= 2:
+        return "binary"
+    text = sum(1 for b in data if 32 <= b < 127 or b in (9, 10, 13))
+    if text >= 0.95 * len(data) and b"\n" in data and any(48 <= b <= 57 for b in data):
+        return "ascii"
+    return None
+
+
+class FormatGuard:
+    """Notices a serial stream that gives no usable samples, and says what its bytes look like.
+
+    ``fmt`` is the ``--format`` in use; after ``check_s`` seconds in which bytes came but
+    usable samples did not outnumber the lines or bytes thrown away, :attr:`hint` is one
+    line ("these bytes look like binary frames: try --format binary", the reverse, or a wrong
+    baud rate), logged once as a warning. Usable samples clear it.
+    """
+
+    def __init__(self, path: str, fmt: str, check_s: float = FORMAT_CHECK_S):
+        self.path, self.fmt, self.check_s = path, fmt, float(check_s)
+        self.hint: str | None = None
+        self._warned: set[str] = set()
+        self.reset()
+
+    def reset(self) -> None:
+        """Start a new observation window (after a (re)connection)."""
+        self._t0: float | None = None
+        self._good = self._bad = 0
+        self._tail = b""
+
+    def update(self, data: bytes, good: int, bad: int, now: float) -> None:
+        """``data`` just read gave ``good`` usable samples and ``bad`` lines/bytes thrown away."""
+        if self._t0 is None:
+            self._t0 = now
+        self._good += good
+        self._bad += bad
+        self._tail = (self._tail + data)[-1024:]
+        if good and self._good > self._bad:
+            self.hint = None
+            self.reset()
+            return
+        elapsed = now - self._t0
+        if elapsed < self.check_s or self._good > self._bad:
+            return
+        other = {"ascii": "binary", "binary": "ascii"}[self.fmt]
+        seen = guess_format(self._tail)
+        what = f"no usable samples in {elapsed:.0f} s with --format {self.fmt}"
+        if seen == other:
+            kind = "binary frames" if other == "binary" else "text lines"
+            self.hint = f"{what}: these bytes look like {kind}: try --format {other}"
+        else:
+            self.hint = f"{what}: the bytes look like neither text lines nor binary frames (a wrong --baud?)"
+        if self.hint.split(":", 1)[1] not in self._warned:
+            self._warned.add(self.hint.split(":", 1)[1])
+            log.warning("%s: %s", self.path, self.hint)
 
 
 @dataclass
@@ -264,6 +346,7 @@ class SerialSource(Source):
     """
 
     live = True
+    fmt = "ascii"
 
     def __init__(self, path: str, baud: int = 115200, backoff_s: float = 0.2, max_backoff_s: float = 5.0,
                  read_timeout_s: float = 0.01):
@@ -277,6 +360,11 @@ class SerialSource(Source):
         self._gap_pending = False
         self.name = f"{self.path} @ {self.baud} baud"
         self.counters = {"bytes": 0, "disconnects": 0, "reconnects": 0}
+        self.device = True  # the summary describes a device, not a replay speed
+        self.guard = FormatGuard(self.path, self.fmt)
+        self.lost_since: float | None = None  # monotonic time the device was lost (None: connected)
+        self.disconnected_s = 0.0
+        self.last_data: float | None = None  # monotonic time of the last byte
 
     # ---- device handling
 
@@ -308,8 +396,8 @@ class SerialSource(Source):
         """Retry opening until it works (True) or the source is stopped (False)."""
         self.close()
         self.counters["disconnects"] += 1
-        t_lost = time.monotonic()
-        log.warning("%s: device lost; retrying with back-off", self.path)
+        t_lost = self.lost_since = time.monotonic()
+        log.warning("%s: device lost, reconnecting (retrying with back-off)", self.path)
         delay = self.backoff_s
         while not self.stopped:
             self._stop.wait(delay)
@@ -322,11 +410,36 @@ class SerialSource(Source):
                 delay = min(self.max_backoff_s, delay * 2)
                 continue
             self.counters["reconnects"] += 1
+            self.disconnected_s += time.monotonic() - t_lost
+            self.lost_since = None
             log.warning("%s: reconnected after %.1f s; resuming", self.path, time.monotonic() - t_lost)
             self._gap_pending = True
             self.reset_parser(first=True)
+            self.guard.reset()
             return True
         return False
+
+    def status(self) -> str | None:
+        """None while samples flow; else what is wrong, one line: the device is lost, silent,
+        or sends bytes that give no samples (see :class:`FormatGuard`)."""
+        now = time.monotonic()
+        if self.lost_since is not None:
+            return f"device lost, reconnecting ({now - self.lost_since:.0f} s)"
+        if self.guard.hint:
+            return self.guard.hint
+        if self._ser is not None and self.last_data is not None and now - self.last_data > SILENCE_S:
+            return f"no data from the device for {now - self.last_data:.0f} s"
+        return None
+
+    def serial_stats(self) -> dict:
+        """The counters, with the time spent disconnected and the current :meth:`status`."""
+        out = dict(self.counters)
+        lost = self.disconnected_s + (time.monotonic() - self.lost_since if self.lost_since is not None else 0.0)
+        out["disconnected_s"] = round(lost, 2)
+        status = self.status()
+        if status:
+            out["status"] = status
+        return out
 
     def chunks(self) -> Iterator[Chunk]:
         self.open()
@@ -342,8 +455,11 @@ class SerialSource(Source):
             if not data:
                 continue
             self.counters["bytes"] += len(data)
+            self.last_data = time.monotonic()
             arrival = time.perf_counter()
+            thrown = self.thrown_away()
             chunks = self.parse(data, arrival)
+            self.guard.update(data, sum(len(c) for c in chunks), self.thrown_away() - thrown, self.last_data)
             spent = (time.perf_counter() - arrival) / max(1, len(chunks))
             for chunk in chunks:
                 chunk.read_s = spent
@@ -355,6 +471,10 @@ class SerialSource(Source):
     # ---- to be provided by subclasses
 
     def reset_parser(self, first: bool = False) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def thrown_away(self) -> int:  # pragma: no cover - abstract
+        """Lines or bytes the parser has thrown away so far."""
         raise NotImplementedError
 
     def parse(self, data: bytes, arrival: float) -> list[Chunk]:  # pragma: no cover - abstract
@@ -442,7 +562,7 @@ class SerialAsciiSource(SerialSource):
         self.fs = float(fs)
         self.check_rate_s = check_rate_s
         self._rate_t0: float | None = None
-        self._rate_n = 0
+        self._rate_n = self._rate_bad = 0
         self._rate_checked = False
 
     def reset_parser(self, first: bool = False) -> None:
@@ -450,8 +570,11 @@ class SerialAsciiSource(SerialSource):
         self._rate_t0 = None
         self._rate_n = 0
 
+    def thrown_away(self) -> int:
+        return self.parser.bad_lines
+
     def stats(self) -> dict:
-        out = dict(self.counters)
+        out = self.serial_stats()
         out.update(lines=self.parser.lines, bad_lines=self.parser.bad_lines, partial_lines=self.parser.partial_lines)
         return out
 
@@ -467,9 +590,14 @@ class SerialAsciiSource(SerialSource):
             return
         if self._rate_t0 is None:
             self._rate_t0 = now  # samples in this first read do not count: they may be a backlog
+            self._rate_bad = self.parser.bad_lines
             return
         self._rate_n += n
         elapsed = now - self._rate_t0
+        if elapsed >= self.check_rate_s and self.parser.bad_lines - self._rate_bad > self._rate_n:
+            # mostly lines that do not parse: a wrong --format or --baud, not a wrong --fs (FormatGuard says so)
+            self._rate_t0, self._rate_n, self._rate_bad = now, 0, self.parser.bad_lines
+            return
         if elapsed >= self.check_rate_s:
             self._rate_checked = True
             rate = self._rate_n / elapsed
@@ -490,6 +618,8 @@ class SerialBinarySource(SerialSource):
     gap for the pipeline; lead-off flags mark samples unusable.
     """
 
+    fmt = "binary"
+
     def __init__(self, path: str, baud: int = 115200, lead: int = 0, fs: float | None = None, **kwargs):
         from edge_ecg.stream.protocol import FrameDecoder
 
@@ -509,8 +639,11 @@ class SerialBinarySource(SerialSource):
         for k, v in stats.items():
             setattr(self.decoder, k, v)
 
+    def thrown_away(self) -> int:
+        return self.decoder.garbage_bytes + self.counters["frames_before_header"]
+
     def stats(self) -> dict:
-        out = dict(self.counters)
+        out = self.serial_stats()
         out.update(self.decoder.stats())
         return out
 

@@ -26,13 +26,16 @@ def _ms(stats: LatencyStats, q: float) -> str:
 def status_fields(pipeline, source_stats: dict, dropped: int) -> dict:
     """The numbers a view shows, as a flat dict."""
     c = pipeline.counters
+    status = source_stats.get("status")  # device lost, silent, or a wrong --format: nothing current to show
     return {
-        "hr": "-" if pipeline.hr_bpm is None else f"{pipeline.hr_bpm:.0f}",
+        "status": status,
+        "hr": "-" if pipeline.hr_bpm is None or status else f"{pipeline.hr_bpm:.0f}",
         "beats": c["beats"],
         "counts": " ".join(f"{k} {v}" for k, v in pipeline.counts.items()),
-        "quality": "ok" if pipeline.signal_ok else "FLAGGED",
+        "quality": "-" if status else "ok" if pipeline.signal_ok else "FLAGGED",
         "skipped": c["skipped_quality"],
         "gaps": c["gaps"],
+        "glitches": c.get("impulses", 0),
         "dropped": dropped,
         "lat50": _ms(pipeline.beat_latency, 50),
         "lat99": _ms(pipeline.beat_latency, 99),
@@ -47,8 +50,9 @@ def plain_line(pipeline, source_stats: dict, dropped: int) -> str:
     extra = " ".join(f"{k}={v}" for k, v in f["source"].items())
     return (
         f"t={t:.1f}s HR {f['hr']} bpm | beats {f['beats']} ({f['counts']}) | quality {f['quality']} "
-        f"(unclassified {f['skipped']}) | gaps {f['gaps']} dropped {f['dropped']} | "
+        f"(unclassified {f['skipped']}) | gaps {f['gaps']} dropped {f['dropped']} glitches {f['glitches']} | "
         f"latency p50 {f['lat50']} ms p99 {f['lat99']} ms" + (f" | {extra}" if extra else "")
+        + (f" | {f['status']}" if f["status"] else "")
     )
 
 
@@ -98,12 +102,13 @@ class LiveView:
         head = Table.grid(padding=(0, 3))
         head.add_row(
             f"[b]HR[/b] {f['hr']} bpm", f"[b]beats[/b] {f['beats']}",
-            f"[b]signal[/b] {'[green]ok' if f['quality'] == 'ok' else '[red]flagged'}[/]",
+            "[b]signal[/b] " + {"ok": "[green]ok[/]", "-": "-"}.get(f["quality"], "[red]flagged[/]"),
             f"[b]latency[/b] p50 {f['lat50']} / p99 {f['lat99']} ms",
         )
         counts = Table.grid(padding=(0, 2))
         counts.add_row(*[f"[b]{k}[/b] {v}" for k, v in pipeline.counts.items()],
-                       f"[b]unclassified[/b] {f['skipped']}", f"[b]gaps[/b] {f['gaps']}", f"[b]dropped[/b] {dropped}")
+                       f"[b]unclassified[/b] {f['skipped']}", f"[b]gaps[/b] {f['gaps']}", f"[b]dropped[/b] {dropped}",
+                       f"[b]glitches[/b] {f['glitches']}")
         beats = Table(box=None, pad_edge=False)
         for col in ("time s", "class", "p", "HR", "latency ms", "truth"):
             beats.add_column(col, justify="right")
@@ -117,7 +122,10 @@ class LiveView:
             )
         src = " ".join(f"{k}={v}" for k, v in f["source"].items()) or "no faults"
         grid = Table.grid()
-        for row in (head, counts, beats, f"[dim]source: {src}[/dim]"):
+        rows = [head, counts, beats, f"[dim]source: {src}[/dim]"]
+        if f["status"]:
+            rows.insert(0, f"[b red]{f['status']}[/]")
+        for row in rows:
             grid.add_row(row)
         return Panel(grid, title=self.title, border_style="blue")
 
@@ -128,17 +136,30 @@ class LiveView:
             print(file=self.stream, flush=True)
 
 
+def _pace_line(c: dict) -> str:
+    """How fast the signal came: times real time for a replay or simulation; for a device, the
+    rate it really sent, the rate it announced and the time it was disconnected."""
+    head = f"  signal {c.get('stream_s', 0):.1f} s in {c.get('wall_s', 0):.2f} s wall"
+    if c.get("device"):
+        st = c.get("source_stats", {})
+        rate = c.get("received_hz")
+        return (head + f"; the device sent {rate if rate is not None else 0:.1f} samples/s while connected"
+                + (f" ({c['fs']:g} Hz expected)" if c.get("fs") else "")
+                + f", disconnected {st.get('disconnects', 0)} time(s) for {st.get('disconnected_s', 0.0):.1f} s")
+    return head + (f" ({c['x_realtime']:.0f}x real time)" if c.get("x_realtime") else "")
+
+
 def format_summary(summary: dict) -> str:
     """The multi-line summary printed when a stream ends (also after Ctrl-C)."""
     c = summary
     lines = [
         f"stream: {c.get('source', '')}  ({'interrupted' if c.get('interrupted') else c.get('ended', 'ended')})",
-        f"  signal {c.get('stream_s', 0):.1f} s in {c.get('wall_s', 0):.2f} s wall"
-        + (f" ({c['x_realtime']:.0f}x real time)" if c.get("x_realtime") else ""),
+        _pace_line(c),
         f"  beats {c['beats']}: " + ", ".join(f"{k} {v}" for k, v in c["counts"].items())
         + f"; unclassified (signal quality) {c['skipped_quality']}",
         f"  gaps {c['gaps']} (beats dropped at gaps {c['dropped_at_gap']}, samples lost {c['lost_samples']}, "
-        f"dropped by a slow consumer {c.get('dropped_samples', 0)}); flagged samples {c['bad_samples']}",
+        f"dropped by a slow consumer {c.get('dropped_samples', 0)}); flagged samples {c['bad_samples']}; "
+        f"glitches replaced {c.get('impulses', 0)}",
     ]
     src = {k: v for k, v in c.get("source_stats", {}).items() if k in SOURCE_COUNTERS and v}
     if src:
