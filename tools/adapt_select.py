@@ -87,7 +87,8 @@ def figures(report) -> dict:
 
     out = {f"{name}_{k}": pts(g[c][k]) for name, c in (("sveb", "S"), ("veb", "V")) for k in ("se", "ppv", "f1")}
     out.update(accuracy=pts(g["accuracy"]), macro_f1=pts(g["macro_f1"]))
-    out["score"] = round((out["sveb_f1"] + out["veb_f1"]) / 2.0, 2)
+    both = (out["sveb_f1"], out["veb_f1"])
+    out["score"] = None if None in both else round(sum(both) / 2.0, 2)
     return out
 
 
