@@ -289,7 +289,7 @@ class AdaptConfig:
     ``proto_weight * min(1, support / proto_ramp)``.
     """
 
-    design: str = "cluster"
+    design: str = "prototype"  # chosen on svdb by tools/adapt_select.py (tools/results/adapt_select.json)
     morph_start_s: float = -0.1
     morph_end_s: float = 0.25
     morph_step: int = 2

@@ -6,7 +6,7 @@
     python tools/bench.py report            # only regenerate BENCHMARKS.md from tools/results/
     python tools/bench.py all --quick       # a small, fast run (used by the test suite)
 
-Data: --data-root DIR (holding mitdb/ and nstdb/), else $EDGE_ECG_DATA, else ../shared/data.
+Data: --data-root DIR (holding mitdb/, nstdb/ and, for `adapt`, svdb/), else $EDGE_ECG_DATA, else ../shared/data.
 Results: tools/results/<section>.json and PNGs; BENCHMARKS.md at the project root.
 """
 
@@ -40,7 +40,7 @@ def sections() -> dict:
     return dict(sorted(found.items(), key=lambda kv: order.get(kv[0], 99)))
 
 
-SECTION_ORDER = ["accuracy", "ablation", "noise", "qrs", "latency", "memory", "stream", "explain"]
+SECTION_ORDER = ["accuracy", "ablation", "noise", "qrs", "latency", "memory", "stream", "adapt", "explain"]
 
 
 def write_report(out_dir: Path, report: Path) -> None:

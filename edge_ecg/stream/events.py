@@ -22,6 +22,7 @@ class BeatEvent:
     time from the arrival of the R-peak sample to the label (milliseconds). ``hr_bpm`` is
     the instantaneous heart rate from the preceding RR interval (None for the first beat
     of a segment). ``truth`` is the true class when the source knows it (``--simulate``).
+    ``adapted`` (with ``--adapt``) says the label came from a state adapted to the wearer.
     """
 
     time_s: float
@@ -33,6 +34,7 @@ class BeatEvent:
     hr_bpm: float | None = None
     skipped: str | None = None
     truth: str | None = None
+    adapted: bool | None = None
 
     def to_dict(self) -> dict:
         """JSON-able dict with rounded numbers (one JSONL line)."""
@@ -49,6 +51,8 @@ class BeatEvent:
             out["skipped"] = self.skipped
         if self.truth is not None:
             out["truth"] = self.truth
+        if self.adapted is not None:
+            out["adapted"] = self.adapted
         return out
 
 

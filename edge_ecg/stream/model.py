@@ -67,10 +67,12 @@ def _rss_mb() -> float | None:
 
 
 def profile_model(model: str | Path | None = None, threads: int = 1, delegate: str = "none", runs: int = 1000,
-                  warmup: int = 20, seed: int = 0) -> dict:
+                  warmup: int = 20, seed: int = 0, adapt: bool = False) -> dict:
     """Time the model alone: load time, then ``runs`` single-beat inferences on random normalised
     windows (after ``warmup``). Returns milliseconds (mean, p50, p95, p99, max), beats/s,
-    the runtime used, the model's size and quantisation, and the process's resident memory."""
+    the runtime used, the model's size and quantisation, and the process's resident memory.
+    ``adapt``: also time each beat with the wearer's adaptation after the model (``adapt``:
+    p50 with and alone, ms, and the ratio with / without)."""
     if runs < 1:
         raise ModelError(f"--runs must be >= 1, got {runs}")
     t0 = time.perf_counter()
@@ -89,6 +91,7 @@ def profile_model(model: str | Path | None = None, threads: int = 1, delegate: s
         times[i] = time.perf_counter() - t
     ms = times * 1000.0
     path = Path(model) if model is not None else find_default_model()
+    extra = {"adapt": time_adaptation(clf, X, rr, runs, float(np.percentile(ms, 50)))} if adapt else {}
     return {
         "model": str(path),
         "size_kb": round(path.stat().st_size / 1024.0, 1),
@@ -109,4 +112,26 @@ def profile_model(model: str | Path | None = None, threads: int = 1, delegate: s
         },
         "beats_per_s": round(runs / float(times.sum()), 1),
         "rss_mb": None if _rss_mb() is None else round(_rss_mb(), 1),
+        **extra,
     }
+
+
+def time_adaptation(clf, X: np.ndarray, rr: np.ndarray, runs: int, p50_without_ms: float) -> dict:
+    """Per-beat time of the model followed by the wearer's adaptation (one beat at a time, as
+    a stream labels them), and of the adaptation alone, in ms (p50), on windows ``X`` ``(m, L)``."""
+    from edge_ecg.runtime.adapt import make_adapter
+
+    adapter = make_adapter(clf)
+    both, alone = np.empty(runs), np.empty(runs)
+    for i in range(runs):
+        x, r = X[i % len(X)][None], rr[i % len(X)][None]
+        t = time.perf_counter()
+        p = clf.predict(x[0], r[0])[None]
+        t1 = time.perf_counter()
+        adapter.adapt_batch(x, r, p)
+        t2 = time.perf_counter()
+        both[i], alone[i] = t2 - t, t2 - t1
+    with_p50 = float(np.percentile(both, 50)) * 1000.0
+    return {"design": adapter.config.design, "with_p50_ms": round(with_p50, 4),
+            "alone_p50_ms": round(float(np.percentile(alone, 50)) * 1000.0, 4),
+            "ratio_p50": round(with_p50 / p50_without_ms, 3) if p50_without_ms > 0 else None}
