@@ -324,3 +324,32 @@ def test_evaluate_cli_adapt_and_clinic_mode(int8_model, tiny_db):  # noqa: F811
     bad = CliRunner().invoke(main, ["evaluate", "--model", str(int8_model), "--records", "900", "--data",
                                     str(tiny_db), "--supervised-minutes", "-1"])
     assert bad.exit_code != 0 and "Traceback" not in bad.output
+
+
+@pytest.mark.realdata
+def test_drift_bounds_on_real_bigeminy_and_atrial_fibrillation(mitdb_dir):
+    """The shipped model with the shipped adaptation on DS1 records with long bigeminy /
+    trigeminy (119, 208) and atrial fibrillation (201, 203). The model was trained on them, so
+    this checks behaviour, not accuracy: over the last third of each record, adaptation keeps
+    V beats V and N beats N within 5 points of the network alone (the measured worst case,
+    201's N beats in atrial fibrillation, loses 3.3 points to S; BENCHMARKS.md, 'adapt')."""
+    model = Path(__file__).resolve().parents[1] / "models" / "edge_ecg_int8.tflite"
+    if not model.is_file():
+        pytest.skip("no committed model in models/")
+    from edge_ecg.beats.dataset import build_beatset
+    from edge_ecg.model.predict import predict_records
+    from edge_ecg.runtime.adapt import make_adapter
+    from edge_ecg.stream.model import load_classifier
+
+    clf = load_classifier(model)
+    for name in ("119", "208", "201", "203"):
+        beats = build_beatset(mitdb_dir, [name], clf.window, progress=False)
+        probs = predict_records(clf, beats)
+        adapted, flags = adapt_records(make_adapter(clf), beats.record, beats.X, beats.rr, probs)
+        last = np.arange(len(beats)) >= 2 * len(beats) // 3
+        assert flags[last].mean() > 0.5, name  # it does adapt there
+        for c in (N, V):
+            ref = last & (beats.y == c)
+            raw = (probs[ref].argmax(1) == c).mean()
+            new = (adapted[ref].argmax(1) == c).mean()
+            assert new >= raw - 0.05, (name, CLASSES[c], raw, new)

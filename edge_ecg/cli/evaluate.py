@@ -20,9 +20,9 @@ import click
 @click.option("--plot", type=click.Path(path_type=Path), default=None, help="Also write the confusion matrix as a PNG.")
 @click.option("--threads", type=click.IntRange(min=1), default=2, show_default=True, help="CPU threads.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
-@click.option("--adapt/--no-adapt", default=None,
+@click.option("--adapt/--no-adapt", default=False, show_default=True,
               help="Score with the wearer's adaptation, each record its own wearer, exactly as `stream --adapt` "
-                   "labels beats (causal, unsupervised). [default: --adapt, chosen on svdb by tools/adapt_select.py]")
+                   "labels beats (causal, unsupervised; edge_ecg.runtime.adapt). Off: the model alone.")
 @click.option("--supervised-minutes", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Clinic mode (EC57 patient-specific protocol, e.g. 5): the first minutes of each record's "
                    "reference labels teach the adaptation and only the rest is scored.")
@@ -64,19 +64,13 @@ def evaluate(model_path, records, data, prefer_float, as_json, plot, threads, qu
         set_threads(threads)
     clf = load_classifier(path, threads=threads)
     report, probs, beats = evaluate_classifier(clf, db_dir, names, progress=not quiet, title=f"{path} on {records}")
-    if supervised_minutes is not None or adapt or (adapt is None and _adapt_by_default()):
+    if supervised_minutes is not None or adapt:
         report = _adapted_report(clf, db_dir, names, beats, probs, supervised_minutes, f"{path} on {records}")
     click.echo(report.to_json() if as_json else report.to_text())
     if plot is not None:
         report.plot_confusion(plot)
         if not as_json:
             click.echo(f"confusion matrix: {plot}")
-
-
-def _adapt_by_default() -> bool:
-    from edge_ecg.runtime.adapt import ADAPT_BY_DEFAULT
-
-    return ADAPT_BY_DEFAULT
 
 
 def _adapted_report(clf, db_dir, names, beats, probs, supervised_minutes, title):

@@ -189,25 +189,23 @@ def open_wearer(clf, adapt: bool | None, wearer: Path | None):
 @click.option("--runs", type=int, default=1000, show_default=True, help="Timed single-beat inferences.")
 @click.option("--warmup", type=int, default=20, show_default=True, help="Untimed inferences first.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-@click.option("--adapt/--no-adapt", default=None,
-              help="Also time each beat with the wearer's adaptation after the model. [default: --adapt, as stream]")
+@click.option("--adapt", is_flag=True, help="Also time each beat with the wearer's adaptation after the model.")
 def profile(model, threads, delegate, runs, warmup, as_json, adapt) -> None:
     """Benchmark a converted model alone: per-beat inference latency and memory.
 
     MODEL is a .tflite with edge-ecg metadata [default: the int8 model in models/]. Reports
     load time, then p50/p95/p99/max milliseconds per beat over --runs single-beat
-    inferences, beats per second, the interpreter used and resident memory (MB), and with
-    adaptation (the default) the per-beat time of the model followed by it.
+    inferences, beats per second, the interpreter used and resident memory (MB); with
+    --adapt also the per-beat time of the model followed by the wearer's adaptation (what
+    `stream` runs by default) against the model alone.
 
     \b
     Example:
       edge-ecg profile models/edge_ecg_int8.tflite --threads 1 --runs 2000 --json
-      edge-ecg profile --no-adapt               # the model alone
+      edge-ecg profile --adapt                  # per beat: model + adaptation, and adaptation alone
     """
-    from edge_ecg.runtime.adapt import ADAPT_BY_DEFAULT
     from edge_ecg.stream.model import profile_model
 
-    adapt = ADAPT_BY_DEFAULT if adapt is None else adapt
     result = profile_model(model, threads=threads, delegate=delegate, runs=runs, warmup=warmup, adapt=adapt)
     if as_json:
         click.echo(json.dumps(result, indent=2))

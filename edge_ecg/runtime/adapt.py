@@ -53,8 +53,9 @@ import numpy as np
 from edge_ecg.config import CLASSES, AdaptConfig, WindowConfig, from_dict, to_dict
 from edge_ecg.errors import ConfigError
 
-#: Whether ``stream`` and ``evaluate`` adapt without ``--adapt``/``--no-adapt``: set from the
-#: decision of ``tools/adapt_select.py`` (``tools/results/adapt_select.json``).
+#: Whether ``stream`` adapts without ``--adapt``/``--no-adapt``: set from the decision of
+#: ``tools/adapt_select.py`` (``tools/results/adapt_select.json``). ``evaluate`` scores the
+#: model alone unless given ``--adapt``, so its figures stay those of the model card.
 ADAPT_BY_DEFAULT = True  # svdb: +2.73 points of mean S/V F1, accuracy +0.05, 2 records lowered vs 8 raised
 #: Format version of wearer state files.
 STATE_VERSION = 1
