@@ -77,27 +77,33 @@ def morphology_slice(window: WindowConfig, config: AdaptConfig) -> slice:
     return slice(a, b, config.morph_step)
 
 
-def beat_features(X: np.ndarray, rr: np.ndarray | None, window: WindowConfig, rr_names, config: AdaptConfig):
+def timing_columns(rr_names) -> tuple[int, int] | None:
+    """Columns of ``pre_rr_ratio`` and ``prev_rr_ratio`` among RR features ``rr_names``
+    (None when either is missing: every beat then counts as on time)."""
+    names = list(rr_names or ())
+    if "pre_rr_ratio" not in names or "prev_rr_ratio" not in names:
+        return None
+    return names.index("pre_rr_ratio"), names.index("prev_rr_ratio")
+
+
+def beat_features(X: np.ndarray, rr: np.ndarray | None, morph_slice: slice, columns: tuple[int, int] | None):
     """Features of beats ``X`` ``(n, L)`` (normalised windows) with RR features ``rr`` ``(n, F)``.
 
-    Returns ``(morph (n, D) float32, amp (n,) float32, timing (n, 2) float32)``: the
-    morphology vector with its mean removed and unit length, its standard deviation (in the
-    window's normalised units) and ``(pre_rr_ratio, prev_rr_ratio)`` (1.0 when the model has
-    no such feature).
+    ``morph_slice``: :func:`morphology_slice`; ``columns``: :func:`timing_columns`. Returns
+    ``(morph (n, D) float32, amp (n,) float32, timing (n, 2) float32)``: the morphology vector
+    with its mean removed and unit length, its standard deviation (in the window's normalised
+    units) and ``(pre_rr_ratio, prev_rr_ratio)`` (1.0 when the model has no such feature).
     """
-    seg = np.asarray(X, dtype=np.float32)[:, morphology_slice(window, config)]
+    seg = np.asarray(X, dtype=np.float32)[:, morph_slice]
     seg = seg - seg.mean(axis=1, keepdims=True)
-    norm = np.sqrt((seg * seg).sum(axis=1, keepdims=True))
-    amp = (norm[:, 0] / np.sqrt(max(seg.shape[1], 1))).astype(np.float32)
-    morph = seg / np.maximum(norm, 1e-6)
-    names = list(rr_names or ())
-    timing = np.ones((len(seg), 2), dtype=np.float32)
-    if rr is not None and len(names):
-        rr = np.asarray(rr, dtype=np.float32)
-        for j, name in enumerate(("pre_rr_ratio", "prev_rr_ratio")):
-            if name in names:
-                timing[:, j] = rr[:, names.index(name)]
-    return morph.astype(np.float32), amp, timing
+    norm = np.sqrt(np.einsum("ij,ij->i", seg, seg))[:, None]
+    amp = norm[:, 0] * np.float32(1.0 / np.sqrt(max(seg.shape[1], 1)))
+    morph = seg / np.maximum(norm, np.float32(1e-6))
+    if rr is None or columns is None:
+        timing = np.ones((len(seg), 2), dtype=np.float32)
+    else:
+        timing = np.asarray(rr, dtype=np.float32)[:, list(columns)]
+    return morph, amp, timing
 
 
 class WearerAdapter:
@@ -115,7 +121,9 @@ class WearerAdapter:
         self.rr_features = tuple(rr_features or ())
         self.classes = tuple(classes)
         self.key = key
-        self.dim = len(range(*morphology_slice(window, config).indices(window.length)))
+        self._slice = morphology_slice(window, config)
+        self._columns = timing_columns(self.rr_features)
+        self.dim = len(range(*self._slice.indices(window.length)))
         self.reset()
 
     # ---------------------------------------------------------------- state
@@ -137,6 +145,7 @@ class WearerAdapter:
         self.protos = np.zeros((c, d + 2), dtype=np.float32)
         self.support = np.zeros(c, dtype=np.int64)
         self.proto_labelled = np.zeros(c, dtype=np.int64)
+        self._refresh_active()
 
     _ARRAYS = ("centroids", "amps", "counts", "votes", "n_votes", "labelled", "protos", "support", "proto_labelled")
 
@@ -169,6 +178,7 @@ class WearerAdapter:
             setattr(self, name, arr.astype(getattr(self, name).dtype))
         self.beats, self.adapted_beats = int(h.get("beats", 0)), int(h.get("adapted_beats", 0))
         self.n_clusters = int(h.get("n_clusters", 0))
+        self._refresh_active()
 
     def progress(self) -> dict:
         """How far adaptation has come: beats seen, share of them labelled from an adapted
@@ -200,11 +210,16 @@ class WearerAdapter:
         adapted = np.zeros(n, dtype=bool)
         if n == 0:
             return out, adapted
-        morph, amp, timing = beat_features(X, rr, self.window, self.rr_features, self.config)
-        lab = np.full(n, -1, dtype=np.int64) if labels is None else np.asarray(labels, dtype=np.int64)
-        step = self._step_cluster if self.config.design == "cluster" else self._step_prototype
-        for i in range(n):
-            adapted[i] = step(morph[i], float(amp[i]), timing[i], probs[i], out[i], int(lab[i]))
+        morph, amp, timing = beat_features(X, rr, self._slice, self._columns)
+        lab = [-1] * n if labels is None else np.asarray(labels, dtype=np.int64).tolist()
+        if self.config.design == "cluster":
+            amps = amp.tolist()
+            for i in range(n):
+                adapted[i] = self._step_cluster(morph[i], amps[i], float(timing[i, 0]), probs[i], out[i], lab[i])
+        else:
+            feats = np.concatenate([morph, self.config.timing_scale * (timing - 1.0)], axis=1)
+            for i in range(n):
+                adapted[i] = self._step_prototype(feats[i], probs[i], out[i], lab[i])
         self.beats += n
         self.adapted_beats += int(adapted.sum())
         return out, adapted
@@ -217,8 +232,10 @@ class WearerAdapter:
         return v
 
     def _step_cluster(self, m, a, t, p, out, label) -> bool:
+        """One beat of the cluster design: morphology ``m`` (D,), amplitude ``a``, pre_rr_ratio
+        ``t``, network probabilities ``p``; writes the adapted ones into ``out``."""
         cfg = self.config
-        b = 0 if t[0] < cfg.premature_ratio else (2 if t[0] > cfg.late_ratio else 1)
+        b = 0 if t < cfg.premature_ratio else (2 if t > cfg.late_ratio else 1)
         k = -1
         if self.n_clusters:
             corr = self.centroids[: self.n_clusters] @ m
@@ -260,22 +277,22 @@ class WearerAdapter:
         self.votes[k], self.n_votes[k], self.labelled[k] = 0.0, 0, 0
         return k
 
-    def _step_prototype(self, m, a, t, p, out, label) -> bool:
+    def _step_prototype(self, f, p, out, label) -> bool:
+        """One beat of the prototype design: feature ``f`` (morphology, then scaled timing),
+        network probabilities ``p``; writes the adapted ones into ``out``."""
         cfg = self.config
-        f = np.concatenate([m, cfg.timing_scale * (t - 1.0)])
-        active = self.support >= cfg.min_support
+        active = self._active
         done = False
-        if int(active.sum()) >= 2:
+        if len(active) >= 2:
             diff = self.protos[active] - f
-            d2 = (diff * diff).sum(axis=1)
-            z = -(d2 - d2.min()) / cfg.temperature
-            q = np.exp(z)
+            d2 = np.einsum("ij,ij->i", diff, diff)
+            q = np.exp((d2.min() - d2) / cfg.temperature)
             q /= q.sum()
-            w = cfg.proto_weight * min(1.0, float(self.support[active].sum()) / cfg.proto_ramp)
-            mass = float(p[active].sum())
-            out[active] = (1.0 - w) * p[active] + w * q * mass
+            w = cfg.proto_weight * min(1.0, self._active_support / cfg.proto_ramp)
+            pa = p[active]
+            out[active] = (1.0 - w) * pa + w * q * float(pa.sum())
             done = True
-        c = label if label >= 0 else int(np.argmax(p))
+        c = label if label >= 0 else int(p.argmax())
         if label >= 0 and self.proto_labelled[c] == 0:
             self.support[c] = 0  # a label's prototype replaces the network's
         if label >= 0 or (p[c] >= cfg.confident and self.proto_labelled[c] == 0):
@@ -283,7 +300,13 @@ class WearerAdapter:
             rate = 1.0 / min(int(self.support[c]), cfg.vote_memory)
             self.protos[c] += rate * (f - self.protos[c])
             self.proto_labelled[c] += int(label >= 0)
+            self._refresh_active()
         return done
+
+    def _refresh_active(self) -> None:
+        """The classes with a prototype (indices, a list) and their total support."""
+        self._active = np.flatnonzero(self.support >= self.config.min_support).tolist()
+        self._active_support = float(self.support[self._active].sum()) if self._active else 0.0
 
 
 # --------------------------------------------------------------------------- files
