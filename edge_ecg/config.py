@@ -7,6 +7,7 @@ the resolved configuration that made it, as JSON, so a file is never a mystery.
 - :class:`ModelConfig`   model: the network's shape.
 - :class:`AugmentConfig` model: training-time augmentation.
 - :class:`TrainConfig`   model: the schedule, imbalance handling, QAT.
+- :class:`AdaptConfig`   runtime: on-device adaptation to the wearer.
 - :class:`RunConfig`     what ``edge-ecg train --config FILE`` reads: all of the above.
 
 Config files are JSON or TOML with the same nesting as :class:`RunConfig`; a key that is
@@ -294,6 +295,65 @@ class TrainConfig:
             raise ConfigError(f"train.val_fraction must be in (0, 1), got {self.val_fraction}")
         if not 0 <= self.ema_momentum < 1:
             raise ConfigError(f"train.ema_momentum must be in [0, 1) (0: off), got {self.ema_momentum}")
+
+
+@dataclass(frozen=True)
+class AdaptConfig:
+    """On-device adaptation to the wearer (:mod:`edge_ecg.runtime.adapt`); written in every
+    wearer state file.
+
+    ``design``: ``cluster`` (the wearer's beats grouped by QRS morphology, each group split by
+    timing, the network's own probabilities averaged per group and blended into each beat's)
+    or ``prototype`` (class prototypes re-estimated from the wearer's confident beats,
+    T3A-style, in a feature space computed without TensorFlow). Both read a morphology
+    vector, the normalised window from ``morph_start_s`` to ``morph_end_s`` around the R peak
+    (seconds) every ``morph_step`` samples, and the RR ratios ``pre_rr_ratio`` /
+    ``prev_rr_ratio`` when the model has them.
+
+    cluster: at most ``max_clusters`` groups; a beat joins the nearest when its correlation
+    is >= ``join_corr`` and its amplitude within a factor ``join_amp_ratio``; timing bins are
+    ``pre_rr_ratio`` < ``premature_ratio`` / normal / > ``late_ratio``. A bin with at least
+    ``min_votes`` votes blends its mean vote into the beat with weight
+    ``max_weight * n / (n + vote_half)``; votes and centroids are running means over at most
+    ``vote_memory`` / ``centroid_memory`` beats.
+
+    prototype: a beat whose network probability of its top class is >= ``confident`` supports
+    that class's prototype (running mean over at most ``vote_memory`` beats); with two or more
+    classes holding ``min_support`` beats, the softmax of minus squared distances over
+    ``temperature`` (timing scaled by ``timing_scale``) is blended in with weight
+    ``proto_weight * min(1, support / proto_ramp)``.
+    """
+
+    design: str = "prototype"  # chosen on svdb by tools/adapt_select.py (tools/results/adapt_select.json)
+    morph_start_s: float = -0.1
+    morph_end_s: float = 0.25
+    morph_step: int = 2
+    max_clusters: int = 16
+    join_corr: float = 0.90
+    join_amp_ratio: float = 1.6
+    premature_ratio: float = 0.9
+    late_ratio: float = 1.1
+    min_votes: int = 8
+    vote_half: float = 20.0
+    max_weight: float = 0.6
+    vote_memory: int = 200
+    centroid_memory: int = 100
+    confident: float = 0.9
+    min_support: int = 5
+    timing_scale: float = 2.0
+    temperature: float = 0.1
+    proto_weight: float = 0.5
+    proto_ramp: int = 100
+
+    def __post_init__(self) -> None:
+        if self.design not in ("cluster", "prototype"):
+            raise ConfigError(f"adapt.design must be 'cluster' or 'prototype', got {self.design!r}")
+        if not self.morph_start_s < 0 < self.morph_end_s:
+            raise ConfigError("adapt.morph_start_s must be < 0 < adapt.morph_end_s (seconds around the R peak)")
+        if self.morph_step < 1 or self.max_clusters < 1 or self.vote_memory < 1 or self.centroid_memory < 1:
+            raise ConfigError("adapt.morph_step, max_clusters, vote_memory and centroid_memory must be >= 1")
+        if not 0 <= self.max_weight <= 1 or not 0 <= self.proto_weight <= 1:
+            raise ConfigError("adapt.max_weight and adapt.proto_weight must be in [0, 1]")
 
 
 @dataclass(frozen=True)

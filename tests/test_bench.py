@@ -12,7 +12,7 @@ import pytest
 from conftest import FakeClassifier
 
 ROOT = Path(__file__).resolve().parents[1]
-SECTIONS = ("accuracy", "ablation", "noise", "qrs", "latency", "memory", "stream", "explain")
+SECTIONS = ("accuracy", "ablation", "noise", "qrs", "latency", "memory", "stream", "adapt", "explain")
 
 
 @pytest.mark.slow

@@ -8,7 +8,7 @@
     python tools/bench.py install           # not in `all`: fresh venvs from the package index
     python tools/boards.py                  # not in `all`: emulated Raspberry Pi root file systems (root)
 
-Data: --data-root DIR (holding mitdb/ and nstdb/), else $EDGE_ECG_DATA, else ../shared/data.
+Data: --data-root DIR (holding mitdb/, nstdb/ and, for `adapt`, svdb/), else $EDGE_ECG_DATA, else ../shared/data.
 Results: tools/results/<section>.json and PNGs; BENCHMARKS.md at the project root.
 """
 
@@ -42,7 +42,8 @@ def sections() -> dict:
     return dict(sorted(found.items(), key=lambda kv: order.get(kv[0], 99)))
 
 
-SECTION_ORDER = ["accuracy", "ablation", "noise", "qrs", "latency", "memory", "stream", "explain", "install", "boards"]
+SECTION_ORDER = ["accuracy", "ablation", "noise", "qrs", "latency", "memory", "stream", "adapt", "explain", "install",
+                 "boards"]
 
 
 def write_report(out_dir: Path, report: Path) -> None:

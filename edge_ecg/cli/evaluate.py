@@ -25,7 +25,13 @@ import click
 @click.option("--plot", type=click.Path(path_type=Path), default=None, help="Also write the confusion matrix as a PNG.")
 @click.option("--threads", type=click.IntRange(min=1), default=2, show_default=True, help="CPU threads.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
-def evaluate(model_path, records, data, lead, prefer_float, as_json, plot, threads, quiet):
+@click.option("--adapt/--no-adapt", default=False, show_default=True,
+              help="Score with the wearer's adaptation, each record its own wearer, exactly as `stream --adapt` "
+                   "labels beats (causal, unsupervised; edge_ecg.runtime.adapt). Off: the model alone.")
+@click.option("--supervised-minutes", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Clinic mode (EC57 patient-specific protocol, e.g. 5): the first minutes of each record's "
+                   "reference labels teach the adaptation and only the rest is scored.")
+def evaluate(model_path, records, data, lead, prefer_float, as_json, plot, threads, quiet, adapt, supervised_minutes):
     """Score a model on annotated beats the way AAMI EC57 does (MIT-BIH DS2 by default).
 
     Every reference beat of the records is windowed with the model's own window
@@ -40,6 +46,8 @@ def evaluate(model_path, records, data, lead, prefer_float, as_json, plot, threa
       edge-ecg evaluate --model models/edge_ecg_int8.tflite --json > ds2.json
       edge-ecg evaluate --model runs/a --records 100,232 --plot cm.png
       edge-ecg evaluate --model models/edge_ecg_int8.tflite --data ../shared/data/svdb --lead ECG1 --json
+      edge-ecg evaluate --model models/edge_ecg_int8.tflite --adapt
+      edge-ecg evaluate --model models/edge_ecg_int8.tflite --supervised-minutes 5   # clinic mode
     """
     from edge_ecg.errors import DataError
     from edge_ecg.records.databases import folder_database
@@ -72,10 +80,34 @@ def evaluate(model_path, records, data, lead, prefer_float, as_json, plot, threa
 
         set_threads(threads)
     clf = load_classifier(path, threads=threads)
-    report, _, _ = evaluate_classifier(clf, db_dir, names, progress=not quiet, lead=lead,
-                                       title=f"{path} on {database.name} {records}")
+    title = f"{path} on {database.name} {records}"
+    report, probs, beats = evaluate_classifier(clf, db_dir, names, progress=not quiet, lead=lead, title=title)
+    if supervised_minutes is not None or adapt:
+        report = _adapted_report(clf, db_dir, names, beats, probs, supervised_minutes, title)
     click.echo(report.to_json() if as_json else report.to_text())
     if plot is not None:
         report.plot_confusion(plot)
         if not as_json:
             click.echo(f"confusion matrix: {plot}")
+
+
+def _adapted_report(clf, db_dir, names, beats, probs, supervised_minutes, title):
+    """The EC57 report of the same beats relabelled by the wearer's adaptation
+    (:func:`edge_ecg.runtime.adapt.adapt_records`); in the clinic mode the first
+    ``supervised_minutes`` of reference labels teach it and are not scored."""
+    import numpy as np
+
+    from edge_ecg.evaluate.report import score_predictions
+    from edge_ecg.records.load import vf_episodes
+    from edge_ecg.runtime.adapt import adapt_records, make_adapter
+
+    start_s, labels = 0.0, None
+    if supervised_minutes is not None:
+        start_s = 60.0 * supervised_minutes
+        labels = np.where(beats.sample < start_s * beats.window.fs, beats.y, -1)
+        title += f", adapted with the first {supervised_minutes:g} min of labels, scored after them"
+    else:
+        title += ", adapted to each record's wearer (unsupervised)"
+    adapted, _ = adapt_records(make_adapter(clf), beats.record, beats.X, beats.rr, probs, labels)
+    return score_predictions(beats.record, beats.sample, beats.y, adapted, fs=clf.window.fs,
+                             excluded=vf_episodes(db_dir, names, clf.window.fs), start_s=start_s, title=title)

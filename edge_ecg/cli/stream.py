@@ -70,8 +70,13 @@ def _replay_lead(lead: str | None):
 @click.option("--view", type=click.Choice(["auto", "rich", "plain", "none"]), default="auto", show_default=True,
               help="Live view: rich on a terminal, a plain line every 5 s otherwise, or none.")
 @click.option("--seed", type=int, default=0, show_default=True, help="--simulate: random seed.")
+@click.option("--adapt/--no-adapt", default=None,
+              help="Learn the wearer: relabel beats from the wearer's own earlier beats (unsupervised, causal; "
+                   "edge_ecg.runtime.adapt). [default: --adapt, chosen on svdb by tools/adapt_select.py]")
+@click.option("--wearer", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="With --adapt: the wearer's state file, loaded at start if it exists and saved on exit.")
 def stream(device, replay, simulate, model, fmt, baud, fs, lead, speed, start_s, data, duration, max_beats, threads,
-           delegate, jsonl, save, summary_json, view, seed) -> None:
+           delegate, jsonl, save, summary_json, view, seed, adapt, wearer) -> None:
     """Detect and classify heart beats live, without TensorFlow.
 
     One source: a serial board (--device), a recorded WFDB file (--replay) or the built-in
@@ -83,12 +88,19 @@ def stream(device, replay, simulate, model, fmt, baud, fs, lead, speed, start_s,
     replaced and counted. Ctrl-C, or SIGTERM (systemd stopping a service), stops the run
     and prints the summary. Output files' missing folders are created.
 
+    The stream learns the wearer as it goes (--adapt, the default): each label also weighs
+    how the beat compares with the wearer's own earlier beats the model was sure of (no
+    labels, nothing later than the beat's window). It needs a few minutes of beats before it
+    changes anything; --wearer FILE keeps what it learnt across runs (refused with another
+    model). The JSONL events say "adapted": true when a label came from an adapted state.
+
     \b
     Examples:
       edge-ecg stream --simulate                               the demo, with the shipped model
       edge-ecg stream --replay 233 --speed 0 --jsonl 233.jsonl DS2 (test) record 233
       edge-ecg stream --device /dev/ttyACM0 --fs 360           Serial.println(analogRead(A0))
       edge-ecg stream --device /dev/ttyUSB0 --format binary --save run1
+      edge-ecg stream --device /dev/ttyACM0 --fs 360 --adapt --wearer ~/anna.wearer
     """
     from edge_ecg.stream.events import JsonlWriter
     from edge_ecg.stream.model import load_classifier
@@ -139,7 +151,8 @@ def stream(device, replay, simulate, model, fmt, baud, fs, lead, speed, start_s,
     clf = load_classifier(model, threads=threads, delegate=delegate)
     if device:
         source.open()  # a missing port or a permission problem: one line, before anything runs
-    pipeline = StreamPipeline(clf)
+    adapter = open_wearer(clf, adapt, wearer)
+    pipeline = StreamPipeline(clf, adapter=adapter)
     writer = JsonlWriter(jsonl) if jsonl else None
     saver = None
     if save:
@@ -151,7 +164,29 @@ def stream(device, replay, simulate, model, fmt, baud, fs, lead, speed, start_s,
     about = {"model": str(getattr(clf, "path", "") or ""), "runtime": getattr(clf, "runtime_name", "")}
     summary = run_stream(source, pipeline, duration_s=duration, max_beats=max_beats, writer=writer, saver=saver,
                          view=live_view, summary_json=summary_json, summary_extra=about)
+    if adapter is not None and wearer is not None:
+        from edge_ecg.runtime.adapt import save_wearer
+
+        summary["wearer_file"] = {"path": str(wearer), "bytes": save_wearer(wearer, adapter)}
     click.echo(format_summary(summary))
+
+
+def open_wearer(clf, adapt: bool | None, wearer: Path | None):
+    """The stream's :class:`~edge_ecg.runtime.adapt.WearerAdapter` (None without adaptation):
+    ``adapt`` None takes the shipped default (:data:`edge_ecg.runtime.adapt.ADAPT_BY_DEFAULT`);
+    an existing ``wearer`` file is loaded (one-line refusal if another model made it)."""
+    from edge_ecg.runtime.adapt import ADAPT_BY_DEFAULT, load_wearer, make_adapter
+
+    if adapt is None:
+        adapt = ADAPT_BY_DEFAULT
+    if not adapt:
+        if wearer is not None:
+            raise ConfigError("--wearer needs --adapt (the state is what adaptation learns)")
+        return None
+    adapter = make_adapter(clf)
+    if wearer is not None and wearer.exists():
+        load_wearer(wearer, adapter)
+    return adapter
 
 
 @click.command()
@@ -162,20 +197,24 @@ def stream(device, replay, simulate, model, fmt, baud, fs, lead, speed, start_s,
 @click.option("--runs", type=int, default=1000, show_default=True, help="Timed single-beat inferences.")
 @click.option("--warmup", type=int, default=20, show_default=True, help="Untimed inferences first.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-def profile(model, threads, delegate, runs, warmup, as_json) -> None:
+@click.option("--adapt", is_flag=True, help="Also time each beat with the wearer's adaptation after the model.")
+def profile(model, threads, delegate, runs, warmup, as_json, adapt) -> None:
     """Benchmark a converted model alone: per-beat inference latency and memory.
 
     MODEL is a .tflite with edge-ecg metadata [default: the int8 model shipped in the package]. Reports
     load time, then p50/p95/p99/max milliseconds per beat over --runs single-beat
-    inferences, beats per second, the interpreter used and resident memory (MB).
+    inferences, beats per second, the interpreter used and resident memory (MB); with
+    --adapt also the per-beat time of the model followed by the wearer's adaptation (what
+    `stream` runs by default) against the model alone.
 
     \b
     Example:
       edge-ecg profile models/edge_ecg_int8.tflite --threads 1 --runs 2000 --json
+      edge-ecg profile --adapt                  # per beat: model + adaptation, and adaptation alone
     """
     from edge_ecg.stream.model import profile_model
 
-    result = profile_model(model, threads=threads, delegate=delegate, runs=runs, warmup=warmup)
+    result = profile_model(model, threads=threads, delegate=delegate, runs=runs, warmup=warmup, adapt=adapt)
     if as_json:
         click.echo(json.dumps(result, indent=2))
         return
@@ -186,3 +225,8 @@ def profile(model, threads, delegate, runs, warmup, as_json) -> None:
     click.echo(f"  per beat ms over {runs} runs: mean {lat['mean']:.3f}  p50 {lat['p50']:.3f}  p95 {lat['p95']:.3f}  "
                f"p99 {lat['p99']:.3f}  max {lat['max']:.3f}")
     click.echo(f"  {result['beats_per_s']:.0f} beats/s; resident memory {result['rss_mb']} MB")
+    if adapt:
+        a = result["adapt"]
+        click.echo(f"  with adaptation ({a['design']}): per beat p50 {a['with_p50_ms']:.3f} ms against "
+                   f"{a['without_p50_ms']:.3f} ms without, timed in the same loop ({a['ratio_p50']:.2f}x); "
+                   f"adaptation alone p50 {a['alone_p50_ms']:.3f} ms")

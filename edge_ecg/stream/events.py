@@ -23,6 +23,7 @@ class BeatEvent:
     the instantaneous heart rate from the preceding RR interval (None for the first beat
     of a segment). ``glitches`` counts the serial glitches replaced inside the beat's window
     (see :class:`edge_ecg.signal.impulse.ImpulseRejector`). ``truth`` is the true class when the source knows it (``--simulate``).
+    ``adapted`` (with ``--adapt``) says the label came from a state adapted to the wearer.
     """
 
     time_s: float
@@ -35,6 +36,7 @@ class BeatEvent:
     skipped: str | None = None
     truth: str | None = None
     glitches: int = 0
+    adapted: bool | None = None
 
     def to_dict(self) -> dict:
         """JSON-able dict with rounded numbers (one JSONL line)."""
@@ -53,6 +55,8 @@ class BeatEvent:
             out["truth"] = self.truth
         if self.glitches:
             out["glitches"] = int(self.glitches)
+        if self.adapted is not None:
+            out["adapted"] = self.adapted
         return out
 
 

@@ -83,10 +83,12 @@ def _rss_mb() -> float | None:
 
 
 def profile_model(model: str | Path | None = None, threads: int = 1, delegate: str = "none", runs: int = 1000,
-                  warmup: int = 20, seed: int = 0) -> dict:
+                  warmup: int = 20, seed: int = 0, adapt: bool = False) -> dict:
     """Time the model alone: load time, then ``runs`` single-beat inferences on random normalised
     windows (after ``warmup``). Returns milliseconds (mean, p50, p95, p99, max), beats/s,
-    the runtime used, the model's size and quantisation, and the process's resident memory."""
+    the runtime used, the model's size and quantisation, and the process's resident memory.
+    ``adapt``: also time each beat with the wearer's adaptation after the model (``adapt``:
+    p50 with and alone, ms, and the ratio with / without)."""
     if runs < 1:
         raise ModelError(f"--runs must be >= 1, got {runs}")
     t0 = time.perf_counter()
@@ -105,6 +107,7 @@ def profile_model(model: str | Path | None = None, threads: int = 1, delegate: s
         times[i] = time.perf_counter() - t
     ms = times * 1000.0
     path = Path(model) if model is not None else find_default_model()
+    extra = {"adapt": time_adaptation(clf, X, rr, runs)} if adapt else {}
     return {
         "model": str(path),
         "size_kb": round(path.stat().st_size / 1024.0, 1),
@@ -125,4 +128,30 @@ def profile_model(model: str | Path | None = None, threads: int = 1, delegate: s
         },
         "beats_per_s": round(runs / float(times.sum()), 1),
         "rss_mb": None if _rss_mb() is None else round(_rss_mb(), 1),
+        **extra,
     }
+
+
+def time_adaptation(clf, X: np.ndarray, rr: np.ndarray, runs: int) -> dict:
+    """Per-beat time (ms, p50) of the model alone, of the model followed by the wearer's
+    adaptation (one beat at a time, as a stream labels them) and of the adaptation alone, all
+    timed in one loop on windows ``X`` ``(m, L)`` (so a busy machine slows both alike), and
+    the ratio with / without. The adapter has learnt from ``X`` first, as a warm stream has."""
+    from edge_ecg.runtime.adapt import make_adapter
+
+    adapter = make_adapter(clf)
+    adapter.adapt_batch(X, rr, clf.predict_batch(X, rr))
+    model, alone = np.empty(runs), np.empty(runs)
+    for i in range(runs):
+        x, r = X[i % len(X)][None], rr[i % len(X)][None]
+        t = time.perf_counter()
+        p = clf.predict(x[0], r[0])[None]
+        t1 = time.perf_counter()
+        adapter.adapt_batch(x, r, p)
+        t2 = time.perf_counter()
+        model[i], alone[i] = t1 - t, t2 - t1
+    p50 = {k: float(np.percentile(v, 50)) * 1000.0 for k, v in (("model", model), ("with", model + alone),
+                                                                  ("alone", alone))}
+    return {"design": adapter.config.design, "without_p50_ms": round(p50["model"], 4),
+            "with_p50_ms": round(p50["with"], 4), "alone_p50_ms": round(p50["alone"], 4),
+            "ratio_p50": round(p50["with"] / p50["model"], 3) if p50["model"] > 0 else None}

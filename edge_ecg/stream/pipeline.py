@@ -127,12 +127,15 @@ class StreamPipeline:
     ``window``, ``classes``, ``predict_batch(X (n, L), rr (n, F)) -> (n, C)`` and
     optionally ``metadata.rr_features`` and ``uses_rr``). ``quality``: gate beats on signal
     quality. ``collect_windows``: keep every classified window and RR vector (tests,
-    debugging; unbounded, so off by default).
+    debugging; unbounded, so off by default). ``adapter``: a
+    :class:`edge_ecg.runtime.adapt.WearerAdapter` that relabels each classified beat from
+    what it has learnt of the wearer's earlier beats (None: the network's labels as they are).
     """
 
     def __init__(self, classifier, quality: bool = True, timer: StageTimer | None = None,
-                 collect_windows: bool = False):
+                 collect_windows: bool = False, adapter=None):
         self.classifier = classifier
+        self.adapter = adapter
         window = getattr(classifier, "window", None)
         if not isinstance(window, WindowConfig):
             raise ModelError("the model has no window description (metadata 'window'); convert it with edge-ecg")
@@ -269,6 +272,8 @@ class StreamPipeline:
         out["beat_latency_ms"] = self.beat_latency.summary_ms()
         matched = self.counters["truth_matched"]
         out["truth_agreement"] = None if not matched else round(self.counters["truth_agree"] / matched, 4)
+        if self.adapter is not None:
+            out["adaptation"] = self.adapter.progress()
         return out
 
     # ------------------------------------------------------------------ internals
@@ -345,10 +350,15 @@ class StreamPipeline:
             probs = np.zeros((len(r), len(self.classes)), dtype=np.float32)
             # even with nothing to classify, a beat that broke the RR history resets a sequence model
             probs[usable] = self._classify(X, rr, usable, [b[1] is None for b in ready])
+            adapted = np.zeros(len(r), dtype=bool)
+            if self.adapter is not None and usable.any():  # the wearer's adaptation (edge_ecg.runtime.adapt)
+                probs[usable], adapted[usable] = self.adapter.adapt_batch(X[usable], rr[usable], probs[usable])
             t5 = time.perf_counter()
             for i, (ri, _, hr) in enumerate(ready):
                 events.append(self._event(seg, ri, hr, probs[i] if usable[i] else None, t5,
                                           "quality" if ok_idx[i] else "late"))
+                if self.adapter is not None and usable[i]:
+                    events[-1].adapted = bool(adapted[i])
                 if usable[i] and self.collect_windows:
                     self.collected.append((self.win_offset + ri, X[i].copy(), rr[i].copy()))
         t_end = time.perf_counter()

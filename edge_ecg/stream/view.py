@@ -23,12 +23,23 @@ def _ms(stats: LatencyStats, q: float) -> str:
     return "-" if v != v else f"{v * 1000:.0f}"
 
 
+def adaptation_text(progress: dict | None) -> str:
+    """How far the wearer's adaptation has come, in a few words ("" without ``--adapt``)."""
+    if not progress:
+        return ""
+    have = (f"{progress.get('groups', 0)} beat groups, {progress.get('ready_cells', 0)} voting"
+            if progress.get("design") == "cluster" else f"prototypes {progress.get('prototypes') or 'none yet'}")
+    return f"adapted {progress['adapted_pct']:.0f} % of {progress['beats']} beats ({have})"
+
+
 def status_fields(pipeline, source_stats: dict, dropped: int) -> dict:
     """The numbers a view shows, as a flat dict."""
     c = pipeline.counters
     status = source_stats.get("status")  # device lost, silent, or a wrong --format: nothing current to show
+    adapter = getattr(pipeline, "adapter", None)
     return {
         "status": status,
+        "adapt": adaptation_text(adapter.progress() if adapter is not None else None),
         "hr": "-" if pipeline.hr_bpm is None or status else f"{pipeline.hr_bpm:.0f}",
         "beats": c["beats"],
         "counts": " ".join(f"{k} {v}" for k, v in pipeline.counts.items()),
@@ -51,7 +62,8 @@ def plain_line(pipeline, source_stats: dict, dropped: int) -> str:
     return (
         f"t={t:.1f}s HR {f['hr']} bpm | beats {f['beats']} ({f['counts']}) | quality {f['quality']} "
         f"(unclassified {f['skipped']}) | gaps {f['gaps']} dropped {f['dropped']} glitches {f['glitches']} | "
-        f"latency p50 {f['lat50']} ms p99 {f['lat99']} ms" + (f" | {extra}" if extra else "")
+        f"latency p50 {f['lat50']} ms p99 {f['lat99']} ms" + (f" | {f['adapt']}" if f["adapt"] else "")
+        + (f" | {extra}" if extra else "")
         + (f" | {f['status']}" if f["status"] else "")
     )
 
@@ -122,7 +134,7 @@ class LiveView:
             )
         src = " ".join(f"{k}={v}" for k, v in f["source"].items()) or "no faults"
         grid = Table.grid()
-        rows = [head, counts, beats, f"[dim]source: {src}[/dim]"]
+        rows = [head, counts] + ([f"[b]wearer[/b] {f['adapt']}"] if f["adapt"] else []) + [beats, f"[dim]source: {src}[/dim]"]
         if f["status"]:
             rows.insert(0, f"[b red]{f['status']}[/]")
         for row in rows:
@@ -166,6 +178,8 @@ def format_summary(summary: dict) -> str:
         lines.append("  source: " + ", ".join(f"{k} {v}" for k, v in src.items()))
     if c.get("truth_agreement") is not None:
         lines.append(f"  agreement with ground truth: {100 * c['truth_agreement']:.1f} % of {c['truth_matched']} beats")
+    if c.get("adaptation"):
+        lines.append(f"  wearer: {adaptation_text(c['adaptation'])}")
     bl = c.get("beat_latency_ms", {})
     if bl.get("count"):
         lines.append(f"  beat-to-label latency ms: p50 {bl['p50']:.1f}  p95 {bl['p95']:.1f}  p99 {bl['p99']:.1f}  "
