@@ -71,7 +71,15 @@ def write_report(out_dir: Path, report: Path) -> None:
                 f"<sub>Command: `{meta.get('command')}` · {meta.get('machine')} · Python {meta.get('python')} · "
                 f"{meta.get('date')} · {meta.get('seconds', 0):.0f} s</sub>\n"
             )
-    report.write_text("\n".join(parts))
+    report.write_text(portable_paths("\n".join(parts)))
+
+
+def portable_paths(text: str) -> str:
+    """``text`` with this machine's folders written as a reader would type them: the data beside
+    the project as ``../shared``, the project itself as ``.`` (results keep the paths they ran with)."""
+    for folder, short in ((ROOT.parent / "shared", "../shared"), (ROOT, ".")):
+        text = text.replace(str(folder.resolve()) + "/", short + "/").replace(str(folder.resolve()), short)
+    return text
 
 
 README_START, README_END = "<!-- bench:headline:start -->", "<!-- bench:headline:end -->"
