@@ -46,11 +46,10 @@ def aami_class(symbol: str) -> str | None:
 
 
 def parse_record_list(spec: str) -> tuple[str, ...]:
-    """Records from ``DS1``, ``DS2``, ``DS1+DS2`` or a comma list such as ``100,101``."""
-    out: list[str] = []
-    for part in spec.replace(" ", "").split("+"):
-        if part.upper() in RECORD_SETS:
-            out.extend(RECORD_SETS[part.upper()])
-        elif part:
-            out.extend(p for p in part.split(",") if p)
-    return tuple(dict.fromkeys(out))
+    """Records from ``DS1``, ``DS2``, ``DS1+DS2`` or a comma list such as ``100,101`` (MIT-BIH's
+    :meth:`~edge_ecg.records.databases.Database.select`; an empty spec names no record)."""
+    if not spec.replace(" ", "").replace("+", "").replace(",", ""):
+        return ()
+    from edge_ecg.records.databases import REGISTRY
+
+    return tuple(REGISTRY["mitdb"].select(spec))

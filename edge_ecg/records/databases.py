@@ -9,8 +9,9 @@ annotations (a user's own recordings).
 Records of several databases are named ``db/record`` (``mitdb/101``, ``svdb/800``) wherever
 they meet, so two databases can never clash; see :func:`record_id` and :func:`split_record_id`.
 
-Facts below were checked against each database's PhysioNet description page; where PhysioNet
-publishes no record-to-patient table, the rule used is stated in the entry's ``patients`` note.
+Facts below follow each database's PhysioNet description (INCART's patient number in every
+header was checked there); where no record-to-patient table is used, the rule is stated in the
+entry's ``patients_note``.
 """
 
 from __future__ import annotations
