@@ -236,3 +236,53 @@ def test_force_replaces_a_run_only_when_the_new_one_is_complete(tiny_db, tmp_pat
     assert f"done: {out}" in result.output
     assert (out / "metrics.json").is_file() and (out / "model_qat.keras").read_bytes() != b"the old model"
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_resume_continues_an_interrupted_run_from_its_last_finished_epoch(tiny_db, tmp_path, monkeypatch):
+    """Ctrl-C after float epoch 2 of 3 with --resume keeps the progress; the same command again
+    runs only epoch 3 and the QAT phase, and epochs 1-2 are those of an uninterrupted run."""
+    from edge_ecg.model import train as train_mod
+
+    def train(out, *extra):
+        args = ["train", "--data", str(tiny_db), "--config", str(_write_config(tmp_path)), "--epochs", "3",
+                "--out", str(out), *extra]
+        return CliRunner().invoke(main, args, catch_exceptions=False)
+
+    straight = train(tmp_path / "straight", "--quiet")
+    assert straight.exit_code == 0, straight.output
+    out = tmp_path / "run"
+    real_save = train_mod._Phase._save_progress
+
+    def save_then_stop(self, ckpt, epochs_done, done):
+        real_save(self, ckpt, epochs_done, done)
+        if self.name == "float" and epochs_done == 2:
+            raise KeyboardInterrupt
+
+    with monkeypatch.context() as m:
+        m.setattr(train_mod._Phase, "_save_progress", save_then_stop)
+        first = train(out, "--resume", "--quiet")
+    assert first.exit_code != 0 and not out.exists()
+    partial = train_mod.resume_dir(out)
+    assert json.loads((partial / "checkpoints" / "float_progress.json").read_text())["epochs_done"] == 2
+
+    again = train(out, "--resume")
+    assert again.exit_code == 0, again.output
+    assert "float: resuming after epoch 2" in again.output
+    assert "float epoch 1/3" not in again.output and "float epoch 3/3" in again.output
+    assert not partial.exists() and (out / "model_qat.keras").is_file()
+    resumed = json.loads((out / "metrics.json").read_text())
+    plain = json.loads((tmp_path / "straight" / "metrics.json").read_text())
+    assert resumed["resumed"] == [{"phase": "float", "epoch": 3}] and plain["resumed"] == []
+    assert [h["epoch"] for h in resumed["history"]] == [1, 2, 3, 1]
+    assert [h["loss"] for h in resumed["history"][:2]] == [h["loss"] for h in plain["history"][:2]]
+
+
+def test_resume_refuses_a_partial_run_of_another_configuration(tiny_db, tmp_path):
+    out = tmp_path / "run"
+    partial = tmp_path / ".run.partial"
+    (partial / "checkpoints").mkdir(parents=True)
+    (partial / "config.json").write_text('{"something": "else"}\n')
+    result = CliRunner().invoke(main, ["train", "--data", str(tiny_db), "--config", str(_write_config(tmp_path)),
+                                       "--epochs", "1", "--out", str(out), "--resume", "--quiet"])
+    _one_line_error(result, "another configuration")
+    assert (partial / "config.json").read_text() == '{"something": "else"}\n'  # left as it was

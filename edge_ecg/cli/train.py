@@ -51,9 +51,12 @@ strategy_option = click.option(
               help="nstdb folder for noise augmentation (default: beside --data, then the usual places).")
 @click.option("--force", is_flag=True, help="Replace an existing run folder given as --out, only once the new run is "
               "complete (it is written beside it first; Ctrl-C leaves the old run as it was).")
+@click.option("--resume", is_flag=True, help="Keep the run's progress after every epoch (in .<out>.partial beside "
+              "--out) and, when an interrupted run of the same configuration left one, continue from its last "
+              "finished epoch. Not with --strategy mirrored/multi_worker.")
 @click.option("--quiet", is_flag=True, help="No progress bars or per-epoch lines.")
 def train(data, train_data, data_root, lead, init, config_file, arch, epochs, qat, out, seed, noise_data, force,
-          quiet):
+          resume, quiet):
     """Train a beat classifier on DS1 (inter-patient) and write a run folder.
 
     Beats are windows around the reference R peaks of de Chazal's DS1 records (180 Hz,
@@ -93,6 +96,7 @@ def train(data, train_data, data_root, lead, init, config_file, arch, epochs, qa
       edge-ecg train --out runs/a
       edge-ecg train --arch cnn --epochs 10 --no-qat --out runs/cnn --seed 1
       edge-ecg train --config my.toml --out runs/b --force
+      edge-ecg train --out runs/long --resume      # again after a Ctrl-C or reboot: goes on
       edge-ecg train --train-data mitdb:DS1 --train-data svdb --data-root ../shared/data --out runs/multi
       edge-ecg train --init runs/a --train-data ~/my_holter --epochs 5 --out runs/mine
       edge-ecg train --strategy mirrored --out runs/gpus
@@ -149,7 +153,7 @@ def train(data, train_data, data_root, lead, init, config_file, arch, epochs, qa
 
     echo = (lambda msg: None) if quiet else click.echo
     result = train_run(config, db_dir, out, nstdb_dir=noise_data, data_root=data_root, lead=lead, force=force,
-                       progress=not quiet, echo=echo)
+                       resume=resume, progress=not quiet, echo=echo)
     m = result.metrics
     if not result.is_chief:
         last = m["history"][-1]

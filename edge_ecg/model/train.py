@@ -89,26 +89,41 @@ def prepare_run_dir(out: str | Path, force: bool = False) -> Path:
     return out
 
 
+def resume_dir(out: str | Path) -> Path:
+    """The staging folder a resumable run of ``out`` writes into: ``.<name>.partial`` beside it."""
+    out = Path(out)
+    return out.parent / f".{out.name}.partial"
+
+
 @contextlib.contextmanager
-def staged_run_dir(out: str | Path, force: bool = False):
+def staged_run_dir(out: str | Path, force: bool = False, resume: bool = False):
     """Yield a new hidden sibling of ``out`` (with ``checkpoints/``) to write a run into.
 
     Only when the block ends normally is an earlier ``out`` (checked by
     :func:`prepare_run_dir`) moved aside and removed, and the new folder renamed to ``out``
     (renames within one folder: never a half-written run under that name). On an error or
     Ctrl-C the staging folder is removed and ``out`` is left exactly as it was.
+
+    With ``resume`` the staging folder is :func:`resume_dir` (reused when an interrupted run
+    left it) and it is kept on an error or Ctrl-C, so the next ``resume`` continues from the
+    last finished epoch (see :class:`_Phase`).
     """
     out = prepare_run_dir(out, force)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+        if resume:
+            staging = resume_dir(out)
+            staging.mkdir(exist_ok=True)
+        else:
+            staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
     except OSError as exc:
         raise ConfigError(f"{out}: cannot create the run folder ({exc.strerror or exc})") from None
     try:
-        (staging / "checkpoints").mkdir()
+        (staging / "checkpoints").mkdir(exist_ok=True)
         yield staging
     except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
+        if not resume:
+            shutil.rmtree(staging, ignore_errors=True)
         raise
     old = None
     if out.exists():
@@ -283,13 +298,18 @@ class _Phase:
             self.train_idx = self.val_idx = None
         self.history: list[dict] = []
         self.best_f1, self.best_epoch = -1.0, -1
+        self.resume = False  # continue from checkpoints/<phase>_progress.json when it exists
+        self.resumed_at: int | None = None  # the first epoch this process ran after resuming
 
     def run(self, epochs: int) -> dict:
         tc, use_rr = self.config.train, self.config.model.use_rr
         ckpt = self.run_dir / "checkpoints"
         best_path, last_path = ckpt / f"{self.name}_best.weights.h5", ckpt / f"{self.name}_last.weights.h5"
         patience = tc.early_stopping_patience
-        for epoch in range(epochs):
+        start, done, best_weights = 0, False, None
+        if self.resume:
+            start, done, best_weights = self._restore(ckpt, best_path)
+        for epoch in range(start, 0 if done else epochs):
             t0 = time.perf_counter()
             rng = np.random.default_rng([tc.seed, self.seed_offset, epoch])
             order = epoch_order(self.train.y, rng, tc.imbalance, self.weights, self.scale)
@@ -319,12 +339,60 @@ class _Phase:
                 f"V Se {_pct(scores['V']['se'])}, +P {_pct(scores['V']['ppv'])}), {row['seconds']:.0f} s"
                 + (" *" if improved else "")
             )
-            if epoch + 1 - self.best_epoch >= patience:
+            stop = epoch + 1 - self.best_epoch >= patience
+            if self.resume:
+                self._save_progress(ckpt, epoch + 1, done=stop or epoch + 1 == epochs)
+            if stop:
                 self.echo(f"{self.name}: no improvement for {patience} epochs; stopping early")
                 break
         self.model.set_weights(best_weights)  # as saved in best_path (an .h5 cannot be loaded into sync-on-read variables)
         best = self.history[self.best_epoch - 1]
         return {"best_epoch": self.best_epoch, "epochs_run": len(self.history), "val": best["val"]}
+
+    def _checkpoint(self):
+        from edge_ecg.model._tf import tf
+
+        return tf.train.Checkpoint(model=self.model, optimizer=self.model.optimizer)
+
+    def _save_progress(self, ckpt: Path, epochs_done: int, done: bool) -> None:
+        """After an epoch: the model and optimizer state (weights, Adam moments, step count)
+        and the phase's history, so an interrupted run continues from here.
+
+        The state goes to a new numbered prefix and ``<phase>_progress.json`` (written by
+        rename) names it, so a run killed at any moment resumes from a consistent pair.
+        """
+        prefix = ckpt / f"{self.name}_state-{epochs_done}"
+        self._checkpoint().write(str(prefix))
+        progress = {"epochs_done": epochs_done, "done": done, "best_f1": self.best_f1, "best_epoch": self.best_epoch,
+                    "state": prefix.name, "history": _nan_to_none(self.history)}
+        tmp = ckpt / f".{self.name}_progress.json.tmp"
+        tmp.write_text(json.dumps(progress, indent=1) + "\n")
+        tmp.replace(ckpt / f"{self.name}_progress.json")
+        for old in ckpt.glob(f"{self.name}_state-*"):
+            if not old.name.startswith(prefix.name + "."):
+                old.unlink(missing_ok=True)
+
+    def _restore(self, ckpt: Path, best_path: Path) -> tuple[int, bool, list | None]:
+        """Continue an interrupted phase: ``(first epoch to run, phase finished, best weights)``.
+
+        Weights, optimizer state and the epochs' random draws (seeded by epoch) are restored
+        exactly; TensorFlow's dropout generator is not, so a resumed run is a valid run of the
+        same configuration but not bit-identical to an uninterrupted one (``metrics.json``
+        records where it resumed).
+        """
+        path = ckpt / f"{self.name}_progress.json"
+        if not path.is_file():
+            return 0, False, None
+        saved = json.loads(path.read_text())
+        self.history, self.best_f1, self.best_epoch = saved["history"], saved["best_f1"], saved["best_epoch"]
+        self.model.load_weights(best_path)
+        best_weights = self.model.get_weights()
+        self.model.optimizer.build(self.model.trainable_variables)
+        self._checkpoint().read(str(ckpt / saved["state"])).assert_existing_objects_matched()
+        self.resumed_at = None if saved["done"] else saved["epochs_done"] + 1
+        self.echo(f"{self.name}: resuming after epoch {saved['epochs_done']} (best so far: epoch {self.best_epoch}, "
+                  f"val macro-F1 {100 * self.best_f1:.2f}%)" + (", phase complete" if saved["done"] else ""))
+        return saved["epochs_done"], bool(saved["done"]), best_weights
 
     def _fit_arrays(self, order: np.ndarray, rng: np.random.Generator, epoch: int, epochs: int):
         """One epoch from the beat set in memory: every window of the epoch augmented at once."""
@@ -466,6 +534,7 @@ def train_run(
     data_root: str | Path | None = None,
     lead: str | None = None,
     force: bool = False,
+    resume: bool = False,
     progress: bool = True,
     echo: Callable[[str], None] = print,
     beats: tuple | None = None,
@@ -483,6 +552,10 @@ def train_run(
     on beat sets made elsewhere (a :class:`~edge_ecg.beats.dataset.BeatSet` or, for training,
     a :class:`~edge_ecg.beats.shards.ShardedBeats`) instead of reading ``config.train.records``.
 
+    ``resume`` writes the run into ``.<out>.partial`` (:func:`resume_dir`) and saves each phase's
+    state after every epoch; a later call with ``resume`` and the same configuration continues
+    from the last finished epoch (only without a ``train.strategy``).
+
     Under ``train.strategy = multi_worker`` only the chief writes ``out``; every other worker
     trains in a temporary folder that is removed when it is done (:mod:`edge_ecg.model.distribute`).
     """
@@ -492,6 +565,8 @@ def train_run(
     db_dir = Path(db_dir) if db_dir is not None else None
     tc = config.train
     role = cluster_role(tc.strategy)  # a malformed TF_CONFIG stops here, before anything is written
+    if resume and tc.strategy != "default":
+        raise ConfigError(f"--resume works only with train.strategy default, not {tc.strategy!r}")
     record_sets, patient_of = None, None
     if beats is not None:
         train_names, val_names = (list(dict.fromkeys(b.record.tolist())) for b in beats)
@@ -511,12 +586,12 @@ def train_run(
 
         noise = load_noise_bank(find_nstdb(db_dir, nstdb_dir), config.window, aug)
     run = _RunInputs(config, db_dir, beats, lead, record_sets, train_names, val_names, patient_of, noise, init_path,
-                     role, progress, echo, t_start)
+                     role, progress, echo, t_start, resume)
     if not role.is_chief:  # a worker trains in a scratch folder; the chief writes `out`
         metrics = _write_run(run, _worker_dir())
         echo(f"worker {role.index} of {role.workers} done; the chief writes the run folder ({metrics['seconds']:.0f} s)")
         return TrainResult(run_dir=Path(out), metrics=metrics, is_chief=False)
-    with staged_run_dir(out, force) as run_dir:  # a complete run replaces `out`, or nothing does
+    with staged_run_dir(out, force, resume) as run_dir:  # a complete run replaces `out`, or nothing does
         metrics = _write_run(run, run_dir)
     echo(f"run folder: {out} ({metrics['seconds']:.0f} s)")
     return TrainResult(run_dir=Path(out), metrics=metrics)
@@ -540,6 +615,7 @@ class _RunInputs:
     progress: bool
     echo: Callable[[str], None]
     t_start: float
+    resume: bool = False
 
 
 def _write_run(run: _RunInputs, run_dir: Path) -> dict:
@@ -547,6 +623,9 @@ def _write_run(run: _RunInputs, run_dir: Path) -> dict:
     folder, removed here); returns the metrics."""
     config, tc, beats, echo, progress = run.config, run.config.train, run.beats, run.echo, run.progress
     record_sets, val_names, train_names, noise = run.record_sets, run.val_names, run.train_names, run.noise
+    if run.resume and (run_dir / "config.json").is_file() and (run_dir / "config.json").read_text() != to_json(config):
+        raise ConfigError(f"{run_dir}: an interrupted run of another configuration; remove that folder to start "
+                          "afresh, or resume with the configuration it was started with")
     (run_dir / "config.json").write_text(to_json(config))
 
     from edge_ecg.model.arch import build_model, count_params
@@ -589,6 +668,7 @@ def _write_run(run: _RunInputs, run_dir: Path) -> dict:
          f"(class weights {', '.join(f'{c} {w:.2f}' for c, w in zip(CLASSES, weights))})")
     float_phase = _Phase("float", model, train, val, config, noise, weights, run_dir, progress, echo, 0, strategy,
                          None if strategy is None else build_model(config.model, config.window), scale)
+    float_phase.resume = run.resume
     t0 = time.perf_counter()
     float_summary = float_phase.run(tc.epochs)
     float_summary["seconds"] = time.perf_counter() - t0
@@ -605,6 +685,7 @@ def _write_run(run: _RunInputs, run_dir: Path) -> dict:
         qat_phase = _Phase("qat", qat_model, train, val, config, noise, weights, run_dir, progress, echo, 1, strategy,
                            qat_eval, scale)
         qat_phase.best_epoch = 0  # patience counts from the start of QAT
+        qat_phase.resume = run.resume
         qat_summary = qat_phase.run(tc.qat_epochs)
         qat_summary["seconds"] = time.perf_counter() - t0
         with warnings.catch_warnings():
@@ -631,6 +712,8 @@ def _write_run(run: _RunInputs, run_dir: Path) -> dict:
         "strategy": {"name": tc.strategy, "workers": run.role.workers,
                      "replicas": 1 if strategy is None else int(strategy.num_replicas_in_sync)},
         "feed": tc.feed,
+        "resumed": [{"phase": p.name, "epoch": p.resumed_at} for p in (float_phase, qat_phase if qat_summary else None)
+                    if p is not None and p.resumed_at is not None],
         "seconds": time.perf_counter() - run.t_start,
     }
     if not run.role.is_chief:
