@@ -1,6 +1,7 @@
 """Evaluate: beat-by-beat scoring the way AAMI EC57 (PhysioNet's ``bxb``) does.
 
-- :func:`match_beats` pairs test beats with reference beats (150 ms window, bxb's rules).
+- :func:`match_beats` pairs test beats with reference beats (150 ms window, bxb's rules);
+  :class:`TruthMatcher` gives a live stream's beats their reference label as they come.
 - :func:`score_record` turns one record into a 6 x 6 confusion matrix (``N S V F Q`` and
   ``O`` for "no beat"; rows reference, columns test) in a :class:`RecordScore`.
 - :func:`ec57_stats` derives Se, +P, FPR and F1 per class (EC57's VEB/SVEB FP rules), QRS
@@ -23,7 +24,7 @@ from edge_ecg.evaluate.end_to_end import (
     snap_to_reference,
     summarise_scores,
 )
-from edge_ecg.evaluate.match import MATCH_WINDOW_S, match_beats, tolerance_samples
+from edge_ecg.evaluate.match import MATCH_WINDOW_S, TruthMatcher, match_beats, tolerance_samples
 from edge_ecg.evaluate.report import Report, plot_confusion, score_predictions
 
 __all__ = [
@@ -31,6 +32,7 @@ __all__ = [
     "MATRIX_LABELS",
     "RecordScore",
     "Report",
+    "TruthMatcher",
     "class_counts",
     "cut_record",
     "ec57_stats",
