@@ -8,6 +8,7 @@ the resolved configuration that made it, as JSON, so a file is never a mystery.
 - :class:`AugmentConfig` model: training-time augmentation.
 - :class:`TrainConfig`   model: the schedule, imbalance handling, QAT.
 - :class:`AdaptConfig`   runtime: on-device adaptation to the wearer.
+- :class:`StreamConfig`  stream: the live beat detector and signal-quality settings.
 - :class:`RunConfig`     what ``edge-ecg train --config FILE`` reads: all of the above.
 
 Config files are JSON or TOML with the same nesting as :class:`RunConfig`; a key that is
@@ -354,6 +355,52 @@ class AdaptConfig:
             raise ConfigError("adapt.morph_step, max_clusters, vote_memory and centroid_memory must be >= 1")
         if not 0 <= self.max_weight <= 1 or not 0 <= self.proto_weight <= 1:
             raise ConfigError("adapt.max_weight and adapt.proto_weight must be in [0, 1]")
+
+
+@dataclass(frozen=True)
+class StreamConfig:
+    """The live stream's beat detector and signal-quality settings
+    (:class:`edge_ecg.stream.pipeline.StreamPipeline`); written into ``edge-ecg stream``'s
+    ``--summary-json`` and the header line of its ``--jsonl`` event log. The signal classes
+    take their defaults from here, so a stream and an offline run of them agree.
+
+    Serial glitches (:class:`edge_ecg.signal.impulse.ImpulseRejector`, at the device rate): a
+    sample is replaced when it lies further than ``impulse_spread_factor`` trimmed spreads of
+    its ``impulse_half`` neighbours on each side (also the samples held back) from their
+    median and further than ``impulse_amplitude_fraction`` of the signal's usual peak to peak
+    (over ``impulse_blocks`` blocks of ``impulse_block_s`` seconds).
+
+    Signal quality (:class:`edge_ecg.signal.quality.QualityMonitor`, at the device rate):
+    flat when the last ``flat_s`` seconds moved by at most ``flat_fraction`` of the usual
+    range; saturated when an extreme value repeats for ``saturation_s`` seconds.
+
+    QRS detection (:class:`edge_ecg.signal.detect.QRSDetector`, at the model's rate):
+    ``qrs_threshold`` is the fraction of the way from noise to signal level a peak must pass,
+    ``qrs_searchback`` the multiple of the mean RR after which missed beats are searched for,
+    ``qrs_learning_s`` the learning phase in seconds.
+
+    Beats: a beat with an unusable sample within ``qrs_guard_s`` seconds of its R peak is not
+    classified (and restarts the RR history); at most ``max_pending`` beats wait for their
+    right context at once (more: the oldest are dropped).
+    """
+
+    impulse_half: int = 3
+    impulse_spread_factor: float = 5.0
+    impulse_amplitude_fraction: float = 0.5
+    impulse_block_s: float = 1.0
+    impulse_blocks: int = 8
+    flat_s: float = 0.5
+    flat_fraction: float = 0.01
+    saturation_s: float = 0.05
+    qrs_threshold: float = 0.125
+    qrs_searchback: float = 1.66
+    qrs_learning_s: float = 2.0
+    qrs_guard_s: float = 0.2
+    max_pending: int = 128
+
+    def __post_init__(self) -> None:
+        if self.qrs_guard_s < 0 or self.max_pending < 1:
+            raise ConfigError("stream.qrs_guard_s must be >= 0 seconds and stream.max_pending >= 1")
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from edge_ecg.config import CLASSES, RR_FEATURES, WindowConfig
+from edge_ecg.runtime.classifier import Classifier
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
@@ -152,17 +153,21 @@ def imported_heavy_modules(stdout: str) -> set[str]:
     return {m for m in line[len("IMPORTED="):].split(",") if m}
 
 
-class FakeClassifier:
-    """TFLiteClassifier's interface; class = a fixed function of the window and RR features."""
+class FakeClassifier(Classifier):
+    """A :class:`Classifier` without history; class = a fixed function of the window and RR features."""
 
     window = WindowConfig(rr_features=RR_FEATURES)  # all six, so rr[:, :5] is defined
     classes = CLASSES
+    rr_features = RR_FEATURES
     uses_rr = True
 
     def __init__(self, delay_s: float = 0.0):
         self.W = np.random.default_rng(0).standard_normal((self.window.length, 5)).astype(np.float32)
         self.calls = 0
         self.delay_s = delay_s
+
+    def reset(self) -> None:
+        """No beat history: nothing to forget."""
 
     def predict_batch(self, X, rr):
         self.calls += 1

@@ -13,6 +13,7 @@ import pytest
 from edge_ecg.config import CLASSES, AdaptConfig, WindowConfig
 from edge_ecg.errors import ConfigError
 from edge_ecg.runtime.adapt import WearerAdapter, adapt_records, load_wearer, save_wearer
+from edge_ecg.stream.events import read_events
 
 sys.path.insert(0, str(Path(__file__).parent))
 from conftest import FakeClassifier, synthetic_ecg  # noqa: E402
@@ -250,7 +251,7 @@ def test_stream_cli_adapt_wearer_file_and_no_tensorflow(int8_model, tiny_db, tmp
                    "--wearer", state, "--jsonl", events, "--view", "plain")
     assert proc.returncode == 0, proc.stderr
     assert no_tensorflow(proc)
-    ev = [json.loads(line) for line in events.read_text().splitlines()]
+    ev = read_events(events)[1]
     assert ev and all(e["adapted"] is True for e in ev)  # a warm start: adapted from the first beat
     assert "wearer: adapted" in proc.stdout and "prototypes NV" in proc.stdout  # the summary shows progress
     assert 0 < state.stat().st_size <= 64 * 1024

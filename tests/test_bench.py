@@ -76,11 +76,8 @@ def test_a_failing_section_does_not_stop_the_others(tmp_path, monkeypatch, capsy
 
 def test_the_end_to_end_gap_is_broken_down_by_record():
     """DS2 stream vs offline: per-record S/V counts, and the records whose errors grow most."""
-    sys.path.insert(0, str(ROOT / "tools"))
-    try:
-        from benchmarks.stream import largest_gaps, per_record_counts
-    finally:
-        sys.path.remove(str(ROOT / "tools"))
+    from benchmarks.stream import largest_gaps, per_record_counts
+
     from edge_ecg.evaluate import score_record
 
     fs = 360.0
@@ -100,17 +97,9 @@ def test_the_end_to_end_gap_is_broken_down_by_record():
     assert largest_gaps(rows, "V") == [("b", 0, 1)]
 
 
-def _stream_bench():
-    sys.path.insert(0, str(ROOT / "tools"))
-    try:
-        from benchmarks import stream
-    finally:
-        sys.path.remove(str(ROOT / "tools"))
-    return stream
-
-
 def test_snapping_moves_matched_detections_onto_their_reference_beats_only():
-    snap = _stream_bench().snap_to_reference
+    from edge_ecg.evaluate import snap_to_reference as snap
+
     # 105 and 490 match 100 and 500; 700 is 200 samples from any beat (extra); 1300 is past the end
     out = snap([100, 500, 900], [105, 490, 700, 1300], fs=360.0)
     assert out.tolist() == [100, 500, 700, 1300]
@@ -121,25 +110,44 @@ def test_the_end_to_end_gap_is_decomposed_step_by_step(tiny_db):
     """Stream, its detections through the offline builder, snapped detections, reference beats:
     the second equals the first (the live chain builds the offline windows), and the render
     names what jitter and missed/extra beats cost."""
+    from benchmarks.stream import render_decomposition
+
+    from edge_ecg.evaluate import end_to_end_scores, gap_decomposition
     from edge_ecg.records.load import load_record
 
-    bench = _stream_bench()
-
-    scores = bench.end_to_end_scores(FakeClassifier(), tiny_db, ["900", "901"], decompose=True)
+    scores = end_to_end_scores(FakeClassifier(), tiny_db, ["900", "901"], decompose=True)
     assert set(scores) == {"stream", "offline", "at_stream_positions", "snapped", "unclassified"}
     for st, again in zip(scores["stream"], scores["at_stream_positions"]):
         assert (st.matrix == again.matrix).all()
     for off, name in zip(scores["offline"], ["900", "901"]):
         assert off.stats["qrs"]["tp"] == len(load_record(tiny_db, name).beat_samples)
-    dec = bench.gap_decomposition(scores)
+    dec = gap_decomposition(scores)
     assert set(dec) == {"stream", "at_stream_positions", "snapped", "offline"}
     assert dec["stream"] == dec["at_stream_positions"]
 
-    plain = bench.end_to_end_scores(FakeClassifier(), tiny_db, ["900"])
+    plain = end_to_end_scores(FakeClassifier(), tiny_db, ["900"])
     assert set(plain) == {"stream", "offline", "unclassified"}
 
-    text = "\n".join(bench.render_decomposition({"decomposition": dec}))
+    text = "\n".join(render_decomposition({"decomposition": dec}))
     assert "reproduces" in text and "does not reproduce" not in text
     assert "missed and extra beats" in text
     dec["at_stream_positions"] = {"veb_f1": 0.5, "sveb_f1": 0.5}
-    assert "does not reproduce" in "\n".join(bench.render_decomposition({"decomposition": dec}))
+    assert "does not reproduce" in "\n".join(render_decomposition({"decomposition": dec}))
+
+
+TOOLS = ("bench.py", "boards.py", "cv_select.py", "adapt_select.py", "impulses.py", "train_memory.py",
+         "select_model.py")
+
+
+def test_tools_run_as_plain_scripts_without_path_tricks():
+    """`python tools/X.py` from the root works with the package installed: no tool edits sys.path
+    (Python puts tools/ first; what tools share with the library lives in edge_ecg)."""
+    import re
+
+    edits = re.compile(r"sys\.path\.(insert|append|extend)|sys\.path\s*(\+?=|\[)")
+    for path in [ROOT / "tools" / name for name in TOOLS] + sorted((ROOT / "tools" / "benchmarks").glob("*.py")):
+        assert not edits.search(path.read_text()), f"{path.relative_to(ROOT)} edits sys.path"
+    for name in TOOLS:
+        res = subprocess.run([sys.executable, f"tools/{name}", "--help"], cwd=ROOT, capture_output=True, text=True,
+                             timeout=120)
+        assert res.returncode == 0 and res.stdout.startswith("usage:"), (name, res.stderr[-800:])

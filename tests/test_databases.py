@@ -168,11 +168,7 @@ def test_real_svdb_counts_and_folds(svdb_dir):
     assert info["sets"]["all"]["records"] == 40 and info["sets"]["all"]["patients"] == 40
     assert {r["default_lead"] for r in info["records"]} == {"ECG1"} and {r["fs"] for r in info["records"]} == {128.0}
     # round 8's committed svdb folds are what patient_folds makes of the S counts
-    import sys
-    from pathlib import Path
-
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
-    from cv_select import SVDB_FOLDS
+    from cv_select import SVDB_FOLDS  # tools/ is on the test path (pyproject.toml)
 
     db = folder_database(svdb)
     s_beats = {r["name"]: r["beats"]["S"] for r in info["records"]}

@@ -175,3 +175,22 @@ def test_agrees_with_wfdb_compare_annotations_on_real_records(mitdb_dir, record)
         if ours[r] != theirs[r]:
             assert abs(ref[r] - test[ours[r]]) == abs(ref[r] - test[theirs[r]]), (r, ours[r], theirs[r])
             assert ours[r] > theirs[r]  # bxb keeps the later of two equidistant test beats
+
+
+def test_truth_matcher_gives_the_nearest_reference_label_within_the_window():
+    """A live stream's beats get the label of the nearest reference beat within 150 ms, else None."""
+    from edge_ecg.evaluate import MATCH_WINDOW_S, TruthMatcher
+
+    truth = TruthMatcher()
+    assert truth.tolerance_s == MATCH_WINDOW_S
+    for s, label in [(100, "N"), (400, "V"), (700, "S")]:
+        truth.add(s, label)
+    fs = 360.0  # the window is 54 samples
+    assert truth.match(110, fs) == "N" and truth.match(446, fs) == "V" and truth.match(454, fs) == "V"
+    assert truth.match(455, fs) is None and truth.match(560, fs) is None
+    assert truth.match(560, fs) is None and truth.match(650, fs) == "S"
+    assert truth.match(250, fs) is None  # 150 samples from both neighbours
+    small = TruthMatcher(memory=2)
+    for s, label in [(100, "N"), (400, "V"), (700, "S")]:
+        small.add(s, label)
+    assert small.match(100, fs) is None and small.match(700, fs) == "S"  # the oldest is forgotten

@@ -124,7 +124,10 @@ class CliRun:
 
 
 def read_jsonl(path) -> list[dict]:
-    return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+    """The beat events of an event log (its header line left out)."""
+    from edge_ecg.stream.events import read_events
+
+    return read_events(path)[1]
 
 
 # --------------------------------------------------------------------------- a fake board
@@ -200,6 +203,12 @@ def test_replay_cli_labels_events_and_no_tensorflow(int8_model, tiny_db, tmp_pat
     ev = read_jsonl(events)
     s = json.loads(summary.read_text())
     assert s["ended"] == "source ended" and s["beats"] == len(ev)
+    from edge_ecg.config import StreamConfig, to_dict
+    from edge_ecg.stream.events import read_events
+
+    header = read_events(events)[0]  # the log says what made it, as the summary does
+    assert header["stream_config"] == s["stream_config"] == to_dict(StreamConfig())
+    assert header["model"] == s["model"] == str(int8_model) and header["window"]["fs"] > 0
     assert len(ev) >= 40  # the record has 42 annotated beats; the detector learns in the first 2 s
     assert all(e["label"] in CLASSES and abs(sum(e["probs"].values()) - 1.0) < 0.02 for e in ev)
     assert sum(s["counts"].values()) == s["classified"] == len(ev)

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from edge_ecg.beats.dataset import record_beats
+from edge_ecg.errors import ConfigError
 from edge_ecg.records.load import Record, load_record
 from edge_ecg.stream.events import BeatEvent
 from edge_ecg.stream.latency import LatencyStats, StageTimer
@@ -187,7 +188,7 @@ def test_memory_is_bounded_on_a_long_stream():
     for _ in range(300):  # 10 minutes in 2 s chunks
         x, truth = sim.generate(720)
         p.process(Chunk(x, fs, time.perf_counter(), truth=[(b.sample, b.label) for b in truth]))
-        sizes.append((p.seg.buf.size, len(p.seg.pending), len(p._arrivals), len(p._truth)))
+        sizes.append((p.seg.buf.size, len(p.seg.pending), len(p._arrivals), len(p.truth)))
     sizes = np.array(sizes)
     assert sizes[-50:, 0].max() <= sizes[20:60, 0].max() + 10  # the cleaned-signal buffer does not grow
     assert sizes[:, 0].max() < 20 * p.window.fs
@@ -284,3 +285,48 @@ def test_a_sequence_classifier_is_reset_where_a_bad_stretch_broke_the_rr_history
     after_last_reset = sum(n for n in clf.events[len(clf.events) - clf.events[::-1].index("reset"):])
     assert after_last_reset == sum(1 for e in events if e.label is not None and e.time_s > last_break)
     assert after_last_reset > 30
+
+
+def test_the_stream_settings_are_one_stream_config_reported_in_the_summary():
+    """Detector, signal-quality and glitch settings reach their stages from one StreamConfig,
+    whose defaults are the stages' own, and the summary carries it."""
+    import dataclasses
+    import inspect
+
+    from edge_ecg.config import StreamConfig, to_dict
+    from edge_ecg.signal.detect import QRSDetector
+    from edge_ecg.signal.impulse import ImpulseRejector
+    from edge_ecg.signal.quality import QualityMonitor
+
+    defaults = StreamConfig()
+    for cls, names in ((QRSDetector, {"threshold": "qrs_threshold", "searchback": "qrs_searchback",
+                                      "learning_s": "qrs_learning_s"}),
+                       (QualityMonitor, {"flat_s": "flat_s", "flat_fraction": "flat_fraction",
+                                         "saturation_s": "saturation_s"}),
+                       (ImpulseRejector, {"half": "impulse_half", "spread_factor": "impulse_spread_factor",
+                                          "amplitude_fraction": "impulse_amplitude_fraction",
+                                          "block_s": "impulse_block_s", "blocks": "impulse_blocks"})):
+        params = inspect.signature(cls).parameters
+        assert {p: params[p].default for p in names} == {p: getattr(defaults, f) for p, f in names.items()}
+
+    config = dataclasses.replace(defaults, qrs_threshold=0.3, flat_s=1.0, impulse_spread_factor=7.0, max_pending=4)
+    fs = 360.0
+    x, _, _ = simulate_ecg(30.0, fs=fs, seed=3)
+    p = StreamPipeline(FakeClassifier(), config=config)
+    run_chunks(p, x, fs, [180])
+    assert p.seg.detector.threshold == 0.3 and p.seg.rejector.spread_factor == 7.0
+    assert p.seg.quality._flat_n == int(round(1.0 * fs))
+    assert p.summary()["stream_config"] == to_dict(config)
+    assert StreamPipeline(FakeClassifier()).summary()["stream_config"] == to_dict(defaults)
+    with pytest.raises(ConfigError):
+        StreamConfig(max_pending=0)
+
+
+def test_every_classifier_states_the_classifier_protocol():
+    from edge_ecg.model.predict import KerasClassifier
+    from edge_ecg.runtime import Classifier, TFLiteClassifier
+
+    for cls in (TFLiteClassifier, KerasClassifier, FakeClassifier, HistoryClassifier):
+        assert Classifier in cls.__mro__  # stated, not only duck-typed
+    clf = FakeClassifier()
+    assert isinstance(clf, Classifier) and clf.rr_features == clf.window.rr_features

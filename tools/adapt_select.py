@@ -48,7 +48,6 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 #: The rule's fixed numbers (see the module docstring).
 CANDIDATES = ("cluster", "prototype")

@@ -25,10 +25,8 @@ import time
 import traceback
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import benchmarks  # noqa: E402
-from benchmarks import ROOT, BenchContext, machine_info  # noqa: E402
+import benchmarks  # tools/benchmarks: Python puts tools/ first on the path when it runs this file
+from benchmarks import ROOT, BenchContext, machine_info
 
 
 def sections() -> dict:

@@ -20,10 +20,8 @@ import os
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import bench  # noqa: E402
-from benchmarks.boards import BOARDS  # noqa: E402
+import bench  # tools/bench.py, beside this file
+from benchmarks.boards import BOARDS
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,4 +1,45 @@
-"""Choose the shipped configuration by patient-wise cross-validation over all of DS1.
+"""Choose the shipped configuration by patient-wise cross-validation over all of DS1 (and svdb).
+
+``train`` trains each candidate (``tools/candidates/<name>.json``) once per fold of
+:data:`FOLDS` and per seed, with ``edge-ecg train`` in a subprocess, the fold's records held
+out for validation (a candidate that trains on svdb also holds out that fold of
+:data:`SVDB_FOLDS`); a fold whose ``metrics.json`` exists is skipped, so a round resumes. ``score``
+scores every fold's QAT model on its held-out records, offline and end to end through the
+stream (:func:`edge_ecg.evaluate.end_to_end_scores`), pools them, applies the rule
+(:data:`SELECTION_RULE`: :func:`rule_score`, :data:`MARGIN`, :func:`choose`) and writes the
+result (``--out``) with the rule's text in it. The choice never reads DS2. Run::
+
+    python tools/cv_select.py train rr_scale5 rr_scale5_rrnoise --runs runs/cv --jobs 2
+    python tools/cv_select.py score rr_scale5 rr_scale5_rrnoise --runs runs/cv --ds2 --out tools/results/cv_round1.json
+
+``score --ds2`` adds each candidate's fold-1 model on DS2, offline and end to end, after
+the choice has been made. ``--out`` names the result in ``tools/results/``. ``--seeds 0,1,2``
+trains and scores each fold with several seeds (a candidate's score is then their mean);
+``--svdb`` scores the svdb folds too, pooled with DS1's and each apart.
+
+Every round run so far (what was compared, why, when it was defined and what won) is logged
+in the model card, ``models/MODEL_CARD.md``, section "Cross-validation rounds"; the results
+are ``tools/results/cv_round*.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+CANDIDATES = HERE / "candidates"
+RESULTS = HERE / "results" / "cv_selection.json"  # default --out
+
+#: The selection rule, fixed (and committed) before any candidate was trained under it; written
+#: into every result as ``"rule"``. Its numbers are :data:`FOLDS`, :func:`rule_score` and :data:`MARGIN`.
+SELECTION_RULE = """Choose the shipped configuration by patient-wise cross-validation over all of DS1.
 
 The rule was fixed (and committed) before any candidate was trained under it:
 
@@ -16,110 +57,11 @@ The rule was fixed (and committed) before any candidate was trained under it:
    wins; a challenger must beat the first-listed candidate (the baseline) by more than
    ``--margin`` (default 0.005, half a point) to replace it.
 5. What ships is the winner's fold-1 run: the same as ``edge-ecg train --config
-   tools/candidates/<winner>.json``, since fold 1 is its validation set.
+   tools/candidates/<winner>.json``, since fold 1 is its validation set."""
 
-The choice never reads DS2. Run::
-
-    python tools/cv_select.py train rr_scale5 rr_scale5_rrnoise --runs runs/cv --jobs 2
-    python tools/cv_select.py score rr_scale5 rr_scale5_rrnoise --runs runs/cv --ds2 --out tools/results/cv_round1.json
-
-``score --ds2`` adds each candidate's fold-1 model on DS2, offline and end to end, after
-the choice has been made. ``--out`` names the result in ``tools/results/``.
-
-Round 1 (``tools/results/cv_round1.json``): ``rr_scale5``, the configuration shipped before
-(chosen by the six-record rule of ``tools/select_model.py``), against ``rr_scale5_rrnoise``,
-which adds RR augmentation mimicking a detector's errors (``augment.rr_*``: 5 ms jitter,
-0.5 % missed and 0.5 % spurious beats, about three times our detector's error rates on DS2),
-because the shipped model's S decisions flipped on RR ratios changed by a few hundredths
-when the stream's own detector found the beats (a diagnosis made on DS2, which is why this
-candidate exists). ``rr_scale5`` won: 66.7 against 60.6.
-
-Round 2 (``tools/results/cv_round2.json``; candidates fixed after round 1, from its DS1
-figures only: pooled S F1 23.5 % is the weak point): ``rr_scale5`` again as the baseline;
-``rr_scale5_rrpath``, an RR-only path to the logits with the waveform head dropped for 30 %
-of the training beats (``model.rr_logits``, ``rr_hidden`` 8, ``wave_dropout`` 0.3), so that
-prematurity alone must be enough to call an S beat; ``rr_scale5_focal``, focal loss with
-class weights instead of balanced sampling; ``rr_scale5_small``, a network a third the size
-(conv 8/16/16, LSTM 16, dense 16), less able to memorise the 16 training patients.
-``rr_scale5_rrpath`` won: 71.7 against 66.7 (focal 68.8, small 66.0), and ships.
-
-Round 3 (``tools/results/cv_round3.json``; candidate fixed before training): issue #3's
-variant (b) against the shipped variant (a). ``rrpath_beats4`` is ``rr_scale5_rrpath`` with
-``model.sequence_beats`` 4: the convolutions embed each of the last four beats (a 0.3 s +
-0.45 s window each, ``embed_units`` 16) and the LSTM runs across the four beats, each beside
-its own RR features. ``rrpath_irregular`` (added before any round-3 model was scored) is
-``rr_scale5_rrpath`` with a fourth RR feature, ``rr_irregularity`` (RMSSD over the mean of the
-ten RR intervals before the beat's own): in atrial fibrillation, labelled N, an early beat is
-no sign of an S beat, the best-known source of S false positives in inter-patient work (DS1
-holds AF in records 201 and 203). The baseline is ``rr_scale5_rrpath``; the same rule decides.
-``rr_scale5_rrpath`` stayed: 71.7, against 61.8 for ``rrpath_beats4`` and 70.6 for
-``rrpath_irregular``.
-
-Round 4 (``tools/results/cv_round4.json``; candidate fixed from the DS1 fold curves only):
-the validation macro-F1 of the shipped configuration jumps by up to ten points from one epoch
-to the next on every fold (fold 1: 82.3, 74.4, 80.3, 73.5), so which epoch early stopping keeps
-is largely chance. ``rrpath_ema`` is ``rr_scale5_rrpath`` with ``train.ema_momentum`` 0.99: an
-exponential moving average of the weights becomes the model at the end of every epoch. The
-baseline is ``rr_scale5_rrpath``; the same rule decides. ``rr_scale5_rrpath`` stayed: 71.7
-against 68.5.
-
-Round 5 (``tools/results/cv_round5.json``; defined after round 3's DS2 figures had been read,
-and disclosed as such): round 3 ranked variant (b) ten points below variant (a) on DS1, while
-the two fold-1 models ranked the other way on DS2 (87.9 against 83.0). One training per fold
-is a noisy measurement (three seeds of the shipped configuration span 79.9-83.1 on DS2), so
-round 5 repeats round 3's two-way comparison with seeds 0, 1 and 2 on every fold
-(``--seeds 0,1,2``, twelve trainings per candidate). A candidate's score is the mean of its
-three per-seed scores (each the round-3 score, pooled over the four folds); the margin and the
-baseline (``rr_scale5_rrpath``) are unchanged. ``rr_scale5_rrpath`` stayed: 68.8 (seeds 71.7,
-65.8, 69.0) against 63.6 (61.8, 65.5, 63.6); every seed of (a) scored above every seed of (b).
-
-Round 6 (``tools/results/cv_round6.json``; defined after round 3's DS2 figures had been read,
-and disclosed as such): round 3's ``rrpath_irregular`` (the ``rr_irregularity`` feature, meant
-for atrial fibrillation, where most of our SVEB false positives are) scored 70.6 against the
-baseline's 71.7 with one seed, a gap smaller than the baseline's own seed spread (65.8-71.7).
-Round 6 repeats that two-way comparison with seeds 0, 1 and 2, under round 5's rule unchanged.
-``rr_scale5_rrpath`` stayed: 68.8 against 67.2 (seeds 70.6, 62.8, 68.2); each seed of
-``rrpath_irregular`` scored below the same seed of the baseline.
-
-Round 7 (``tools/results/cv_round7.json``; defined at the same time as round 6, with round 4's
-DS2 figure read): round 4's ``rrpath_ema`` (weight averaging, which should make a run depend
-less on its seed) scored 68.5 with seed 0, below the baseline's seed 0 (71.7) but level with its
-three-seed mean (68.8). Round 7 repeats round 4 with seeds 0, 1 and 2, under round 5's rule.
-``rr_scale5_rrpath`` stayed: 68.8 against 68.2 (seeds 68.5, 65.9, 70.2).
-
-Round 8 (``tools/results/cv_round8.json``; issue 16, defined and committed before any of its
-candidates was trained): more patients instead of more DS1 tuning. The folds are grouped by
-patient across two databases: DS1's four :data:`FOLDS` and the 40 svdb records here in the four
-:data:`SVDB_FOLDS` (one patient per svdb record; made by
-:func:`edge_ecg.records.folds.patient_folds`, S beats spread evenly, about 1,170 per fold).
-Fold k holds out DS1 fold k and svdb fold k together. Candidates: ``rr_scale5_rrpath`` (the
-shipped recipe, DS1 only; the baseline) and ``rrpath_svdb`` (the same recipe trained on DS1 +
-the svdb records, ``train.data`` ``mitdb:DS1`` and ``svdb``; its early stopping reads both
-held-out folds, the baseline's its DS1 fold only). Every one of the 62 records is scored by a
-model that never trained on it (``score --svdb``): the DS1-only models see no svdb record at
-all. The score is round 1's (mean of pooled offline and end-to-end macro-F1 over N, S, V),
-pooled over all 62 held-out records; the margin is unchanged. Seeds: one seed per fold first;
-a winner by more than 5.9 points (the spread of the baseline's three seeds in rounds 5-7,
-65.8-71.7) is decided there; a smaller difference needs seeds 1 and 2 as in round 5 before
-anything ships. ``--svdb`` also reports the DS1 and svdb records apart (the svdb part is the
-unseen-patient figure issue 16 asks for).
-"""
-
-from __future__ import annotations
-
-import argparse
-import json
-import os
-import subprocess
-import sys
-import time
-from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
-
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))  # the benchmarks package, as tools/bench.py does
-CANDIDATES = HERE / "candidates"
-RESULTS = HERE / "results" / "cv_selection.json"  # default --out
+#: How much a challenger's score must exceed the baseline's (the first-listed candidate's) to
+#: replace it (a fraction: 0.005 is half a point); ``score --margin`` overrides it.
+MARGIN = 0.005
 
 #: DS1 split into four folds of whole records (S and V beats per fold in the comments).
 FOLDS: tuple[tuple[str, ...], ...] = (
@@ -238,9 +180,8 @@ def _score_folds(candidate: str, runs: Path, mitdb: Path, svdb: bool = False) ->
 
 def _end_to_end(run: Path, mitdb: Path, records) -> tuple[list, list]:
     """Per-record EC57 scores ``(stream, offline)`` of ``run``'s QAT model on ``records``."""
-    from benchmarks.stream import end_to_end_scores
-
     from edge_ecg.config import load_config
+    from edge_ecg.evaluate import end_to_end_scores
     from edge_ecg.model.predict import KerasClassifier, load_keras_model
 
     model = run / "model_qat.keras"
@@ -249,16 +190,18 @@ def _end_to_end(run: Path, mitdb: Path, records) -> tuple[list, list]:
     return scores["stream"], scores["offline"]
 
 
+def rule_score(summary: dict) -> float:
+    """The rule's score of pooled figures (:func:`edge_ecg.evaluate.summarise_scores`): the mean
+    of the offline and the end-to-end macro-F1 over N, S and V (a fraction)."""
+    return (summary["offline"]["macro_f1"] + summary["stream"]["macro_f1"]) / 2.0
+
+
 def _summary(offline: list, stream: list) -> dict:
     """Pooled (EC57 gross) figures of per-record scores, and the rule's score."""
-    from edge_ecg.evaluate import Report
+    from edge_ecg.evaluate import summarise_scores
 
-    def pick(g):
-        return {"macro_f1": g["macro_f1"], "acc": g["accuracy"],
-                **{f"{c}_{m}": g[c][m] for c in ("S", "V") for m in ("se", "ppv", "f1")}}
-
-    o, s = pick(Report(offline).gross), pick(Report(stream).gross)
-    return {"offline": o, "stream": s, "score": (o["macro_f1"] + s["macro_f1"]) / 2.0}
+    summary = summarise_scores(offline, stream)
+    return {**summary, "score": rule_score(summary)}
 
 
 def choose(scores: list[float], margin: float) -> int:
@@ -293,7 +236,8 @@ def _mitdb(path: Path | None) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+                                     formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     epilog=__doc__ + "\nThe rule:\n\n" + SELECTION_RULE)
     sub = parser.add_subparsers(dest="command", required=True)
     for name in ("train", "score"):
         p = sub.add_parser(name)
@@ -302,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--data", type=Path, help="MIT-BIH folder (default: the usual places)")
     sub.choices["train"].add_argument("--jobs", type=int, default=1, help="trainings at once (one thread each)")
     score_p = sub.choices["score"]
-    score_p.add_argument("--margin", type=float, default=0.005)
+    score_p.add_argument("--margin", type=float, default=MARGIN)
     score_p.add_argument("--out", type=Path, default=RESULTS)
     score_p.add_argument("--ds2", action="store_true", help="after choosing, score each candidate's fold-1 model on DS2")
     score_p.add_argument("--svdb", action="store_true", help="round 8: score the svdb folds too (DS1 + svdb pooled, "
@@ -357,7 +301,7 @@ def _run(args) -> int:
             print(f"{r['candidate']:<20} DS2 after the choice: {_figures(d, 'SVEB F1', 'VEB F1')}", flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({
-        "rule": __doc__.split("The choice never reads DS2")[0].strip(), "folds": [list(f) for f in FOLDS],
+        "rule": SELECTION_RULE, "folds": [list(f) for f in FOLDS],
         "svdb_folds": [list(f) for f in SVDB_FOLDS] if args.svdb else None,
         "margin": args.margin, "seeds": seeds, "candidates": results, "chosen": results[winner]["candidate"],
     }, indent=2) + "\n")

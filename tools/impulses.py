@@ -21,18 +21,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from edge_ecg.records.load import list_records, load_record, read_header
+from edge_ecg.signal.impulse import ImpulseRejector, impulse_floor
+from edge_ecg.signal.resample import ecg_resample
 
-from edge_ecg.records.load import list_records, load_record, read_header  # noqa: E402
-from edge_ecg.signal.impulse import ImpulseRejector, impulse_floor  # noqa: E402
-from edge_ecg.signal.resample import ecg_resample  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def count_replaced(x: np.ndarray, fs: float, floor: float, chunk: int | None = None,

@@ -52,6 +52,8 @@ def plot(record: str, events: Path | None, data: Path | None, lead: str, start_s
                 continue
             try:
                 ev = json.loads(line)
+                if n == 1 and isinstance(ev, dict) and "header" in ev:
+                    continue  # the event log's header (edge_ecg.stream.events.read_events)
                 beats_s.append(float(ev["time_s"]))
                 labels.append(ev.get("label"))
             except (ValueError, KeyError, TypeError):

@@ -102,7 +102,7 @@ def stream(device, replay, simulate, model, fmt, baud, fs, lead, speed, start_s,
       edge-ecg stream --device /dev/ttyUSB0 --format binary --save run1
       edge-ecg stream --device /dev/ttyACM0 --fs 360 --adapt --wearer ~/anna.wearer
     """
-    from edge_ecg.stream.events import JsonlWriter
+    from edge_ecg.stream.events import JsonlWriter, event_log_header
     from edge_ecg.stream.model import load_classifier
     from edge_ecg.stream.pipeline import StreamPipeline
     from edge_ecg.stream.runner import run_stream
@@ -153,7 +153,8 @@ def stream(device, replay, simulate, model, fmt, baud, fs, lead, speed, start_s,
         source.open()  # a missing port or a permission problem: one line, before anything runs
     adapter = open_wearer(clf, adapt, wearer)
     pipeline = StreamPipeline(clf, adapter=adapter)
-    writer = JsonlWriter(jsonl) if jsonl else None
+    about = {"model": str(getattr(clf, "path", "") or ""), "runtime": getattr(clf, "runtime_name", "")}
+    writer = JsonlWriter(jsonl, header=event_log_header(clf, pipeline.config, about)) if jsonl else None
     saver = None
     if save:
         from edge_ecg.stream.save import WfdbStreamWriter
@@ -161,7 +162,6 @@ def stream(device, replay, simulate, model, fmt, baud, fs, lead, speed, start_s,
         saver = WfdbStreamWriter(save, lead=str(getattr(source, "record", None) and source.record.lead or "ECG"))
     title = f"edge-ecg stream · {source.name} · {Path(str(getattr(clf, 'path', '') or 'model')).name}"
     live_view = LiveView(title, mode=view)
-    about = {"model": str(getattr(clf, "path", "") or ""), "runtime": getattr(clf, "runtime_name", "")}
     summary = run_stream(source, pipeline, duration_s=duration, max_beats=max_beats, writer=writer, saver=saver,
                          view=live_view, summary_json=summary_json, summary_extra=about)
     if adapter is not None and wearer is not None:

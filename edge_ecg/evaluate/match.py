@@ -18,6 +18,7 @@ at most once and pairs never cross, so both returned index arrays are ascending.
 from __future__ import annotations
 
 import math
+from collections import deque
 
 import numpy as np
 
@@ -111,3 +112,41 @@ def match_beats(ref_samples, test_samples, fs: float, tolerance_s: float = MATCH
         ref_order[np.asarray(ri, dtype=np.int64)].astype(np.int64),
         test_order[np.asarray(ti, dtype=np.int64)].astype(np.int64),
     )
+
+
+class TruthMatcher:
+    """Ground truth for a live stream: reference beats as they arrive, and the reference label
+    of each detected beat as it is labelled (``edge-ecg stream --simulate`` or ``--replay``).
+
+    :meth:`add` takes a reference beat (its stream sample index and class letter; in time
+    order); :meth:`match` returns the class of the reference beat nearest to a detected beat
+    at stream sample ``s`` (at ``fs`` Hz) within ``tolerance_s`` seconds (inclusive;
+    :data:`MATCH_WINDOW_S` by default, EC57's window), or None. Only the last ``memory``
+    reference beats are kept, so memory stays bounded on an endless stream. Unlike
+    :func:`match_beats` a reference beat may serve two detections: this is a live view's
+    agreement figure, not an EC57 score.
+    """
+
+    def __init__(self, tolerance_s: float = MATCH_WINDOW_S, memory: int = 512):
+        self.tolerance_s = float(tolerance_s)
+        self._truth: deque = deque(maxlen=int(memory))
+
+    def __len__(self) -> int:
+        """Reference beats kept (at most ``memory``)."""
+        return len(self._truth)
+
+    def add(self, sample: int, label: str) -> None:
+        """One reference beat at stream sample ``sample`` with class ``label``."""
+        self._truth.append((int(sample), label))
+
+    def match(self, s: int, fs: float) -> str | None:
+        """The reference class nearest to stream sample ``s`` within the tolerance, or None."""
+        tol = self.tolerance_s * fs
+        best, best_d = None, tol + 1
+        for ts, label in reversed(self._truth):  # ascending in time: look back from the newest
+            d = abs(ts - s)
+            if d < best_d:
+                best, best_d = label, d
+            if ts < s - tol:
+                break
+        return best if best_d <= tol else None

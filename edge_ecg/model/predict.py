@@ -19,10 +19,11 @@ import numpy as np
 
 from edge_ecg.config import CLASSES, RunConfig, load_config
 from edge_ecg.errors import ModelError
+from edge_ecg.runtime.classifier import Classifier
 
 
-class KerasClassifier:
-    """A tf_keras edge-ecg model with its window configuration.
+class KerasClassifier(Classifier):
+    """A tf_keras edge-ecg model with its window configuration (a :class:`Classifier`).
 
     ``model`` is a loaded tf_keras model with inputs ``beat`` ``(L, 1)`` and optionally
     ``rr`` ``(F,)``; ``config`` the :class:`RunConfig` it was trained with.
@@ -38,6 +39,7 @@ class KerasClassifier:
         self.config = config
         self.window = config.window
         self.classes = CLASSES
+        self.rr_features = self.window.rr_features
         self.path = path
         names = [t.name.split(":")[0] for t in model.inputs]
         self.uses_rr = "rr" in names
@@ -146,7 +148,7 @@ def evaluate_classifier(classifier, db_dir: str | Path, records, progress: bool 
     return report, probs, beats
 
 
-def predict_records(classifier, beats, progress: bool = False, batch: int = 4096) -> np.ndarray:
+def predict_records(classifier: Classifier, beats, progress: bool = False, batch: int = 4096) -> np.ndarray:
     """Probabilities ``(n, 5)`` of ``classifier`` for a BeatSet, one record at a time.
 
     Each record is its own stream: a sequence model is :meth:`~KerasClassifier.reset` at every
@@ -155,16 +157,12 @@ def predict_records(classifier, beats, progress: bool = False, batch: int = 4096
     """
     from tqdm import tqdm
 
-    reset = getattr(classifier, "reset", None)
-    uses_rr = getattr(classifier, "uses_rr", True)
+    uses_rr = classifier.uses_rr
     probs = np.zeros((len(beats), len(CLASSES)), dtype=np.float32)
     starts = np.flatnonzero(np.r_[True, beats.record[1:] != beats.record[:-1], True])
-    if reset is None:  # no history: records need not be kept apart
-        starts = np.array([0, len(beats)])
     with tqdm(total=len(beats), desc="classifying", unit="beat", disable=not progress, leave=False) as bar:
         for a, b in zip(starts[:-1], starts[1:]):
-            if reset is not None:
-                reset()
+            classifier.reset()
             for lo in range(a, b, batch):
                 hi = min(b, lo + batch)
                 probs[lo:hi] = classifier.predict_batch(beats.X[lo:hi], beats.rr[lo:hi] if uses_rr else None)

@@ -52,6 +52,7 @@ import numpy as np
 
 from edge_ecg.config import CLASSES, AdaptConfig, WindowConfig, from_dict, to_dict
 from edge_ecg.errors import ConfigError
+from edge_ecg.runtime.classifier import Classifier
 
 #: Whether ``stream`` adapts without ``--adapt``/``--no-adapt``: set from the decision of
 #: ``tools/adapt_select.py`` (``tools/results/adapt_select.json``). ``evaluate`` scores the
@@ -349,15 +350,14 @@ def load_wearer(path: str | Path, adapter: WearerAdapter) -> None:
     adapter.load_state(state, where=str(path))
 
 
-def make_adapter(classifier, config: AdaptConfig | None = None) -> WearerAdapter:
-    """A fresh :class:`WearerAdapter` for a classifier (its window, RR feature names, classes,
-    and the model file's :func:`model_key`)."""
-    meta = getattr(classifier, "metadata", None)
-    window = classifier.window
-    rr_names = tuple(getattr(meta, "rr_features", ()) or window.rr_features)
-    path = getattr(classifier, "path", None)
+def make_adapter(classifier: Classifier, config: AdaptConfig | None = None) -> WearerAdapter:
+    """A fresh :class:`WearerAdapter` for a :class:`~edge_ecg.runtime.classifier.Classifier` (its
+    window, RR feature names, classes, and the model file's :func:`model_key` when it has a
+    ``path``)."""
+    path = getattr(classifier, "path", None)  # not part of the protocol: a model in memory has none
     key = model_key(path) if path is not None and Path(path).is_file() else ""
-    return WearerAdapter(config or AdaptConfig(), window, rr_names, getattr(classifier, "classes", CLASSES), key)
+    return WearerAdapter(config or AdaptConfig(), classifier.window, tuple(classifier.rr_features),
+                         classifier.classes, key)
 
 
 def adapt_records(adapter: WearerAdapter, records: np.ndarray, X: np.ndarray, rr: np.ndarray | None,

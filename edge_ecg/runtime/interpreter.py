@@ -25,6 +25,7 @@ import numpy as np
 
 from edge_ecg.beats.sequence import BeatHistory, sequence_beats_of
 from edge_ecg.errors import DeviceError, EdgeEcgError, ModelError
+from edge_ecg.runtime.classifier import Classifier
 from edge_ecg.runtime.metadata import ModelMetadata, TensorInfo, read_metadata, read_model_bytes
 
 log = logging.getLogger(__name__)
@@ -154,8 +155,8 @@ def dequantize(q: np.ndarray, info: TensorInfo) -> np.ndarray:
 # --------------------------------------------------------------------------- the classifier
 
 
-class TFLiteClassifier:
-    """Classify one beat at a time with a converted edge-ecg .tflite.
+class TFLiteClassifier(Classifier):
+    """Classify one beat at a time with a converted edge-ecg .tflite (a :class:`Classifier`).
 
     ``model``: a .tflite path (or its bytes) carrying ``edge_ecg`` metadata; ``threads``:
     CPU threads; ``delegate``: ``none`` | ``xnnpack`` | ``edgetpu``. Attributes:
@@ -230,6 +231,11 @@ class TFLiteClassifier:
     def uses_rr(self) -> bool:
         """True when the model takes RR features."""
         return "rr" in self._inputs
+
+    @property
+    def rr_features(self) -> tuple[str, ...]:
+        """The RR features the model reads, in order: its metadata's (else its window's)."""
+        return tuple(self.metadata.rr_features or ()) or self.window.rr_features
 
     @property
     def quantized(self) -> bool:

@@ -52,6 +52,7 @@ from collections import deque
 
 import numpy as np
 
+from edge_ecg.config import StreamConfig
 from edge_ecg.errors import DataError
 from edge_ecg.signal.dsp import SosFilter, butter_sos, group_delay_at, trailing_max
 
@@ -88,7 +89,8 @@ class QRSDetector:
     beats are searched for; ``learning_s`` the learning phase in seconds.
     """
 
-    def __init__(self, fs: float, threshold: float = 0.125, searchback: float = 1.66, learning_s: float = 2.0):
+    def __init__(self, fs: float, threshold: float = StreamConfig.qrs_threshold,
+                 searchback: float = StreamConfig.qrs_searchback, learning_s: float = StreamConfig.qrs_learning_s):
         try:
             fs = float(fs)
         except (TypeError, ValueError):

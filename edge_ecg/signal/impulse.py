@@ -38,14 +38,8 @@ from collections import deque
 
 import numpy as np
 
+from edge_ecg.config import StreamConfig
 from edge_ecg.errors import DataError
-
-#: Neighbours on each side of a sample (and so the samples held back).
-HALF = 3
-#: An impulse lies further than this many trimmed neighbour spreads from the neighbours' median.
-SPREAD_FACTOR = 5.0
-#: ... and further than this fraction of the signal's usual peak to peak.
-AMPLITUDE_FRACTION = 0.5
 
 
 class ImpulseRejector:
@@ -63,8 +57,10 @@ class ImpulseRejector:
     of the object.
     """
 
-    def __init__(self, fs: float, half: int = HALF, spread_factor: float = SPREAD_FACTOR,
-                 amplitude_fraction: float = AMPLITUDE_FRACTION, block_s: float = 1.0, blocks: int = 8,
+    def __init__(self, fs: float, half: int = StreamConfig.impulse_half,
+                 spread_factor: float = StreamConfig.impulse_spread_factor,
+                 amplitude_fraction: float = StreamConfig.impulse_amplitude_fraction,
+                 block_s: float = StreamConfig.impulse_block_s, blocks: int = StreamConfig.impulse_blocks,
                  floor: float = 0.0):
         if not np.isfinite(fs) or fs <= 0:
             raise DataError(f"ImpulseRejector needs a positive sampling rate in Hz, got {fs}")

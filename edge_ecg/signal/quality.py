@@ -26,6 +26,7 @@ from collections import deque
 
 import numpy as np
 
+from edge_ecg.config import StreamConfig
 from edge_ecg.errors import DataError
 from edge_ecg.signal.dsp import trailing_max, trailing_min
 
@@ -43,9 +44,9 @@ class QualityMonitor:
     def __init__(
         self,
         fs: float,
-        flat_s: float = 0.5,
-        flat_fraction: float = 0.01,
-        saturation_s: float = 0.05,
+        flat_s: float = StreamConfig.flat_s,
+        flat_fraction: float = StreamConfig.flat_fraction,
+        saturation_s: float = StreamConfig.saturation_s,
         rails: tuple[float, float] | None = None,
     ):
         try:

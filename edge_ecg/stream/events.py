@@ -1,4 +1,10 @@
-"""What the live runner emits: one :class:`BeatEvent` per detected beat, and a JSONL writer."""
+"""What the live runner emits: one :class:`BeatEvent` per detected beat, and a JSONL writer.
+
+An event log (``edge-ecg stream --jsonl``) is one JSON object per line: first a header
+``{"header": {...}}`` (the model, its window and the stream's settings, as
+:func:`event_log_header` makes it), then one :meth:`BeatEvent.to_dict` per beat.
+:func:`read_events` reads one back.
+"""
 
 from __future__ import annotations
 
@@ -64,10 +70,10 @@ class JsonlWriter:
     """Appends one JSON object per line to ``path`` (created, or truncated, on open).
 
     Lines are flushed every ``flush_every`` events so a ``tail -f`` sees them promptly and a
-    crash loses little.
+    crash loses little. ``header``: a dict written first, as the line ``{"header": header}``.
     """
 
-    def __init__(self, path: str | Path, flush_every: int = 16):
+    def __init__(self, path: str | Path, flush_every: int = 16, header: dict | None = None):
         self.path = Path(path)
         try:
             self._fh = self.path.open("w", encoding="utf-8")
@@ -75,6 +81,8 @@ class JsonlWriter:
             raise DataError(f"{self.path}: cannot write events ({exc.strerror or exc})") from None
         self.flush_every = max(1, int(flush_every))
         self.count = 0
+        if header is not None:
+            self._fh.write(json.dumps({"header": header}, separators=(",", ":")) + "\n")
 
     def write(self, record: dict) -> None:
         """Write one JSON-able dict as a line."""
@@ -104,3 +112,20 @@ def read_jsonl(path: str | Path) -> list[dict]:
     """All JSON objects of a JSONL file (blank lines skipped)."""
     lines = Path(path).read_text(encoding="utf-8").splitlines()
     return [json.loads(line) for line in lines if line.strip()]
+
+
+def event_log_header(classifier, config, about: dict | None = None) -> dict:
+    """The header of an event log: ``about`` (e.g. the model file and runtime), the
+    classifier's window (:class:`~edge_ecg.config.WindowConfig`) and the stream's
+    :class:`~edge_ecg.config.StreamConfig` ``config``, as JSON-able dicts."""
+    from edge_ecg.config import to_dict
+
+    return {**(about or {}), "window": to_dict(classifier.window), "stream_config": to_dict(config)}
+
+
+def read_events(path: str | Path) -> tuple[dict | None, list[dict]]:
+    """An event log's header (None for a log without one) and its beat events, as dicts."""
+    objects = read_jsonl(path)
+    if objects and "header" in objects[0]:
+        return objects[0]["header"], objects[1:]
+    return None, objects

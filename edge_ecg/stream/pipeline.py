@@ -24,7 +24,10 @@ detector and RR history (and a sequence model's beat history, through the classi
 touches an unusable sample is emitted unclassified (``skipped="quality"``).
 
 Every stage is timed (:class:`~edge_ecg.stream.latency.StageTimer`), and each beat's
-latency from the arrival of its R-peak sample to its label is recorded.
+latency from the arrival of its R-peak sample to its label is recorded. The detector and
+signal-quality settings are one :class:`~edge_ecg.config.StreamConfig`; when the source knows
+the ground truth, each beat gets its reference label from
+:class:`edge_ecg.evaluate.match.TruthMatcher`.
 """
 
 from __future__ import annotations
@@ -36,21 +39,16 @@ import numpy as np
 
 from edge_ecg.beats.rr import RRTracker
 from edge_ecg.beats.windows import normalise_window
-from edge_ecg.config import CLASSES, WindowConfig
+from edge_ecg.config import StreamConfig, WindowConfig, to_dict
 from edge_ecg.errors import ModelError
+from edge_ecg.evaluate.match import TruthMatcher
+from edge_ecg.runtime.classifier import Classifier
 from edge_ecg.signal.detect import QRSDetector
 from edge_ecg.signal.filter import StreamFilter, clean_sos
 from edge_ecg.signal.impulse import ImpulseRejector, impulse_floor
 from edge_ecg.stream.events import BeatEvent
 from edge_ecg.stream.latency import LatencyStats, StageTimer
 from edge_ecg.stream.sources import Chunk
-
-#: Ground-truth beats within this many seconds of a detected beat are its truth.
-TRUTH_TOLERANCE_S = 0.15
-#: A beat whose R peak has an unusable sample within this many seconds is not a beat to trust.
-QRS_GUARD_S = 0.2
-#: Most beats waiting for their right context at once (more: the oldest are dropped).
-MAX_PENDING = 128
 
 
 def make_resampler(fs_in: float, fs_out: float, width: int | None = None):
@@ -64,13 +62,14 @@ def make_resampler(fs_in: float, fs_out: float, width: int | None = None):
     return StreamResampler(fs_in, fs_out, RESAMPLE_WIDTH if width is None else width)
 
 
-def _quality_monitor(fs: float):
+def _quality_monitor(fs: float, config: StreamConfig):
     """The signal engineer's :class:`QualityMonitor` for ``fs`` Hz, or None if unavailable."""
     try:
         from edge_ecg.signal.quality import QualityMonitor
     except ImportError:
         return None
-    return QualityMonitor(fs)
+    return QualityMonitor(fs, flat_s=config.flat_s, flat_fraction=config.flat_fraction,
+                          saturation_s=config.saturation_s)
 
 
 def _bad_runs(mask: np.ndarray) -> list[tuple[int, int]]:
@@ -85,9 +84,12 @@ class _Segment:
     """Everything that restarts after a gap: one stretch of contiguous samples."""
 
     def __init__(self, fs: float, window: WindowConfig, rr_features: tuple[str, ...], start: int,
-                 impulse_floor: float = 0.0):
+                 config: StreamConfig, impulse_floor: float = 0.0):
         self.fs = fs
-        self.rejector = ImpulseRejector(fs, floor=impulse_floor)
+        self.rejector = ImpulseRejector(fs, half=config.impulse_half, spread_factor=config.impulse_spread_factor,
+                                        amplitude_fraction=config.impulse_amplitude_fraction,
+                                        block_s=config.impulse_block_s, blocks=config.impulse_blocks,
+                                        floor=impulse_floor)
         self.glitches: deque = deque(maxlen=256)  # segment times (s) of replaced samples
         self.fs_w = window.fs
         self.start = start  # stream sample index (device rate) of this segment's first sample
@@ -96,9 +98,10 @@ class _Segment:
         # first ones makes index k of this segment's signal at window.fs the offline index k
         self.skip = int(getattr(self.resampler, "delay", 0) or 0)
         self.clean = StreamFilter(clean_sos(window.fs, window.highpass_hz, window.lowpass_hz))
-        self.detector = QRSDetector(window.fs)
+        self.detector = QRSDetector(window.fs, threshold=config.qrs_threshold, searchback=config.qrs_searchback,
+                                    learning_s=config.qrs_learning_s)
         self.rr = RRTracker(window.fs, rr_features)
-        self.quality = _quality_monitor(fs)
+        self.quality = _quality_monitor(fs, config)
         self.n_in = 0  # device samples fed
         self.n_win = 0  # samples at window.fs produced
         self.buf = np.zeros(0, dtype=np.float32)  # cleaned signal at window.fs
@@ -123,27 +126,27 @@ class _Segment:
 class StreamPipeline:
     """Chunks in, :class:`BeatEvent` lists out (see the module docstring).
 
-    ``classifier``: a :class:`edge_ecg.runtime.TFLiteClassifier` (or any object with
-    ``window``, ``classes``, ``predict_batch(X (n, L), rr (n, F)) -> (n, C)`` and
-    optionally ``metadata.rr_features`` and ``uses_rr``). ``quality``: gate beats on signal
+    ``classifier``: a :class:`edge_ecg.runtime.Classifier` (a
+    :class:`~edge_ecg.runtime.TFLiteClassifier` on a device). ``quality``: gate beats on signal
     quality. ``collect_windows``: keep every classified window and RR vector (tests,
     debugging; unbounded, so off by default). ``adapter``: a
     :class:`edge_ecg.runtime.adapt.WearerAdapter` that relabels each classified beat from
     what it has learnt of the wearer's earlier beats (None: the network's labels as they are).
+    ``config``: the detector and signal-quality settings (None: the defaults).
     """
 
-    def __init__(self, classifier, quality: bool = True, timer: StageTimer | None = None,
-                 collect_windows: bool = False, adapter=None):
+    def __init__(self, classifier: Classifier, quality: bool = True, timer: StageTimer | None = None,
+                 collect_windows: bool = False, adapter=None, config: StreamConfig | None = None):
         self.classifier = classifier
         self.adapter = adapter
-        window = getattr(classifier, "window", None)
+        self.config = config or StreamConfig()
+        window = classifier.window
         if not isinstance(window, WindowConfig):
             raise ModelError("the model has no window description (metadata 'window'); convert it with edge-ecg")
         self.window = window
-        self.classes = tuple(getattr(classifier, "classes", CLASSES))
-        meta = getattr(classifier, "metadata", None)
-        self.rr_features = tuple(getattr(meta, "rr_features", ()) or window.rr_features)
-        self.uses_rr = bool(getattr(classifier, "uses_rr", True))
+        self.classes = tuple(classifier.classes)
+        self.rr_features = tuple(classifier.rr_features)
+        self.uses_rr = bool(classifier.uses_rr)
         self.quality = quality
         self.timer = timer or StageTimer()
         self.beat_latency = LatencyStats()
@@ -160,7 +163,7 @@ class StreamPipeline:
         self.stream_pos = 0  # device samples since the start, counting known-lost ones
         self.win_offset = 0  # window.fs samples of closed segments (model_sample numbering)
         self._arrivals: deque = deque(maxlen=8192)  # (stream end sample, arrival time)
-        self._truth: deque = deque(maxlen=512)
+        self.truth = TruthMatcher()
         self.last_events: deque = deque(maxlen=32)
         self.hr_bpm: float | None = None
         self.signal_ok = True
@@ -188,7 +191,7 @@ class StreamPipeline:
         self.counters["chunks"] += 1
         self.counters["samples"] += n
         for s, label in chunk.truth:
-            self._truth.append((int(s), label))
+            self.truth.add(s, label)
             self.counters["truth_beats"] += 1
         self.stream_pos += n
         self._arrivals.append((self.stream_pos, chunk.arrival))
@@ -274,6 +277,7 @@ class StreamPipeline:
         out["truth_agreement"] = None if not matched else round(self.counters["truth_agree"] / matched, 4)
         if self.adapter is not None:
             out["adaptation"] = self.adapter.progress()
+        out["stream_config"] = to_dict(self.config)
         return out
 
     # ------------------------------------------------------------------ internals
@@ -286,10 +290,8 @@ class StreamPipeline:
         self.counters["lost_samples"] += int(lost)
         self.hr_bpm = None  # the heart rate before a gap is not the current one
         self.fs = float(fs)
-        self.seg = _Segment(self.fs, self.window, self.rr_features, self.stream_pos, floor)
-        reset = getattr(self.classifier, "reset", None)
-        if reset is not None:  # a sequence model's beat history never spans a gap
-            reset()
+        self.seg = _Segment(self.fs, self.window, self.rr_features, self.stream_pos, self.config, floor)
+        self.classifier.reset()  # a sequence model's beat history never spans a gap
 
     @staticmethod
     def _resample(seg: _Segment, x: np.ndarray) -> np.ndarray:
@@ -308,7 +310,8 @@ class StreamPipeline:
             return
         seg.last_seen = r
         t = r / seg.fs_w
-        if self.quality and seg.is_bad(t - QRS_GUARD_S, t + QRS_GUARD_S):
+        guard = self.config.qrs_guard_s
+        if self.quality and seg.is_bad(t - guard, t + guard):
             # a "beat" in an unusable stretch: never classified, and its RR history is broken
             seg.rr.reset()
             seg.last_r = None
@@ -317,7 +320,7 @@ class StreamPipeline:
             hr = None if seg.last_r is None else 60.0 * seg.fs_w / (r - seg.last_r)
             feats = seg.rr.push(r)
             seg.last_r = r
-        if len(seg.pending) >= MAX_PENDING:
+        if len(seg.pending) >= self.config.max_pending:
             seg.pending.popleft()
             self.counters["dropped_at_gap"] += 1
         seg.pending.append((r, feats, hr))
@@ -372,17 +375,16 @@ class StreamPipeline:
         return events
 
     def _classify(self, X: np.ndarray, rr: np.ndarray, usable: np.ndarray, breaks: list[bool]) -> np.ndarray:
-        """Probabilities of the usable beats. A classifier with history (a sequence model's
-        ``reset``) is reset at every beat whose RR history broke, so no sequence spans it."""
-        reset = getattr(self.classifier, "reset", None)
-        cuts = [i for i, b in enumerate(breaks) if b] if reset is not None else []
+        """Probabilities of the usable beats. The classifier is :meth:`~Classifier.reset` at every
+        beat whose RR history broke, so no sequence of a model with beat history spans it."""
+        cuts = [i for i, b in enumerate(breaks) if b]
         out, start = [], 0
         for end in cuts + [len(X)]:
             sel = np.flatnonzero(usable[start:end]) + start
             if sel.size:
                 out.append(self.classifier.predict_batch(X[sel], rr[sel] if self.uses_rr else None))
             if end < len(X):
-                reset()
+                self.classifier.reset()
             start = end
         return np.concatenate(out) if out else np.zeros((0, len(self.classes)), dtype=np.float32)
 
@@ -409,7 +411,7 @@ class StreamPipeline:
             self.counters["classified"] += 1
             if latency is not None:
                 self.beat_latency.add(latency / 1000.0)
-        ev.truth = self._match_truth(s, seg.fs)
+        ev.truth = self.truth.match(s, seg.fs)
         if ev.truth is not None and ev.label is not None:
             self.counters["truth_matched"] += 1
             self.counters["truth_agree"] += int(ev.truth == ev.label)
@@ -424,18 +426,6 @@ class StreamPipeline:
                 break
             found = t
         return found
-
-    def _match_truth(self, s: int, fs: float) -> str | None:
-        """The ground-truth class nearest to stream sample ``s`` within the tolerance, or None."""
-        tol = TRUTH_TOLERANCE_S * fs
-        best, best_d = None, tol + 1
-        for ts, label in reversed(self._truth):  # ascending in time: look back from the newest
-            d = abs(ts - s)
-            if d < best_d:
-                best, best_d = label, d
-            if ts < s - tol:
-                break
-        return best if best_d <= tol else None
 
     def _trim(self, seg: _Segment) -> None:
         w = self.window

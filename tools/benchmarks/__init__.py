@@ -10,6 +10,10 @@ Each section is a module here with:
   from ``result`` so the report can be regenerated without measuring again.
 
 Results land in ``tools/results/<NAME>.json``; BENCHMARKS.md is generated, never edited.
+
+``tools/`` is not a package: its scripts run as ``python tools/NAME.py`` (Python puts
+``tools/`` first on ``sys.path``), so they import this package as ``benchmarks`` and each other
+by name, with no path tricks; what they share with the library lives in ``edge_ecg``.
 """
 
 from __future__ import annotations

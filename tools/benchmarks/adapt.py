@@ -18,7 +18,6 @@
 
 from __future__ import annotations
 
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -35,8 +34,7 @@ RSS_RECORD = "100"
 
 
 def _select():
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    import adapt_select
+    import adapt_select  # tools/adapt_select.py (tools/ is on the path, see tools/benchmarks/__init__.py)
 
     return adapt_select
 

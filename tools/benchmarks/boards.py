@@ -163,7 +163,9 @@ def _stream_args(run_dir: str, seconds: float) -> dict[str, list[str]]:
 
 
 def _read_run(run_dir: Path, name: str) -> dict:
-    beats = [json.loads(ln) for ln in (run_dir / f"{name}.jsonl").read_text().splitlines() if ln.strip()]
+    from edge_ecg.stream.events import read_events
+
+    _, beats = read_events(run_dir / f"{name}.jsonl")
     return {"summary": json.loads((run_dir / f"{name}.json").read_text()), "beats": beats}
 
 

@@ -13,7 +13,7 @@
   by EC57 beat matching, against the offline evaluation of the same model at the
   reference beat positions (target: VEB and SVEB F1 within 1 point), broken down by record
   and decomposed into what R-position jitter and what missed and extra beats cost
-  (:func:`end_to_end_scores` with ``decompose``).
+  (:func:`edge_ecg.evaluate.end_to_end_scores` with ``decompose``).
 """
 
 from __future__ import annotations
@@ -48,19 +48,10 @@ print("VMHWM_KB=" + hwm + " TF=" + str("tensorflow" in sys.modules))
 
 
 def _load(ctx, name: str, seconds: float | None = None):
+    from edge_ecg.evaluate import cut_record
     from edge_ecg.records.load import load_record
 
-    return _cut(load_record(ctx.mitdb, name), seconds)
-
-
-def _cut(rec, seconds: float | None):
-    """``rec`` cut to its first ``seconds`` (None: whole), beats included."""
-    if seconds is not None:
-        n = int(seconds * rec.fs)
-        rec.signal = rec.signal[:n]
-        keep = rec.beat_samples < n
-        rec.beat_samples, rec.beat_classes = rec.beat_samples[keep], rec.beat_classes[keep]
-    return rec
+    return cut_record(load_record(ctx.mitdb, name), seconds)
 
 
 def throughput(model: Path, rec, repeats: int = 2) -> dict:
@@ -154,97 +145,6 @@ def peak_rss(model: Path, args: list[str]) -> dict:
             "met": int(kb.split("=")[1]) / 1024.0 <= 80.0}
 
 
-def snap_to_reference(ref_samples, found, fs: float) -> np.ndarray:
-    """``found`` (detected R peaks, samples at ``fs``) with every detection that EC57 matches to
-    a reference beat moved onto that beat; extra detections stay where they are. Sorted int64.
-
-    Classifying at these positions keeps the detector's missed and extra beats but none of
-    its R-position jitter: the half-way house of :func:`end_to_end_scores`' decomposition.
-    """
-    from edge_ecg.evaluate import match_beats
-
-    ref = np.asarray(ref_samples, dtype=np.int64)
-    out = np.asarray(found, dtype=np.int64).copy()
-    ri, ti = match_beats(ref, out, fs)
-    out[ti] = ref[ri]
-    return np.unique(out)
-
-
-def _load_any(mitdb: Path, rid: str, window):
-    """Record ``rid`` (a MIT-BIH name, or ``db/record`` from the folder ``db`` beside ``mitdb``),
-    named ``rid``, on the lead the offline builder would read."""
-    from edge_ecg.beats.dataset import record_lead
-    from edge_ecg.records.databases import folder_database, split_record_id
-    from edge_ecg.records.load import load_record
-
-    db, name = split_record_id(rid)
-    folder = Path(mitdb) if db == "mitdb" else Path(mitdb).parent / db
-    database = folder_database(folder, db)
-    rec = load_record(folder, name, lead=record_lead(folder, name, window, None, database), database=database)
-    rec.name = rid
-    return rec
-
-
-def end_to_end_scores(clf, mitdb: Path, records, seconds: float | None = None, decompose: bool = False) -> dict:
-    """Per-record EC57 scores of classifier ``clf`` on ``records``, as lists under these keys:
-
-    - ``stream``: the whole stream pipeline with our own detector (``--replay`` at speed 0),
-      matched to the reference beats;
-    - ``offline``: the same classifier at the reference beat positions (the offline builder,
-      :func:`edge_ecg.beats.dataset.record_beats`);
-
-    and with ``decompose``, the steps between them, both through the offline builder:
-
-    - ``at_stream_positions``: at the stream's own detections (the same beats, so it should
-      equal ``stream``: a check that the live chain builds exactly the offline windows and
-      RR features);
-    - ``snapped``: at the detections with each matched one moved onto its reference beat
-      (:func:`snap_to_reference`): missed and extra beats kept, R-position jitter removed.
-
-    ``unclassified`` counts the beats the stream left without a label (signal quality).
-    ``clf`` is a TFLite or Keras classifier (``window``, ``predict_batch``); ``seconds``
-    cuts each record short. A record id ``db/record`` (``svdb/800``) is read from the folder
-    ``db`` beside ``mitdb``, on the model's lead where it has it, else its database's default.
-    """
-    from edge_ecg.beats.dataset import record_beats
-    from edge_ecg.config import CLASSES
-    from edge_ecg.evaluate import score_record
-    from edge_ecg.model.predict import predict_records
-    from edge_ecg.records.load import load_record
-    from edge_ecg.stream.pipeline import StreamPipeline
-    from edge_ecg.stream.runner import run_stream
-    from edge_ecg.stream.sources import ReplaySource
-
-    keys = ("stream", "offline") + (("at_stream_positions", "snapped") if decompose else ())
-    out: dict = {k: [] for k in keys}
-    out["unclassified"] = 0
-
-    def at(rec, positions):
-        beats = record_beats(rec, clf.window, r_samples=None if positions is None else np.asarray(positions))
-        pred = predict_records(clf, beats)  # a fresh stream of beats for a sequence model
-        labels = [CLASSES[i] for i in np.argmax(pred, axis=1)]
-        pos = rec.beat_samples if positions is None else positions
-        return score_record(rec.beat_samples, rec.beat_classes, pos, labels, rec.fs, excluded=rec.excluded,
-                            name=rec.name)
-
-    for name in records:
-        rec = _cut(_load_any(mitdb, name, clf.window), seconds)
-        events = []
-        run_stream(ReplaySource(rec, speed=0), StreamPipeline(clf), threaded=False, on_event=events.append)
-        beats = [e for e in events if e.label is not None]
-        out["unclassified"] += len(events) - len(beats)
-        found = np.array([e.sample for e in beats], dtype=np.int64)
-        out["stream"].append(score_record(
-            rec.beat_samples, rec.beat_classes, found, [e.label for e in beats], rec.fs,
-            excluded=rec.excluded, name=name,
-        ))
-        out["offline"].append(at(rec, None))
-        if decompose:
-            out["at_stream_positions"].append(at(rec, found))
-            out["snapped"].append(at(rec, snap_to_reference(rec.beat_samples, found, rec.fs)))
-    return out
-
-
 def per_record_counts(stream_scores, offline_scores) -> dict:
     """Per record: QRS missed/extra of the stream, and S and V TP/FP/FN, stream and offline.
 
@@ -276,28 +176,9 @@ def largest_gaps(per_record: dict, cls: str, n: int = 4) -> list[tuple[str, int,
     return [x for x in rows[:n] if x[1] + x[2] > 0]
 
 
-def gap_decomposition(scores: dict) -> dict:
-    """Gross VEB and SVEB F1 (fractions) of each step of :func:`end_to_end_scores`'
-    decomposition, from the stream to the offline evaluation:
-
-    ``stream`` -> ``at_stream_positions`` (same beats, offline builder: should be equal)
-    -> ``snapped`` (R jitter removed) -> ``offline`` (missed and extra beats removed too).
-    So ``snapped - stream`` is what R-position jitter costs and ``offline - snapped`` what
-    the detector's missed and extra beats (and their neighbours' RR features) cost.
-    """
-    from edge_ecg.evaluate import Report
-
-    out = {}
-    for key in ("stream", "at_stream_positions", "snapped", "offline"):
-        if key in scores:
-            g = Report(scores[key]).gross
-            out[key] = {"veb_f1": g["V"]["f1"], "sveb_f1": g["S"]["f1"]}
-    return out
-
-
 def ds2_end_to_end(model: Path, ctx, records, seconds: float | None) -> dict:
     """EC57 scores of the stream (own detector) vs the offline model at reference positions."""
-    from edge_ecg.evaluate import Report
+    from edge_ecg.evaluate import Report, end_to_end_scores, gap_decomposition
     from edge_ecg.stream.model import load_classifier
 
     clf = load_classifier(model, threads=1)
@@ -360,7 +241,7 @@ def _pct(x) -> str:
 
 
 def render_decomposition(d: dict) -> list[str]:
-    """Markdown lines for the end-to-end gap's decomposition (:func:`gap_decomposition`) of
+    """Markdown lines for the end-to-end gap's decomposition (:func:`edge_ecg.evaluate.gap_decomposition`) of
     the DS2 result ``d``; none when it has no decomposition."""
     dec = d.get("decomposition") or {}
     if not {"stream", "at_stream_positions", "snapped", "offline"} <= set(dec):
