@@ -16,6 +16,23 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
 
 
+#: Fixtures that build, train or convert a model with TensorFlow: a test using one (directly or
+#: through another fixture) is marked ``tf`` and left out of the quick loop (README, Development).
+TF_FIXTURES = frozenset({"int8_model", "models", "spike_model", "trained", "run_dir", "qat_run"})
+#: Fixtures that read the real PhysioNet databases: a test using one is marked ``realdata``.
+REALDATA_FIXTURES = frozenset({"mitdb_dir", "svdb_dir", "nstdb_dir"})
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark tests ``tf`` / ``realdata`` by the fixtures they use, so no test has to remember to."""
+    for item in items:
+        names = set(getattr(item, "fixturenames", ()))
+        if names & TF_FIXTURES:
+            item.add_marker(pytest.mark.tf)
+        if names & REALDATA_FIXTURES:
+            item.add_marker(pytest.mark.realdata)
+
+
 def _real_db(db: str) -> Path | None:
     env = os.environ.get("EDGE_ECG_DATA")
     for base in ([Path(env)] if env else []) + [SHARED]:
