@@ -116,6 +116,7 @@ def test_the_right_format_has_no_hint(tmp_path):
     assert "status" not in stats
 
 
+@pytest.mark.slow  # ~6 s: a board played in real time, unplugged, reconnected
 def test_an_unplugged_board_shows_device_lost_and_no_stale_values(tmp_path):
     fs = 250.0
     board = PtyBoard(tmp_path)

@@ -33,9 +33,9 @@ def model_option(required: bool = False):
 
 data_option = click.option(
     "--data", "data", type=click.Path(path_type=Path), default=None, metavar="DIR",
-    help="Database folder of WFDB records (e.g. ../shared/data/mitdb, or your own). [default: "
-         "$EDGE_ECG_DATA/<db>, then the per-user cache `edge-ecg data fetch` fills; <db> is mitdb unless --db "
-         "says]")
+    help="Database folder of WFDB records, e.g. ../shared/data/mitdb, or your own. [default: read from "
+         "$EDGE_ECG_DATA/<db>, then the per-user cache, which is where `edge-ecg data fetch` downloads; <db> is "
+         "mitdb unless --db says]")
 
 threads_option = click.option(
     "--threads", type=click.IntRange(min=1), default=DEFAULT_THREADS, show_default=True, metavar="N",
@@ -49,7 +49,7 @@ lead_option = click.option(
 
 json_option = click.option(
     "--json", "as_json", is_flag=True,
-    help="Print the result as JSON on stdout; progress, if any, goes to stderr (--quiet: none).")
+    help="Print the result as JSON on stdout; any progress goes to stderr.")
 
 quiet_option = click.option("--quiet", is_flag=True, help="No progress bars or progress lines.")
 
