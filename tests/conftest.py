@@ -4,6 +4,7 @@ stand-in classifier for the stream."""
 from __future__ import annotations
 
 import os
+import re
 import time
 from pathlib import Path
 
@@ -15,6 +16,45 @@ from edge_ecg.runtime.classifier import Classifier
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
+
+
+#: Fixtures that build, train or convert a model with TensorFlow: a test using one (directly or
+#: through another fixture) is marked ``tf`` and left out of the quick loop (README, Development).
+TF_FIXTURES = frozenset({"int8_model", "models", "spike_model", "trained", "run_dir", "qat_run"})
+#: Fixtures that read the real PhysioNet databases: a test using one is marked ``realdata``.
+REALDATA_FIXTURES = frozenset({"mitdb_dir", "svdb_dir", "nstdb_dir"})
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark tests ``tf`` / ``realdata`` by the fixtures they use, so no test has to remember to."""
+    for item in items:
+        names = set(getattr(item, "fixturenames", ()))
+        if names & TF_FIXTURES:
+            item.add_marker(pytest.mark.tf)
+        if names & REALDATA_FIXTURES:
+            item.add_marker(pytest.mark.realdata)
+
+
+_MODULE_MARKS = re.compile(r"^pytestmark = .*$", re.M)
+
+
+def pytest_ignore_collect(collection_path: Path, config):
+    """A module marked as a whole (``pytestmark = pytest.mark.tf``) that ``-m`` deselects is not
+    imported at all: importing TensorFlow alone takes ~15 s, most of the quick loop's budget."""
+    markexpr = config.getoption("markexpr", "")
+    if not markexpr or collection_path.suffix != ".py" or not collection_path.name.startswith("test_"):
+        return None
+    line = _MODULE_MARKS.search(collection_path.read_text(encoding="utf-8"))
+    marks = set(re.findall(r"pytest\.mark\.(\w+)\b(?!\()", line.group(0))) if line else set()
+    if not marks:
+        return None
+    try:
+        from _pytest.mark.expression import Expression  # what -m itself evaluates
+
+        selected = Expression.compile(markexpr).evaluate(lambda name, **kwargs: name in marks)
+    except Exception:  # a pytest without this API: collect it, -m still deselects its tests
+        return None
+    return True if not selected else None
 
 
 def _real_db(db: str) -> Path | None:

@@ -272,7 +272,7 @@ def test_stream_cli_adapt_wearer_file_and_no_tensorflow(int8_model, tiny_db, tmp
 
 
 def test_profile_cli_reports_adaptation_cost(int8_model):  # noqa: F811
-    proc = run_cli("profile", int8_model, "--runs", "50", "--json", "--adapt")
+    proc = run_cli("profile", "--model", int8_model, "--runs", "50", "--json", "--adapt")
     assert proc.returncode == 0, proc.stderr
     assert no_tensorflow(proc)
     result = json.loads(proc.stdout[: proc.stdout.rindex("}") + 1])

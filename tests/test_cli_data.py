@@ -20,9 +20,11 @@ def test_help_teaches():
 
 
 def test_info_json_on_synthetic(tiny_db):
-    res = run("data", "info", str(tiny_db), "--json")
+    res = run("data", "info", str(tiny_db), "--json")  # JSON on stdout, progress (if any) on stderr
     assert res.exit_code == 0
-    assert json.loads(res.output)["sets"]["all"]["beats"]["V"] == 6
+    assert json.loads(res.stdout)["sets"]["all"]["beats"]["V"] == 6
+    quiet = run("data", "info", str(tiny_db), "--json", "--quiet")
+    assert quiet.exit_code == 0 and quiet.stderr == "" and json.loads(quiet.output) == json.loads(res.stdout)
 
 
 def test_errors_are_one_line_and_nonzero(tmp_path):

@@ -125,7 +125,7 @@ def cli_int8(run_dir, fake_mitdb, tmp_path_factory):
     env = {"PATH": str(tmp_path_factory.mktemp("emptybin"))}  # no edgetpu_compiler
     result = CliRunner().invoke(
         main,
-        ["convert", str(run_dir), "--int8", "--edgetpu", "--c-array", "--out", str(out), "--data", str(fake_mitdb),
+        ["convert", "--model", str(run_dir), "--int8", "--edgetpu", "--c-array", "--out", str(out), "--data", str(fake_mitdb),
          "--calibration", "300", "--micro-beats", "200", "--json", "--quiet"],
         env=env,
     )
@@ -333,33 +333,33 @@ def _one_error_line(result) -> str:
 
 
 def test_missing_model_file(tmp_path):
-    line = _one_error_line(_run([str(tmp_path / "nope.keras"), "--float32", "--no-compare"]))
+    line = _one_error_line(_run(["--model", str(tmp_path / "nope.keras"), "--float32", "--no-compare"]))
     assert "nope.keras" in line and "no such" in line
 
 
 def test_file_that_is_not_a_keras_model(tmp_path):
     bad = tmp_path / "model.keras"
     bad.write_text("not a model")
-    line = _one_error_line(_run([str(bad), "--float32", "--no-compare"]))
+    line = _one_error_line(_run(["--model", str(bad), "--float32", "--no-compare"]))
     assert "model.keras" in line and "not a Keras model" in line
 
 
 def test_tflite_given_as_model(cli_int8):
     _, path = cli_int8
-    line = _one_error_line(_run([str(path), "--float32", "--no-compare"]))
+    line = _one_error_line(_run(["--model", str(path), "--float32", "--no-compare"]))
     assert "already a TFLite model" in line
 
 
 def test_input_shape_that_does_not_match_the_config(run_dir, tmp_path):
     other = tmp_path / "other.json"
     other.write_text(to_json(RunConfig(window=WindowConfig(fs=90.0, pre_s=0.5, post_s=0.3))))
-    line = _one_error_line(_run([str(run_dir), "--float32", "--no-compare", "--config", str(other),
+    line = _one_error_line(_run(["--model", str(run_dir), "--float32", "--no-compare", "--config", str(other),
                                  "--out", str(tmp_path / "x.tflite")]))
     assert "'beat'" in line and f"({L}, 1)" in line and "73" in line
 
 
 def test_int8_without_data_says_what_is_missing(run_dir, tmp_path):
-    line = _one_error_line(_run([str(run_dir), "--data", str(tmp_path / "nodata"), "--out", str(tmp_path / "x.tflite")]))
+    line = _one_error_line(_run(["--model", str(run_dir), "--data", str(tmp_path / "nodata"), "--out", str(tmp_path / "x.tflite")]))
     assert "calibration" in line and "nodata" in line
 
 
@@ -368,7 +368,7 @@ def test_float32_cli_without_compare(run_dir, trained, tmp_path):
 
     model, _, ds2 = trained
     out = tmp_path / "f32.tflite"
-    result = _run([str(run_dir), "--float32", "--no-compare", "--out", str(out)])
+    result = _run(["--model", str(run_dir), "--float32", "--no-compare", "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert "float32" in result.output and "DS2 comparison: skipped (--no-compare)" in result.output
     assert "MACs per inference" in result.output and "tflite-micro" not in result.output
@@ -382,7 +382,7 @@ def test_strict_fails_when_the_acceptance_is_missed(run_dir, fake_mitdb, tmp_pat
     from edge_ecg.export import report
 
     monkeypatch.setattr(report, "MIN_AGREEMENT_PCT", 100.5)  # unreachable: the check must fail
-    strict = _run([str(run_dir), "--data", str(fake_mitdb), "--calibration", "100", "--no-micro", "--strict",
+    strict = _run(["--model", str(run_dir), "--data", str(fake_mitdb), "--calibration", "100", "--no-micro", "--strict",
                    "--out", str(tmp_path / "s.tflite")])
     assert strict.exit_code == 1
     assert "MISSES the int8 acceptance" in strict.output  # the report is printed first

@@ -98,7 +98,7 @@ def test_clashing_names_unannotated_records_and_non_wfdb_folders(two_databases, 
 
 
 def test_data_info_on_any_folder_counts_patients_and_symbols(two_databases):
-    res = CliRunner().invoke(main, ["data", "info", "--data", str(two_databases / "incartdb"), "--json"])
+    res = CliRunner().invoke(main, ["data", "info", "--data", str(two_databases / "incartdb"), "--json", "--quiet"])
     assert res.exit_code == 0, res.output
     info = json.loads(res.output)
     assert info["database"]["name"] == "incartdb"
@@ -126,7 +126,7 @@ def test_fetch_icentia_by_patient_range(tmp_path, monkeypatch):
         fetch.fetch_database("icentia11k", tmp_path / "ic", progress=False)
     with pytest.raises(DataError, match="--patients is for icentia11k only"):
         fetch.fetch_database("svdb", tmp_path / "sv", progress=False, patients=range(0, 2))
-    res = CliRunner().invoke(main, ["data", "fetch", "--db", "icentia11k", "--patients", "9-3", "--dest",
+    res = CliRunner().invoke(main, ["data", "fetch", "--db", "icentia11k", "--patients", "9-3", "--data",
                                     str(tmp_path / "x")])
     assert res.exit_code != 0 and "comes before the first" in res.output and "Traceback" not in res.output
 
@@ -160,7 +160,7 @@ def test_fetch_resumes_skipping_complete_records(tiny_db, tmp_path, monkeypatch)
 @pytest.mark.realdata
 def test_real_svdb_counts_and_folds(svdb_dir):
     svdb = svdb_dir
-    res = CliRunner().invoke(main, ["data", "info", str(svdb), "--json"])
+    res = CliRunner().invoke(main, ["data", "info", str(svdb), "--json", "--quiet"])
     assert res.exit_code == 0, res.output
     info = json.loads(res.output)
     # ../shared/data/README.md: N 85,407 (+1 B), S 4,680, V 5,025, F 3, Q 25 in the 40 records

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 pytest.importorskip("tensorflow")
+pytestmark = pytest.mark.tf
 
 from edge_ecg.config import CLASSES, RR_FEATURES, WindowConfig  # noqa: E402
 from edge_ecg.model.explain import integrated_gradients, neutral_rr, plot_explanation  # noqa: E402

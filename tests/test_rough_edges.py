@@ -116,6 +116,7 @@ def test_the_right_format_has_no_hint(tmp_path):
     assert "status" not in stats
 
 
+@pytest.mark.slow  # ~6 s: a board played in real time, unplugged, reconnected
 def test_an_unplugged_board_shows_device_lost_and_no_stale_values(tmp_path):
     fs = 250.0
     board = PtyBoard(tmp_path)
@@ -246,7 +247,7 @@ def test_an_output_that_cannot_be_written_fails_before_the_run(tiny_db, tmp_path
                   str(blocker / "s.json")],
                  ["plot", "--record", "900", "--data", str(tiny_db), "--out", str(blocker / "strip.png")],
                  ["evaluate", "--model", "x", "--plot", str(blocker / "cm.png")],
-                 ["convert", "x", "--out", str(blocker / "m.tflite")]):
+                 ["convert", "--model", "x", "--out", str(blocker / "m.tflite")]):
         line = one_line(CliRunner().invoke(main, args))
         assert line.startswith("Error: ") and "cannot create the folder" in line, line
 
@@ -303,8 +304,8 @@ def test_the_readme_demo_replays_a_ds2_record_and_says_so():
 
 
 def test_data_info_and_verify_take_data(tiny_db):
-    a = CliRunner().invoke(main, ["data", "info", str(tiny_db), "--json"])
-    b = CliRunner().invoke(main, ["data", "info", "--data", str(tiny_db), "--json"])
+    a = CliRunner().invoke(main, ["data", "info", str(tiny_db), "--json", "--quiet"])
+    b = CliRunner().invoke(main, ["data", "info", "--data", str(tiny_db), "--json", "--quiet"])
     assert a.exit_code == b.exit_code == 0 and json.loads(a.output) == json.loads(b.output)
     (tiny_db / "SHA256SUMS").write_text("")
     v1 = CliRunner().invoke(main, ["data", "verify", str(tiny_db)])

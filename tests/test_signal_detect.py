@@ -51,6 +51,7 @@ def test_finds_every_synthetic_beat_at_its_r_peak(fs):
     assert np.max(err) <= 1 + 0.012 * fs
 
 
+@pytest.mark.slow  # ~2 s on a loaded 2-core machine: three random chunkings and sample by sample
 def test_random_chunks_give_exactly_the_same_beats():
     x, _ = mixed_ecg(seed=3)
     x = x + 0.05 * np.random.default_rng(3).standard_normal(x.size)  # noise: many candidates

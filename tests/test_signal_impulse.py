@@ -127,6 +127,7 @@ def stream(x, glitches=(), gap_at=None, sizes=(5,)):
     return events + p.finish(), p
 
 
+@pytest.mark.slow  # ~4 s on a loaded 2-core machine: a minute of ECG streamed twice
 def test_glitches_in_the_learning_phase_cost_no_beat_and_change_no_window():
     x, _, _ = adc_signal(60.0, seed=4)
     gap = int(30.0 * FS)
@@ -145,6 +146,7 @@ def test_glitches_in_the_learning_phase_cost_no_beat_and_change_no_window():
     assert [bool(e.glitches) for e in bad_ev] == near  # counted in exactly the windows they touch
 
 
+@pytest.mark.slow  # ~2 s on a loaded 2-core machine
 def test_without_the_rejector_one_glitch_costs_beats(monkeypatch):
     """The failure the rejector exists for (issue 18): one glitch while the detector learns."""
     x, _, _ = adc_signal(30.0, seed=4)

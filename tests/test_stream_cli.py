@@ -224,7 +224,7 @@ def test_replay_cli_labels_events_and_no_tensorflow(int8_model, tiny_db, tmp_pat
 
 
 def test_profile_cli_json_and_no_tensorflow(int8_model):
-    proc = run_cli("profile", int8_model, "--runs", "50", "--json")
+    proc = run_cli("profile", "--model", int8_model, "--runs", "50", "--json")
     assert proc.returncode == 0, proc.stderr
     assert no_tensorflow(proc)
     result = json.loads(proc.stdout[: proc.stdout.rindex("}") + 1])
@@ -232,8 +232,9 @@ def test_profile_cli_json_and_no_tensorflow(int8_model):
     lat = result["latency_ms"]
     assert 0 < lat["p50"] <= lat["p95"] <= lat["p99"] <= lat["max"]
     assert result["quantization"] == "int8"
-    plain = run_cli("profile", int8_model, "--runs", "20")
+    plain = run_cli("profile", int8_model, "--runs", "20")  # the old positional MODEL: still read, with a note
     assert plain.returncode == 0 and "beats/s" in plain.stdout
+    assert "`edge-ecg profile MODEL` is deprecated" in plain.stderr and "--model MODEL" in plain.stderr
 
 
 def test_simulate_then_ctrl_c_prints_the_summary(int8_model, tmp_path):
@@ -442,6 +443,15 @@ def cli(*args):
     return CliRunner().invoke(main, [str(a) for a in args])
 
 
+def test_lead_names_a_signal_and_column_picks_a_board_value(tiny_db, tmp_path):
+    # checked before any model or device is opened
+    line = one_line_error(cli("stream", "--device", tmp_path / "ttyUSB7", "--fs", 360, "--lead", "1"))
+    assert "--column N" in line and "--lead 1" in line
+    line = one_line_error(cli("stream", "--replay", "900", "--data", tiny_db, "--column", 1))
+    assert "--column is for --device" in line and "--lead NAME" in line
+    assert cli("stream", "--device", "x", "--fs", 360, "--column", -1).exit_code == 2  # click's range check
+
+
 def test_missing_device_path(int8_model, tmp_path):
     line = one_line_error(cli("stream", "--device", tmp_path / "ttyUSB7", "--fs", 360, "--model", int8_model))
     assert "no such device" in line
@@ -510,7 +520,7 @@ def test_model_that_does_not_fit(int8_model, tmp_path):
     assert "bad_window.tflite" in line and "samples" in line
     notmodel = tmp_path / "x.tflite"
     notmodel.write_bytes(b"hello world, not a model")
-    assert "not a TFLite model" in one_line_error(cli("profile", notmodel))
+    assert "not a TFLite model" in one_line_error(cli("profile", "--model", notmodel))
     assert "no such model" in one_line_error(cli("stream", "--simulate", "--model", tmp_path / "nope.tflite"))
 
 
@@ -532,7 +542,7 @@ def test_default_model_is_found_next_to_the_package(tmp_path, monkeypatch):
 def test_edgetpu_without_the_library_is_one_line(int8_model):
     # in a subprocess: LiteRT's half-made Delegate complains when garbage-collected (its own
     # "Exception ignored in Delegate.__del__" noise, after our error line)
-    proc = run_cli("profile", int8_model, "--delegate", "edgetpu", "--runs", "5")
+    proc = run_cli("profile", "--model", int8_model, "--delegate", "edgetpu", "--runs", "5")
     assert proc.returncode != 0
     errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("Error:")]
     assert len(errors) == 1 and "libedgetpu" in errors[0]

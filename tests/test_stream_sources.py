@@ -31,7 +31,7 @@ from edge_ecg.stream.sources import (
 
 
 def test_ascii_parser_values_columns_garbage_and_half_lines():
-    p = AsciiParser(lead=1)
+    p = AsciiParser(column=1)
     out = p.feed(b"12, 500\n")  # the first line after opening may be cut: dropped
     assert out.size == 0 and p.partial_lines == 1
     out = p.feed(b"1,511\r\n2 512\n3;513\t\nECG:1,ECG2:514\nhello\n\xff\xfe\x00garbage\n4\n5,5")
@@ -44,7 +44,7 @@ def test_ascii_parser_values_columns_garbage_and_half_lines():
     p.feed(b"nan\ninf\n")
     assert p.bad_lines == 6
     with pytest.raises(ConfigError):
-        AsciiParser(lead=-1)
+        AsciiParser(column=-1)
 
 
 def test_ascii_parser_reset_drops_the_cut_line():
@@ -96,12 +96,12 @@ def test_binary_source_chunks_gaps_crc_and_lead_off():
     np.testing.assert_array_equal(samples[:100], x[:100])
 
 
-def test_binary_source_fs_must_match_header_and_lead_must_exist():
+def test_binary_source_fs_must_match_header_and_column_must_exist():
     data = b"".join(frames_for(np.zeros(20, dtype=np.int16), fs=250.0))
     with pytest.raises(DeviceError, match="does not match the device's header"):
         binary_source(fs=360.0).parse(data, 0.0)
     with pytest.raises(DeviceError, match="sends 1 channel"):
-        binary_source(lead=1).parse(data, 0.0)
+        binary_source(column=1).parse(data, 0.0)
     # frames before any header: skipped and counted, unless --fs is given
     body = P.encode_data(0, np.zeros(10, dtype=np.int16))
     src = binary_source()

@@ -86,12 +86,12 @@ def main(verbose: int) -> None:
     """ECG arrhythmia classification, from MIT-BIH training to small devices.
 
     \b
-    The usual path:
+    Examples, the usual path:
       edge-ecg data fetch --db mitdb        get MIT-BIH from PhysioNet (or use --data DIR)
       edge-ecg data info                    records, leads, AAMI beat counts for DS1/DS2
       edge-ecg train --out runs/a           quantization-aware CNN+LSTM on DS1
       edge-ecg evaluate --model runs/a      AAMI EC57 scores on DS2 (inter-patient)
-      edge-ecg convert runs/a --int8        full-integer .tflite (+ --edgetpu, --c-array)
+      edge-ecg convert --model runs/a       full-integer .tflite (+ --edgetpu, --c-array)
       edge-ecg stream --simulate            run it live; --device /dev/ttyUSB0 for a board
 
     Data is looked for in --data DIR, then $EDGE_ECG_DATA/<db>, then the per-user cache

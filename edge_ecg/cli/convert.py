@@ -7,9 +7,13 @@ from pathlib import Path
 
 import click
 
+from edge_ecg.cli._options import (data_option, deprecated_model_argument, json_option, merge_model, model_option,
+                                   quiet_option)
+
 
 @click.command(context_settings={"max_content_width": 100})
-@click.argument("model", type=click.Path(path_type=Path))
+@model_option()
+@deprecated_model_argument("convert")
 @click.option("--int8", "mode", flag_value="int8", default=True,
               help="Full-integer model: int8 weights, activations, input and output (default).")
 @click.option("--float16", "mode", flag_value="float16", help="float16 weights, float32 input/output.")
@@ -22,8 +26,7 @@ import click
               help="Output .tflite [default: <run>/model_<mode>.tflite, or <model>_<mode>.tflite beside a file].")
 @click.option("--config", "config_file", type=click.Path(path_type=Path), default=None,
               help="Run configuration (JSON/TOML) giving the window; default: the run folder's config.json.")
-@click.option("--data", type=click.Path(path_type=Path), default=None,
-              help="MIT-BIH folder (default: $EDGE_ECG_DATA/mitdb, then the `data fetch` cache).")
+@data_option
 @click.option("--calibration", type=click.IntRange(min=1), default=1000, show_default=True, metavar="N",
               help="DS1 beats (stratified by class) used to calibrate the int8 ranges.")
 @click.option("--compare/--no-compare", default=True, show_default=True,
@@ -40,11 +43,11 @@ import click
               help="Exit non-zero when int8 agrees with the float model on < 99.5 % of DS2 beats or loses > 0.5 "
                    "points of macro-F1.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the calibration and tflite-micro samples.")
-@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON (progress goes to stderr).")
-@click.option("--quiet", is_flag=True, help="No progress lines or bars.")
-def convert(model, mode, edgetpu, c_array, out, config_file, data, calibration, compare, micro, micro_beats,
+@json_option
+@quiet_option
+def convert(model, old_model, mode, edgetpu, c_array, out, config_file, data, calibration, compare, micro, micro_beats,
             float_source, quantizer, strict, seed, as_json, quiet):
-    """Convert MODEL (a training run folder or a .keras/.h5 file) to a .tflite.
+    """Convert a trained model (--model: a training run folder or a .keras/.h5 file) to a .tflite.
 
     The .tflite carries its own description (sampling rate, window layout, classes,
     normalisation, RR-feature definitions, input/output quantisation, toolkit version), so
@@ -65,11 +68,14 @@ def convert(model, mode, edgetpu, c_array, out, config_file, data, calibration, 
 
     \b
     Examples:
-      edge-ecg convert runs/a                       # runs/a/model_int8.tflite
-      edge-ecg convert runs/a --edgetpu --c-array --strict
-      edge-ecg convert runs/a --float32 --out models/ecg_f32.tflite --no-compare
-      edge-ecg convert model.keras --config run.json --json > report.json
+      edge-ecg convert --model runs/a                       # runs/a/model_int8.tflite
+      edge-ecg convert --model runs/a --edgetpu --c-array --strict
+      edge-ecg convert --model runs/a --float32 --out models/ecg_f32.tflite --no-compare
+      edge-ecg convert --model model.keras --config run.json --json > report.json
     """
+    model = merge_model(model, old_model)
+    if model is None:
+        raise click.UsageError("give the model to convert: --model PATH (a run folder or a .keras/.h5 file)")
     from edge_ecg.export.pipeline import run_convert
     from edge_ecg.export.report import render_text
 

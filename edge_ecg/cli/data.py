@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from edge_ecg.cli._options import data_option, deprecated_alias, json_option, quiet_option, records_option
 from edge_ecg.records.databases import REGISTRY
 from edge_ecg.records.locate import default_data_dir, find_database
 
@@ -19,10 +20,6 @@ def _resolve(directory: Path | None, data: Path | None, db: str | None) -> Path:
         raise click.UsageError("give the folder once: as DIRECTORY or as --data DIR")
     folder = directory if directory is not None else data
     return Path(folder) if folder is not None else find_database(db or "mitdb")
-
-
-DATA_OPTION = click.option("--data", type=click.Path(path_type=Path), default=None,
-                           help="The database folder (same as DIRECTORY).")
 
 
 @click.group()
@@ -38,19 +35,26 @@ def data() -> None:
     \b
     `edge-ecg data info --registry` lists the databases edge-ecg knows: rate, default lead and
     its fallbacks, how records map to patients, extra beat symbols, excluded records.
+
+    \b
+    Examples:
+      edge-ecg data fetch --db mitdb                 # into the per-user cache
+      edge-ecg data verify --data ../shared/data/mitdb
+      edge-ecg data info --registry
     """
 
 
 @data.command()
 @click.option("--db", type=DB_CHOICE, default="mitdb", show_default=True, help=DB_HELP + ".")
-@click.option("--dest", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Folder to download into. [default: the per-user cache]")
-@click.option("--records", default=None, metavar="LIST", help="Only these records, comma separated (e.g. 100,101).")
+@data_option
+@deprecated_alias("--dest", "--data DIR", type=click.Path(path_type=Path))
+@records_option
 @click.option("--patients", default=None, metavar="FIRST-LAST",
               help="icentia11k only (it is about 1 TB): these patients, e.g. 0-99 (50 segments each).")
-@click.option("--quiet", is_flag=True, help="No progress bar.")
-def fetch(db: str, dest: Path | None, records: str | None, patients: str | None, quiet: bool) -> None:
-    """Download a database from PhysioNet and verify every file.
+@quiet_option
+def fetch(db: str, data: Path | None, dest: Path | None, records: str | None, patients: str | None,
+          quiet: bool) -> None:
+    """Download a database from PhysioNet into --data DIR and verify every file.
 
     Files are checked against PhysioNet's SHA256SUMS, which is kept in the folder so
     `data verify` works offline later. A record already present and intact is not downloaded
@@ -60,13 +64,16 @@ def fetch(db: str, dest: Path | None, records: str | None, patients: str | None,
     Examples:
       edge-ecg data fetch --db mitdb                 # ~100 MB into the cache
       edge-ecg data fetch --db svdb                  # 78 records, 128 Hz
-      edge-ecg data fetch --db nstdb --dest ./data/nstdb
-      edge-ecg data fetch --db icentia11k --patients 0-19 --dest ./data/icentia11k
+      edge-ecg data fetch --db mitdb --records DS1    # only de Chazal's training records
+      edge-ecg data fetch --db nstdb --data ./data/nstdb
+      edge-ecg data fetch --db icentia11k --patients 0-19 --data ./data/icentia11k
     """
     from edge_ecg.records.fetch import fetch_database, parse_patient_range
 
-    target = dest or default_data_dir(db)
-    names = [r.strip() for r in records.split(",") if r.strip()] if records else None
+    if dest is not None and data is not None and Path(dest) != Path(data):
+        raise click.UsageError("give the folder once, as --data DIR (--dest is its old name)")
+    target = data or dest or default_data_dir(db)
+    names = REGISTRY[db].select(records) if records and records.strip().lower() != "all" else None
     span = parse_patient_range(patients) if patients else None
     result = fetch_database(db, target, records=names, progress=not quiet, patients=span)
     click.echo(f"{db}: {len(result.ok)} files verified in {target}")
@@ -74,10 +81,11 @@ def fetch(db: str, dest: Path | None, records: str | None, patients: str | None,
 
 @data.command()
 @click.argument("directory", required=False, type=click.Path(path_type=Path))
-@DATA_OPTION
+@data_option
 @click.option("--db", type=DB_CHOICE, default=None, help="Which database when no folder is given [default: mitdb].")
-def verify(directory: Path | None, data: Path | None, db: str | None) -> None:
-    """Check every file in DIRECTORY against its SHA256SUMS.
+@quiet_option
+def verify(directory: Path | None, data: Path | None, db: str | None, quiet: bool) -> None:
+    """Check every file in DIRECTORY (or --data DIR) against its SHA256SUMS.
 
     Prints each missing or modified file and exits with status 1 if there is any.
 
@@ -90,7 +98,7 @@ def verify(directory: Path | None, data: Path | None, db: str | None) -> None:
     from edge_ecg.records.verify import verify_checksums
 
     folder = _resolve(directory, data, db)
-    result = verify_checksums(folder, progress=True)
+    result = verify_checksums(folder, progress=not quiet)
     for rel, problem in result.problems:
         click.echo(f"BAD  {folder / rel}: {problem}", err=True)
     if not result.passed:
@@ -100,13 +108,15 @@ def verify(directory: Path | None, data: Path | None, db: str | None) -> None:
 
 @data.command()
 @click.argument("directory", required=False, type=click.Path(path_type=Path))
-@DATA_OPTION
+@data_option
 @click.option("--db", type=DB_CHOICE, default=None,
               help="Which database: the folder to find when none is given [default: mitdb], and the registry entry "
                    "a folder is read as [default: by the folder's name, else your own records].")
 @click.option("--registry", is_flag=True, help="List the databases edge-ecg knows instead (no data needed).")
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def info(directory: Path | None, data: Path | None, db: str | None, registry: bool, as_json: bool) -> None:
+@json_option
+@quiet_option
+def info(directory: Path | None, data: Path | None, db: str | None, registry: bool, as_json: bool,
+         quiet: bool) -> None:
     """Records, patients, sampling rates, leads, durations and AAMI beat counts.
 
     Beats are counted per AAMI EC57 class with de Chazal's mapping
@@ -119,7 +129,7 @@ def info(directory: Path | None, data: Path | None, db: str | None, registry: bo
     \b
     Examples:
       edge-ecg data info ../shared/data/mitdb
-      edge-ecg data info --data ../shared/data/svdb --json | jq .sets.all
+      edge-ecg data info --data ../shared/data/svdb --json --quiet | jq .sets.all
       edge-ecg data info --registry
     """
     if registry:
@@ -137,5 +147,5 @@ def info(directory: Path | None, data: Path | None, db: str | None, registry: bo
     from edge_ecg.records.info import database_info, format_info
 
     folder = _resolve(directory, data, db)
-    result = database_info(folder, progress=not as_json, db=db if (directory or data) else None)
+    result = database_info(folder, progress=not quiet, db=db if (directory or data) else None)
     click.echo(json.dumps(result, indent=2) if as_json else format_info(result))

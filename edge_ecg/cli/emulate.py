@@ -12,6 +12,8 @@ import threading
 
 import click
 
+from edge_ecg.cli._options import data_option, duration_option, lead_option, speed_option
+
 #: Seconds the terminal stays open after the reader took the last byte of a finished record.
 LINGER_S = 1.0
 
@@ -22,8 +24,8 @@ LINGER_S = 1.0
                    "looked up in --data / $EDGE_ECG_DATA / the cache.")
 @click.option("--simulate", is_flag=True,
               help="Replay the synthetic ECG of `edge-ecg stream --simulate` (72 bpm, N/S/V beats, endless).")
-@click.option("--lead", default="MLII", show_default=True, help="Lead of --record to replay.")
-@click.option("--data", type=click.Path(), default=None, help="MIT-BIH folder for a bare --record name.")
+@lead_option
+@data_option
 @click.option("--fs", type=float, default=250.0, show_default=True,
               help="Sampling rate the board announces, Hz (50-4000, as `edge-ecg stream` accepts); the record is "
                    "resampled to it.")
@@ -35,10 +37,8 @@ LINGER_S = 1.0
               help="binary: protocol v1 frames (firmware_harness/PROTOCOL.md); ascii: one integer per line, "
                    "as a hobby sketch prints (\"!\" while leads are off).")
 @click.option("--samples-per-frame", type=int, default=10, show_default=True, help="Samples in one data frame.")
-@click.option("--speed", type=float, default=1.0, show_default=True,
-              help="1 = real time, 10 = ten times faster, 0 = as fast as the reader takes it.")
-@click.option("--duration", type=float, default=None, help="Stop after this many seconds of signal [default: "
-              "the end of the record; never for --simulate].")
+@speed_option
+@duration_option
 @click.option("--drop-bytes", type=float, default=0.0, show_default=True, help="Probability that a byte is lost.")
 @click.option("--flip-bits", type=float, default=0.0, show_default=True, help="Probability that a bit is inverted.")
 @click.option("--garbage", type=float, default=0.0, show_default=True,
@@ -62,6 +62,9 @@ def emulate(record, simulate, lead, data, fs, gain, offset, adc_bits, fmt, sampl
             drop_bytes, flip_bits, garbage, stall_every, stall_for, lead_off_every, lead_off_for, glitch_every,
             clock_ppm, encoder, seed):
     """Emulate an ECG board (AD8232 + Arduino/RP2040 class) on a pseudo-terminal.
+
+    --lead is the signal of --record replayed; --data the folder a bare record name is
+    looked up in.
 
     Prints the terminal's path (e.g. /dev/pts/7) on the first line of stdout, then streams
     the record in real time through the compiled C firmware encoder until the record ends

@@ -6,33 +6,33 @@ from pathlib import Path
 
 import click
 
+from edge_ecg.cli._options import (data_option, json_option, lead_option, model_option, quiet_option, records_option,
+                                   threads_option)
+
 
 @click.command(context_settings={"max_content_width": 100})
-@click.option("--model", "model_path", required=True, type=click.Path(path_type=Path),
-              help="A run folder (its QAT model, else its float model), a .keras/.h5 file (with config.json "
-                   "beside it) or an edge-ecg .tflite.")
-@click.option("--records", default=None,
-              help="Records to score: a named set (DS1, DS2, DS1+DS2 for MIT-BIH), all, or a comma list such as "
-                   "100,101. [default: DS2 for MIT-BIH, all for any other folder]")
-@click.option("--data", type=click.Path(path_type=Path), default=None,
-              help="Folder of annotated WFDB records: MIT-BIH, another database (svdb, incartdb, ...) or your own "
-                   "(default: $EDGE_ECG_DATA/mitdb, then the `data fetch` cache).")
-@click.option("--lead", default=None, metavar="NAME",
-              help="Lead to read (a record without it: one line naming its leads). Default: the model's lead (MLII) "
-                   "where a record has it, else the database's default (svdb: ECG1; `edge-ecg data info --registry`).")
+@model_option(required=True)
+@records_option
+@data_option
+@lead_option
 @click.option("--float", "prefer_float", is_flag=True, help="For a run folder: score model.keras, not model_qat.keras.")
-@click.option("--json", "as_json", is_flag=True, help="Print the full report as JSON instead of text.")
+@json_option
 @click.option("--plot", type=click.Path(path_type=Path), default=None, help="Also write the confusion matrix as a PNG.")
-@click.option("--threads", type=click.IntRange(min=1), default=2, show_default=True, help="CPU threads.")
-@click.option("--quiet", is_flag=True, help="No progress bars.")
+@threads_option
+@quiet_option
 @click.option("--adapt/--no-adapt", default=False, show_default=True,
               help="Score with the wearer's adaptation, each record its own wearer, exactly as `stream --adapt` "
                    "labels beats (causal, unsupervised; edge_ecg.runtime.adapt). Off: the model alone.")
 @click.option("--supervised-minutes", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Clinic mode (EC57 patient-specific protocol, e.g. 5): the first minutes of each record's "
                    "reference labels teach the adaptation and only the rest is scored.")
-def evaluate(model_path, records, data, lead, prefer_float, as_json, plot, threads, quiet, adapt, supervised_minutes):
+def evaluate(model, records, data, lead, prefer_float, as_json, plot, threads, quiet, adapt, supervised_minutes):
     """Score a model on annotated beats the way AAMI EC57 does (MIT-BIH DS2 by default).
+
+    --model is a run folder (its QAT model, else its float model), a .keras/.h5 file (with
+    config.json beside it) or an edge-ecg .tflite. --data is any folder of annotated WFDB
+    records: MIT-BIH, another database (svdb, incartdb, ...) or your own; --records defaults
+    to DS2 for MIT-BIH and to all records for any other folder.
 
     Every reference beat of the records is windowed with the model's own window
     configuration at its reference R position and classified; the report gives gross and
@@ -74,7 +74,7 @@ def evaluate(model_path, records, data, lead, prefer_float, as_json, plot, threa
 
     from edge_ecg.model.predict import evaluate_classifier, load_classifier, resolve_model_path
 
-    path = resolve_model_path(model_path, "float" if prefer_float else "qat")
+    path = resolve_model_path(model, "float" if prefer_float else "qat")
     if path.suffix.lower() != ".tflite":
         from edge_ecg.model._tf import set_threads
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from edge_ecg.cli._options import data_option, json_option, lead_option, model_option, record_option
 from edge_ecg.config import CLASSES
 
 
@@ -34,20 +35,17 @@ def pick_beat(times_s, beat: int | None, time_s: float | None) -> int:
 
 
 @click.command()
-@click.option("--model", "model_path", required=True, type=click.Path(path_type=Path),
-              help="Training run folder (e.g. the shipped models/) or Keras model file (.keras/.h5); not a .tflite.")
-@click.option("--record", required=True, help="Record name, e.g. 208.")
+@model_option(required=True)
+@record_option
 @click.option("--beat", type=int, default=None, help="Beat number in the record (0-based, annotated beats).")
 @click.option("--time", "time_s", type=float, default=None, help="Or: the beat nearest this time (s).")
-@click.option("--data", type=click.Path(path_type=Path), default=None,
-              help="Folder of WFDB records (default: MIT-BIH in the usual places).")
-@click.option("--lead", default=None, metavar="NAME",
-              help="Lead to read [the model's lead (MLII) where the record has it, else the database's default].")
+@data_option
+@lead_option
 @click.option("--target", type=click.Choice(CLASSES), default=None, help="Class to explain. [default: the predicted one]")
 @click.option("--steps", type=click.IntRange(8, 1024), default=64, show_default=True, help="Integration steps.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write the picture (PNG) here.")
-@click.option("--json", "as_json", is_flag=True, help="Print the attributions as JSON.")
-def explain(model_path: Path, record: str, beat: int | None, time_s: float | None, data: Path | None, lead: str | None,
+@json_option
+def explain(model: Path, record: str, beat: int | None, time_s: float | None, data: Path | None, lead: str | None,
             target: str | None, steps: int, out: Path | None, as_json: bool) -> None:
     """Show which samples of a beat's window made the model choose its class.
 
@@ -56,7 +54,7 @@ def explain(model_path: Path, record: str, beat: int | None, time_s: float | Non
     regular rhythm to the real beat. The shares add up to that change; the "residual"
     line says how closely.
 
-    MODEL is the Keras model (gradients are needed): a run folder such as the shipped
+    --model is the Keras model (gradients are needed): a run folder such as the shipped
     models/ or one `edge-ecg train --out runs/a` wrote, or a .keras/.h5 file; not a .tflite.
 
     \b
@@ -66,9 +64,9 @@ def explain(model_path: Path, record: str, beat: int | None, time_s: float | Non
     """
     if (beat is None) == (time_s is None):
         raise click.UsageError("give exactly one of --beat N or --time SECONDS")
-    if model_path.suffix.lower() == ".tflite":
+    if model.suffix.lower() == ".tflite":
         raise click.ClickException(
-            f"{model_path}: explain needs the Keras model a .tflite was converted from (integrated gradients "
+            f"{model}: explain needs the Keras model a .tflite was converted from (integrated gradients "
             f"need gradients, which a .tflite does not keep): give its run folder, e.g. --model models"
         )
     if out is not None:
@@ -82,7 +80,7 @@ def explain(model_path: Path, record: str, beat: int | None, time_s: float | Non
     from edge_ecg.model.explain import integrated_gradients, plot_explanation
     from edge_ecg.records import find_database, load_record
 
-    source = load_source_model(float_model_path(model_path))
+    source = load_source_model(float_model_path(model))
     window = source.window
     from edge_ecg.beats.dataset import record_lead
     from edge_ecg.records.databases import folder_database

@@ -6,16 +6,16 @@ from pathlib import Path
 
 import click
 
+from edge_ecg.cli._options import data_option, lead_option, record_option, start_option
+
 
 @click.command()
-@click.option("--record", required=True, help="Record name, e.g. 208 (the signal to draw) in --data.")
+@record_option
 @click.option("--events", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="Beat events from `edge-ecg stream --replay RECORD --jsonl FILE`.")
-@click.option("--data", type=click.Path(path_type=Path), default=None,
-              help="Folder of WFDB records (default: MIT-BIH in the usual places).")
-@click.option("--lead", default=None, metavar="NAME",
-              help="Lead to draw [the database's default: MLII for MIT-BIH, ECG1 for svdb].")
-@click.option("--start", "start_s", type=click.FloatRange(min=0), default=0.0, show_default=True, help="Start (s).")
+@data_option
+@lead_option
+@start_option
 @click.option("--duration", "duration_s", type=click.FloatRange(min=0.5, max=600), default=10.0, show_default=True,
               help="Length of the strip (s).")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
@@ -28,7 +28,7 @@ def plot(record: str, events: Path | None, data: Path | None, lead: str, start_s
     150 ms) are boxed. Without --events only the reference labels are drawn.
 
     \b
-    Example:
+    Examples:
       edge-ecg stream --replay ../shared/data/mitdb/208 --speed 0 --jsonl 208.jsonl
       edge-ecg plot --record 208 --events 208.jsonl --start 60 --duration 12
     """

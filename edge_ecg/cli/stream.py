@@ -11,27 +11,22 @@ from pathlib import Path
 
 import click
 
+from edge_ecg.cli._options import (data_option, delegate_option, deprecated_model_argument, duration_option,
+                                   json_option, lead_option, merge_model, model_option, speed_option, start_option,
+                                   threads_option)
 from edge_ecg.errors import ConfigError
 
-DELEGATE_CHOICE = click.Choice(["none", "xnnpack", "edgetpu"])
 
-
-def _device_lead(lead: str | None) -> int:
-    if lead is None:
-        return 0
-    try:
-        value = int(lead)
-    except ValueError:
-        raise ConfigError(f"--lead {lead!r}: with --device give a 0-based column/channel number") from None
-    if value < 0:
-        raise ConfigError(f"--lead must be >= 0 (a 0-based column/channel), got {value}")
-    return value
-
-
-def _replay_lead(lead: str | None):
-    if lead is None:
-        return None  # the database's default lead (MLII for MIT-BIH, ECG1 for svdb, ...)
-    return int(lead) if lead.isdigit() else lead
+def _check_lead_and_column(device: str | None, lead: str | None, column: int | None) -> int:
+    """The 0-based column (channel) a board's values are read from; ``--lead`` (a signal name)
+    is for recorded sources, ``--column`` for a board."""
+    if device and lead is not None:
+        raise ConfigError(f"--lead names a signal of --replay; a board's column (or channel) is --column N, "
+                          f"not --lead {lead}")
+    if column is not None and not device:
+        raise ConfigError("--column is for --device (a board's 0-based column or channel); a record's signal "
+                          "is --lead NAME")
+    return 0 if column is None else column
 
 
 @click.command()
@@ -39,8 +34,7 @@ def _replay_lead(lead: str | None):
 @click.option("--replay", metavar="RECORD",
               help="Replay a WFDB record: a path DIR/NAME, or a MIT-BIH name (100) looked up as --data says.")
 @click.option("--simulate", is_flag=True, help="Built-in synthetic ECG with N, S and V beats and known ground truth.")
-@click.option("--model", type=click.Path(path_type=Path), default=None,
-              help="Converted .tflite with edge-ecg metadata. [default: the int8 model shipped in the package]")
+@model_option()
 @click.option("--format", "fmt", type=click.Choice(["ascii", "binary"]), default="ascii", show_default=True,
               help="--device data: text lines (one value, or values split by , ; space or tab) or the framed "
                    "binary protocol of firmware_harness (rate and gain come from its header).")
@@ -48,18 +42,17 @@ def _replay_lead(lead: str | None):
 @click.option("--fs", type=float, default=None,
               help="Device sampling rate in Hz: required with --format ascii; with binary it must match the "
                    "header if given. For --simulate the simulator's rate [default 360].")
-@click.option("--lead", default=None,
-              help="--device: 0-based column (ascii) or channel (binary) [0]. --replay: signal name (or index) "
-                   "[the database's default: MLII for MIT-BIH, ECG1 for svdb; see `edge-ecg data info --registry`].")
-@click.option("--speed", type=float, default=1.0, show_default=True,
-              help="--replay/--simulate pace in multiples of real time; 0 = as fast as possible.")
-@click.option("--start", "start_s", type=float, default=0.0, help="--replay: start this many seconds into the record.")
-@click.option("--data", type=click.Path(path_type=Path), default=None, help="MIT-BIH folder for bare --replay names.")
-@click.option("--duration", type=float, default=None, help="Stop after this many seconds of signal.")
+@lead_option
+@click.option("--column", type=click.IntRange(min=0), default=None, metavar="N",
+              help="--device: which value of each sample to read, 0-based: the column of an ascii line (e.g. 1 for "
+                   "\"t,ecg\") or the channel of a binary frame. [default: 0]")
+@speed_option
+@start_option
+@data_option
+@duration_option
 @click.option("--max-beats", type=int, default=None, help="Stop after this many beats.")
-@click.option("--threads", type=int, default=1, show_default=True, help="CPU threads for the interpreter.")
-@click.option("--delegate", type=DELEGATE_CHOICE, default="none", show_default=True,
-              help="xnnpack: fast CPU kernels; edgetpu: a Coral Edge TPU through libedgetpu.")
+@threads_option
+@delegate_option
 @click.option("--jsonl", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write one JSON line per beat: time_s, sample, label, probs, latency_ms, hr_bpm.")
 @click.option("--save", type=click.Path(path_type=Path), default=None,
@@ -75,12 +68,15 @@ def _replay_lead(lead: str | None):
                    "edge_ecg.runtime.adapt). [default: --adapt, chosen on svdb by tools/adapt_select.py]")
 @click.option("--wearer", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="With --adapt: the wearer's state file, loaded at start if it exists and saved on exit.")
-def stream(device, replay, simulate, model, fmt, baud, fs, lead, speed, start_s, data, duration, max_beats, threads,
+def stream(device, replay, simulate, model, fmt, baud, fs, lead, column, speed, start_s, data, duration, max_beats, threads,
            delegate, jsonl, save, summary_json, view, seed, adapt, wearer) -> None:
     """Detect and classify heart beats live, without TensorFlow.
 
     One source: a serial board (--device), a recorded WFDB file (--replay) or the built-in
-    simulator (--simulate). Any device rate is resampled to the model's; ADC counts are
+    simulator (--simulate). --model is a converted .tflite with edge-ecg metadata [default:
+    the int8 model shipped in the package]. A board sending several values per sample is
+    read at --column N; a record's signal is chosen by name with --lead (a bare --replay
+    name is looked up in --data). Any device rate is resampled to the model's; ADC counts are
     fine (gain and offset do not matter). Each beat is labelled once its window's right
     context (the model's post_s, 1 s by default) has arrived. Garbage input, CRC errors,
     sequence gaps, an unplugged board (it reconnects) and a flat, saturated or lead-off
@@ -99,6 +95,8 @@ def stream(device, replay, simulate, model, fmt, baud, fs, lead, speed, start_s,
       edge-ecg stream --simulate                               the demo, with the shipped model
       edge-ecg stream --replay 233 --speed 0 --jsonl 233.jsonl DS2 (test) record 233
       edge-ecg stream --device /dev/ttyACM0 --fs 360           Serial.println(analogRead(A0))
+      edge-ecg stream --device /dev/ttyACM0 --fs 250 --column 1  lines "millis,ecg": the second value
+      edge-ecg stream --replay ../shared/data/svdb/800 --lead ECG2 --speed 0
       edge-ecg stream --device /dev/ttyUSB0 --format binary --save run1
       edge-ecg stream --device /dev/ttyACM0 --fs 360 --adapt --wearer ~/anna.wearer
     """
@@ -121,6 +119,7 @@ def stream(device, replay, simulate, model, fmt, baud, fs, lead, speed, start_s,
         raise ConfigError("--duration must be > 0 seconds")
     if max_beats is not None and max_beats < 1:
         raise ConfigError("--max-beats must be >= 1")
+    column = _check_lead_and_column(device, lead, column)
 
     from edge_ecg.outputs import prepare_output
 
@@ -135,13 +134,13 @@ def stream(device, replay, simulate, model, fmt, baud, fs, lead, speed, start_s,
         if fmt == "ascii":
             if fs is None:
                 raise ConfigError("--fs is required with --format ascii (the board's sampling rate in Hz)")
-            source = SerialAsciiSource(device, fs=fs, baud=baud, lead=_device_lead(lead))
+            source = SerialAsciiSource(device, fs=fs, baud=baud, column=column)
         else:
-            source = SerialBinarySource(device, baud=baud, lead=_device_lead(lead), fs=fs)
+            source = SerialBinarySource(device, baud=baud, column=column, fs=fs)
     elif replay:
         from edge_ecg.stream.sources import ReplaySource, open_replay
 
-        record = open_replay(replay, data, lead=_replay_lead(lead))
+        record = open_replay(replay, data, lead=lead)
         source = ReplaySource(record, speed=speed, start_s=start_s)
     else:
         from edge_ecg.stream.sources import SimulatedSource
@@ -190,28 +189,29 @@ def open_wearer(clf, adapt: bool | None, wearer: Path | None):
 
 
 @click.command()
-@click.argument("model", required=False, type=click.Path(path_type=Path))
-@click.option("--threads", type=int, default=1, show_default=True, help="CPU threads for the interpreter.")
-@click.option("--delegate", type=DELEGATE_CHOICE, default="none", show_default=True,
-              help="xnnpack: fast CPU kernels; edgetpu: a Coral Edge TPU through libedgetpu.")
+@model_option()
+@deprecated_model_argument("profile")
+@threads_option
+@delegate_option
 @click.option("--runs", type=int, default=1000, show_default=True, help="Timed single-beat inferences.")
 @click.option("--warmup", type=int, default=20, show_default=True, help="Untimed inferences first.")
-@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@json_option
 @click.option("--adapt", is_flag=True, help="Also time each beat with the wearer's adaptation after the model.")
-def profile(model, threads, delegate, runs, warmup, as_json, adapt) -> None:
+def profile(model, old_model, threads, delegate, runs, warmup, as_json, adapt) -> None:
     """Benchmark a converted model alone: per-beat inference latency and memory.
 
-    MODEL is a .tflite with edge-ecg metadata [default: the int8 model shipped in the package]. Reports
+    --model is a .tflite with edge-ecg metadata [default: the int8 model shipped in the package]. Reports
     load time, then p50/p95/p99/max milliseconds per beat over --runs single-beat
     inferences, beats per second, the interpreter used and resident memory (MB); with
     --adapt also the per-beat time of the model followed by the wearer's adaptation (what
     `stream` runs by default) against the model alone.
 
     \b
-    Example:
-      edge-ecg profile models/edge_ecg_int8.tflite --threads 1 --runs 2000 --json
+    Examples:
+      edge-ecg profile --model models/edge_ecg_int8.tflite --threads 1 --runs 2000 --json
       edge-ecg profile --adapt                  # per beat: model + adaptation, and adaptation alone
     """
+    model = merge_model(model, old_model)
     from edge_ecg.stream.model import profile_model
 
     result = profile_model(model, threads=threads, delegate=delegate, runs=runs, warmup=warmup, adapt=adapt)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from edge_ecg.cli._options import data_option, lead_option, quiet_option
 from edge_ecg.config import ARCHES, STRATEGIES
 
 # --strategy: kept apart from the data and model options (stored in ctx.meta, not a parameter).
@@ -20,8 +21,7 @@ strategy_option = click.option(
 
 @click.command(context_settings={"max_content_width": 100})
 @strategy_option
-@click.option("--data", type=click.Path(path_type=Path), default=None,
-              help="MIT-BIH folder (default: $EDGE_ECG_DATA/mitdb, then the `data fetch` cache).")
+@data_option
 @click.option("--train-data", "train_data", multiple=True, metavar="SPEC",
               help="Train on these records instead of MIT-BIH DS1; repeat for several databases. SPEC is "
                    "SOURCE[:RECORDS][@WEIGHT]: a database name (mitdb, svdb, incartdb, edb, ltdb, icentia11k) or a "
@@ -29,10 +29,7 @@ strategy_option = click.option(
                    "database's sampling weight (default 1). Recorded in config.json as train.data.")
 @click.option("--data-root", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="A folder holding database folders (mitdb/, svdb/, ...), looked in first for --train-data names.")
-@click.option("--lead", default=None, metavar="NAME",
-              help="Read this lead from every record (one line naming a record's leads if it lacks it). "
-                   "Default: the model's lead (MLII) where a record has it, else the database's default "
-                   "(svdb, ltdb: ECG1; incartdb: II; see `edge-ecg data info --registry`).")
+@lead_option
 @click.option("--init", "init", type=click.Path(path_type=Path), default=None,
               help="Fine-tune: start from this run folder's (or .keras file's) weights. Its config.json is the "
                    "base configuration unless --config is given; window and network must match.")
@@ -54,10 +51,13 @@ strategy_option = click.option(
 @click.option("--resume", is_flag=True, help="Keep the run's progress after every epoch (in .<out>.partial beside "
               "--out) and, when an interrupted run of the same configuration left one, continue from its last "
               "finished epoch. Not with --strategy mirrored/multi_worker.")
-@click.option("--quiet", is_flag=True, help="No progress bars or per-epoch lines.")
+@quiet_option
 def train(data, train_data, data_root, lead, init, config_file, arch, epochs, qat, out, seed, noise_data, force,
           resume, quiet):
     """Train a beat classifier on DS1 (inter-patient) and write a run folder.
+
+    --data is the MIT-BIH folder; --lead is read from every record (svdb, ltdb: ECG1 and
+    incartdb: II where there is no MLII).
 
     Beats are windows around the reference R peaks of de Chazal's DS1 records (180 Hz,
     1.5 s before to 1.0 s after the R peak by default) with past-only RR-interval features.

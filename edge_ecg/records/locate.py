@@ -32,7 +32,7 @@ def cache_dir() -> Path:
 
 
 def default_data_dir(db: str) -> Path:
-    """Where ``data fetch`` puts ``db`` when no ``--dest`` is given."""
+    """Where ``data fetch`` puts ``db`` when no ``--data`` is given."""
     return cache_dir() / "data" / db
 
 

@@ -483,7 +483,7 @@ class SerialSource(Source):
 
 class AsciiParser:
     """Text lines to numbers: one value per line, or a row of values split by commas,
-    spaces, tabs or semicolons of which column ``lead`` (0-based) is taken. ``label:value``
+    spaces, tabs or semicolons of which column ``column`` (0-based, ``--column``) is taken. ``label:value``
     tokens (the Arduino serial plotter's format) are accepted.
 
     Lines that do not parse are counted in ``bad_lines``; the first line after a (re)connect
@@ -491,10 +491,10 @@ class AsciiParser:
     :data:`MAX_LINE` bytes is garbage (``bad_lines``).
     """
 
-    def __init__(self, lead: int = 0):
-        if lead < 0:
-            raise ConfigError(f"--lead must be >= 0 (a 0-based column), got {lead}")
-        self.lead = int(lead)
+    def __init__(self, column: int = 0):
+        if column < 0:
+            raise ConfigError(f"--column must be >= 0 (a 0-based column), got {column}")
+        self.column = int(column)
         self.bad_lines = 0
         self.partial_lines = 0
         self.lines = 0
@@ -534,9 +534,9 @@ class AsciiParser:
         if len(line) > MAX_LINE:
             return None
         tokens = line.replace(b",", b" ").replace(b";", b" ").replace(b"\t", b" ").split()
-        if len(tokens) <= self.lead:
+        if len(tokens) <= self.column:
             return None
-        token = tokens[self.lead]
+        token = tokens[self.column]
         if b":" in token:
             token = token.rsplit(b":", 1)[1]
         try:
@@ -553,11 +553,11 @@ class SerialAsciiSource(SerialSource):
     with ``fs``; more than 25 % off is a :class:`DeviceError` (a wrong ``--fs``).
     """
 
-    def __init__(self, path: str, fs: float, baud: int = 115200, lead: int = 0, check_rate_s: float | None = 3.0,
+    def __init__(self, path: str, fs: float, baud: int = 115200, column: int = 0, check_rate_s: float | None = 3.0,
                  **kwargs):
         if fs is None or not fs > 0:
             raise ConfigError("--fs is required with --format ascii (the board's sampling rate in Hz)")
-        self.parser = AsciiParser(lead)
+        self.parser = AsciiParser(column)
         super().__init__(path, baud, **kwargs)
         self.fs = float(fs)
         self.check_rate_s = check_rate_s
@@ -611,7 +611,8 @@ class SerialAsciiSource(SerialSource):
 class SerialBinarySource(SerialSource):
     """A board speaking the framed binary protocol (:mod:`edge_ecg.stream.protocol`).
 
-    The header gives rate, gain and channel count; ``lead`` picks the channel (0-based).
+    The header gives rate, gain and channel count; ``column`` picks the channel (0-based,
+    ``--column``).
     ``fs``, when given, must agree with the header (a data frame before any header is then
     accepted at that rate; without it, frames before the first header are skipped and
     counted). A sequence gap, a device restart, a reported overflow or a header change is a
@@ -620,13 +621,13 @@ class SerialBinarySource(SerialSource):
 
     fmt = "binary"
 
-    def __init__(self, path: str, baud: int = 115200, lead: int = 0, fs: float | None = None, **kwargs):
+    def __init__(self, path: str, baud: int = 115200, column: int = 0, fs: float | None = None, **kwargs):
         from edge_ecg.stream.protocol import FrameDecoder
 
-        if lead < 0:
-            raise ConfigError(f"--lead must be >= 0 (a 0-based channel), got {lead}")
+        if column < 0:
+            raise ConfigError(f"--column must be >= 0 (a 0-based channel), got {column}")
         self.decoder = FrameDecoder()
-        self.lead = int(lead)
+        self.column = int(column)
         self.user_fs = None if fs is None else float(fs)
         self.header = None
         super().__init__(path, baud, **kwargs)
@@ -682,8 +683,9 @@ class SerialBinarySource(SerialSource):
             if self.header is None and self.user_fs is None:
                 self.counters["frames_before_header"] += 1
                 continue
-            if self.lead >= frame.channels:
-                raise DeviceError(f"{self.path}: --lead {self.lead} but the device sends {frame.channels} channel(s)")
+            if self.column >= frame.channels:
+                raise DeviceError(f"{self.path}: --column {self.column} but the device sends {frame.channels} "
+                                  f"channel(s)")
             if frame.lost_before or frame.overflow:
                 gap_next = True
                 lost_next += frame.lost_before * len(frame) if frame.lost_before > 0 else 0
@@ -692,7 +694,7 @@ class SerialBinarySource(SerialSource):
                 flush()
                 group = {"gap": gap_next, "lost": lost_next}
                 gap_next, lost_next = False, 0
-            parts.append(frame.samples[:, self.lead].astype(np.float64))
+            parts.append(frame.samples[:, self.column].astype(np.float64))
             bads.append(np.full(len(frame), frame.lead_off))
         flush()
         return out
