@@ -124,20 +124,28 @@ def fold_config(candidate: str, k: int) -> dict:
     return config
 
 
-def train_fold(candidate: str, k: int, runs: Path, data: Path | None) -> str:
-    """Train one fold with ``edge-ecg train`` in a subprocess; returns a one-line outcome."""
+def train_fold(candidate: str, k: int, runs: Path, data: Path | None, feed: str | None = None) -> str:
+    """Train one fold with ``edge-ecg train --resume`` in a subprocess; returns a one-line outcome.
+
+    An interrupted fold continues from its last finished epoch the next time (``--resume``).
+    ``feed`` overrides ``train.feed`` (``memory`` or ``shards``: both make the same draws and
+    give the same run; ``memory`` is faster when the beats fit in RAM).
+    """
     out = fold_dir(runs, candidate, k)
     if (out / "metrics.json").is_file():
         return f"{candidate} fold {k + 1}: already trained ({out})"
     out.parent.mkdir(parents=True, exist_ok=True)
     cfg_path = out.parent / f"fold{k + 1}.json"
-    cfg_path.write_text(json.dumps(fold_config(candidate, k), indent=2) + "\n")
+    config = fold_config(candidate, k)
+    if feed:
+        config["train"]["feed"] = feed
+    cfg_path.write_text(json.dumps(config, indent=2) + "\n")
     cmd = [sys.executable, "-m", "edge_ecg", "train", "--config", str(cfg_path), "--out", str(out), "--force",
-           "--quiet"]
+           "--resume", "--quiet"]
     if data:
         cmd += ["--data", str(data), "--data-root", str(Path(data).parent)]
     t0 = time.perf_counter()
-    with open(out.parent / f"fold{k + 1}.log", "w") as log:
+    with open(out.parent / f"fold{k + 1}.log", "a") as log:  # a resumed fold's log goes on
         proc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ, PYTHONHASHSEED="0"))
     if proc.returncode:
         return f"{candidate} fold {k + 1}: FAILED (exit {proc.returncode}; see {out.parent / f'fold{k + 1}.log'})"
@@ -245,6 +253,8 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--runs", type=Path, default=Path("runs/cv"), help="where the fold runs live")
         p.add_argument("--data", type=Path, help="MIT-BIH folder (default: the usual places)")
     sub.choices["train"].add_argument("--jobs", type=int, default=1, help="trainings at once (one thread each)")
+    sub.choices["train"].add_argument("--feed", choices=("memory", "shards"), help="override train.feed (same run "
+                                      "either way; memory is faster when the beats fit in RAM)")
     score_p = sub.choices["score"]
     score_p.add_argument("--margin", type=float, default=MARGIN)
     score_p.add_argument("--out", type=Path, default=RESULTS)
@@ -275,7 +285,7 @@ def _run(args) -> int:
             fold_config(c, 0)  # unknown candidates fail before anything starts
         mitdb = _mitdb(args.data)  # so does a missing data folder (not once per fold, after the fact)
         with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
-            for line in pool.map(lambda job: train_fold(job[0], job[1], args.runs, mitdb), jobs):
+            for line in pool.map(lambda job: train_fold(job[0], job[1], args.runs, mitdb, args.feed), jobs):
                 print(line, flush=True)
         return 0
 
