@@ -3,7 +3,9 @@
 ``train`` trains each candidate (``tools/candidates/<name>.json``) once per fold of
 :data:`FOLDS` and per seed, with ``edge-ecg train`` in a subprocess, the fold's records held
 out for validation (a candidate that trains on svdb also holds out that fold of
-:data:`SVDB_FOLDS`); a fold whose ``metrics.json`` exists is skipped, so a round resumes. ``score``
+:data:`SVDB_FOLDS`); a fold whose ``metrics.json`` exists is skipped, and a fold that was
+interrupted continues from its last finished epoch (``edge-ecg train --resume``), so a round
+spans sessions. ``score``
 scores every fold's QAT model on its held-out records, offline and end to end through the
 stream (:func:`edge_ecg.evaluate.end_to_end_scores`), pools them, applies the rule
 (:data:`SELECTION_RULE`: :func:`rule_score`, :data:`MARGIN`, :func:`choose`) and writes the
