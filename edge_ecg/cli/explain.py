@@ -10,13 +10,6 @@ import click
 from edge_ecg.config import CLASSES
 
 
-def float_model_path(path: Path) -> Path:
-    """The float Keras model of a run folder (explanations use it, not the QAT copy)."""
-    if path.is_dir() and (path / "model.keras").is_file():
-        return path / "model.keras"
-    return path
-
-
 def pick_beat(times_s, beat: int | None, time_s: float | None) -> int:
     """Index of the beat asked for: by number (0-based) or the one nearest ``time_s`` seconds."""
     import numpy as np
@@ -82,7 +75,7 @@ def explain(model_path: Path, record: str, beat: int | None, time_s: float | Non
     from edge_ecg.model.explain import integrated_gradients, plot_explanation
     from edge_ecg.records import find_database, load_record
 
-    source = load_source_model(float_model_path(model_path))
+    source = load_source_model(model_path, prefer="float")  # a run folder's float model, not the QAT copy
     window = source.window
     from edge_ecg.beats.dataset import record_lead
     from edge_ecg.records.databases import folder_database
