@@ -65,11 +65,9 @@ def make_resampler(fs_in: float, fs_out: float, width: int | None = None):
 
 
 def _quality_monitor(fs: float):
-    """The signal engineer's :class:`QualityMonitor` for ``fs`` Hz, or None if unavailable."""
-    try:
-        from edge_ecg.signal.quality import QualityMonitor
-    except ImportError:
-        return None
+    """The signal engineer's :class:`QualityMonitor` for ``fs`` Hz."""
+    from edge_ecg.signal.quality import QualityMonitor
+
     return QualityMonitor(fs)
 
 
