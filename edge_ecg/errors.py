@@ -25,3 +25,11 @@ class ModelError(EdgeEcgError):
 
 class DeviceError(EdgeEcgError):
     """A serial device that is missing, busy, or not allowed."""
+
+
+def first_line(exc: BaseException, limit: int = 200) -> str:
+    """The first non-blank line of ``exc``'s message (its type name when empty), cut to ``limit``
+    characters: a library's multi-line error as part of an :class:`EdgeEcgError` message."""
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    text = lines[0] if lines else type(exc).__name__
+    return text if len(text) <= limit else text[:limit - 3] + "..."

@@ -137,8 +137,6 @@ class SimulatorSource:
     """
 
     def __init__(self, seed: int = 0, name: str = "simulator", **options):
-        from edge_ecg.stream.simulate import EcgSimulator  # noqa: F401 - fail early if missing
-
         self.seed = seed
         self.options = options
         self.name = name
@@ -156,9 +154,6 @@ class SimulatorSource:
             yield x
 
 
-def simulated_source(seed: int = 0):
-    """:class:`SimulatorSource` when ``edge_ecg.stream.simulate`` exists, else :class:`SyntheticSource`."""
-    try:
-        return SimulatorSource(seed=seed)
-    except ImportError:
-        return SyntheticSource(seed=seed)
+def simulated_source(seed: int = 0) -> SimulatorSource:
+    """:class:`SimulatorSource`: edge-ecg's ECG simulator with its default rhythm."""
+    return SimulatorSource(seed=seed)

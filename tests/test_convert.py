@@ -458,7 +458,7 @@ def test_convert_module_does_not_import_tensorflow_at_import():
 @pytest.fixture(scope="module")
 def qat_run(trained, tmp_path_factory):
     """A run folder holding a tensorflow-model-optimization QAT model (LSTM left in float)."""
-    from edge_ecg.export.convert import _custom_object_scope
+    from edge_ecg.model.qat import qat_scope
     from edge_ecg.tfcompat import load_tf, load_tfmot
 
     tf, keras = load_tf()
@@ -483,7 +483,7 @@ def qat_run(trained, tmp_path_factory):
     x = annotate(keras.layers.Concatenate(name="concat"))([x, rr])
     x = annotate(keras.layers.Dense(16, activation="relu", name="dense"))(x)
     out = annotate(keras.layers.Dense(len(CLASSES), activation="softmax", name="probs"))(x)
-    with _custom_object_scope():
+    with qat_scope():
         model = tfmot.quantization.keras.quantize_apply(keras.Model([beat, rr], out))
     model.compile(keras.optimizers.Adam(5e-3), "sparse_categorical_crossentropy")
     model.fit({"beat": ds1.X[..., None], "rr": ds1.rr}, ds1.y, epochs=20, batch_size=64, verbose=0)

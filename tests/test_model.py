@@ -68,7 +68,8 @@ def test_folding_batch_norm_keeps_the_outputs(arch):
 
 
 def test_qat_model_fake_quantises_convs_and_dense_and_round_trips(arch, tmp_path):
-    from edge_ecg.model.qat import load_qat_model, quantize_model
+    from edge_ecg.model.qat import quantize_model
+    from edge_ecg.model.run import load_keras_model
 
     cfg = ModelConfig()
     model = arch.build_model(cfg, WINDOW)
@@ -83,7 +84,7 @@ def test_qat_model_fake_quantises_convs_and_dense_and_round_trips(arch, tmp_path
     assert np.abs(p_qat - p_float).max() > 0  # ... but quantised
     path = tmp_path / "qat.h5"
     qat.save(path)
-    np.testing.assert_allclose(load_qat_model(path).predict(x, verbose=0), p_qat, atol=1e-6)
+    np.testing.assert_allclose(load_keras_model(path).predict(x, verbose=0), p_qat, atol=1e-6)
 
 
 def test_bad_model_config_is_a_config_error():
@@ -105,7 +106,8 @@ def test_bad_model_config_is_a_config_error():
 
 def test_rr_scale_centres_and_scales_the_rr_input_and_converts_to_int8(arch):
     from edge_ecg.model._tf import keras
-    from edge_ecg.model.qat import quantize_model, strip_qat
+    from edge_ecg.model.qat import quantize_model
+    from edge_ecg.model.run import strip_qat
 
     cfg = ModelConfig(rr_scale=5.0)
     model = arch.build_model(cfg, WINDOW)
@@ -115,9 +117,10 @@ def test_rr_scale_centres_and_scales_the_rr_input_and_converts_to_int8(arch):
     assert "rr_scale" not in {layer.name for layer in arch.build_model(ModelConfig(rr_scale=0.0), WINDOW).layers}
     qat = quantize_model(model, cfg, WINDOW)
     qat(x, training=True)
-    plain = strip_qat(qat, cfg, WINDOW)
-    convert = pytest.importorskip("edge_ecg.export.convert")
-    converted = convert.convert_model(plain, WINDOW, "int8", (x["beat"][..., 0], x["rr"]))
+    plain = strip_qat(qat)
+    from edge_ecg.export.convert import convert_model
+
+    converted = convert_model(plain, WINDOW, "int8", (x["beat"][..., 0], x["rr"]))
     assert converted.metadata.quantization == "int8" and len(converted.tflite) < 64 * 1024
 
 
@@ -146,14 +149,16 @@ def test_rr_logit_path_adds_rr_only_logits_and_wave_dropout_is_training_only(arc
     dropped = np.all(np.abs(train_probs - rr_soft) < 1e-5, axis=1)
     assert 10 <= dropped.sum() <= 54
     # the QAT model strips to a plain model that converts to full int8
-    from edge_ecg.model.qat import quantize_model, strip_qat
+    from edge_ecg.model.qat import quantize_model
+    from edge_ecg.model.run import strip_qat
 
     qat = quantize_model(model, cfg, WINDOW)
     qat(x, training=True)
-    plain = strip_qat(qat, cfg, WINDOW)
+    plain = strip_qat(qat)
     assert np.abs(plain.predict(x, verbose=0) - qat.predict(x, verbose=0)).max() < 0.05
-    convert = pytest.importorskip("edge_ecg.export.convert")
-    converted = convert.convert_model(plain, WINDOW, "int8", (x["beat"][..., 0], x["rr"]))
+    from edge_ecg.export.convert import convert_model
+
+    converted = convert_model(plain, WINDOW, "int8", (x["beat"][..., 0], x["rr"]))
     assert converted.metadata.quantization == "int8" and len(converted.tflite) < 64 * 1024
 
 
@@ -340,7 +345,8 @@ def test_keras_classifier_batch_equals_single(arch):
 
 
 def test_stripped_qat_model_keeps_trained_weights_and_converts_to_int8(arch):
-    from edge_ecg.model.qat import quantize_model, strip_qat
+    from edge_ecg.model.qat import quantize_model
+    from edge_ecg.model.run import strip_qat
 
     cfg = ModelConfig()
     model = arch.build_model(cfg, WINDOW)
@@ -348,14 +354,15 @@ def test_stripped_qat_model_keeps_trained_weights_and_converts_to_int8(arch):
     x = _inputs(64)
     qat.compile("adam", "sparse_categorical_crossentropy")
     qat.fit(x, np.arange(64) % 5, epochs=1, batch_size=32, verbose=0)  # move the weights away from the float ones
-    plain = strip_qat(qat, cfg, WINDOW)
+    plain = strip_qat(qat)
     assert not any("Quantize" in type(layer).__name__ for layer in plain.layers)
     conv = plain.get_layer("conv1").get_weights()[0]
     assert not np.allclose(conv, arch.fold_batch_norm(model, cfg, WINDOW).get_layer("conv1").get_weights()[0])
     # the stripped model computes what the QAT model computes, up to 8-bit rounding
     assert np.abs(plain.predict(x, verbose=0) - qat.predict(x, verbose=0)).max() < 0.05
-    convert = pytest.importorskip("edge_ecg.export.convert")
-    converted = convert.convert_model(plain, WINDOW, "int8", (x["beat"][..., 0], x["rr"]))
+    from edge_ecg.export.convert import convert_model
+
+    converted = convert_model(plain, WINDOW, "int8", (x["beat"][..., 0], x["rr"]))
     assert converted.metadata.quantization == "int8" and len(converted.tflite) < 64 * 1024
 
 
@@ -394,7 +401,8 @@ def test_variant_b_converts_to_int8_and_the_runtime_builds_its_sequences(arch, t
 def test_variant_b_reads_the_last_k_beats_and_folds_and_quantises(arch):
     """Sequence model: (K, L, 1) + (K, F) in, the last beat classified; BN folding exact;
     QAT wraps the per-beat Conv2D and strips back to a plain model."""
-    from edge_ecg.model.qat import quantize_model, strip_qat
+    from edge_ecg.model.qat import quantize_model
+    from edge_ecg.model.run import strip_qat
 
     window = WindowConfig(pre_s=0.3, post_s=0.45)
     cfg = ModelConfig(sequence_beats=3, conv_filters=(8, 8), lstm_units=8, dense_units=8, embed_units=8)
@@ -415,7 +423,7 @@ def test_variant_b_reads_the_last_k_beats_and_folds_and_quantises(arch):
     qat = quantize_model(model, cfg, window)
     assert any(type(layer).__name__ == "QuantizeWrapperV2" and "conv0" in layer.name for layer in qat.layers)
     qat(x, training=True)
-    plain = strip_qat(qat, cfg, window)
+    plain = strip_qat(qat)
     assert plain.predict(x, verbose=0).shape == (16, 5)
     with pytest.raises(ConfigError, match="cnn_lstm"):
         ModelConfig(arch="cnn", sequence_beats=3)

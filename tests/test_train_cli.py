@@ -201,9 +201,10 @@ def test_variant_b_sequence_model_trains_and_evaluates_record_by_record(tiny_db,
 
     # each record is its own stream: predicting both records at once equals one at a time
     from edge_ecg.beats import build_beatset
-    from edge_ecg.model.predict import load_classifier, predict_records
+    from edge_ecg.model.predict import predict_records
+    from edge_ecg.model.run import load_run_classifier
 
-    clf = load_classifier(out)
+    clf = load_run_classifier(out)
     beats = build_beatset(tiny_db, ["900", "901"], clf.window, progress=False)
     both = predict_records(clf, beats)
     clf.reset()

@@ -45,8 +45,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
 ROOT = Path(__file__).resolve().parents[1]
 
 #: The rule's fixed numbers (see the module docstring).

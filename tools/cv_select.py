@@ -192,7 +192,8 @@ def _end_to_end(run: Path, mitdb: Path, records) -> tuple[list, list]:
     """Per-record EC57 scores ``(stream, offline)`` of ``run``'s QAT model on ``records``."""
     from edge_ecg.config import load_config
     from edge_ecg.evaluate import end_to_end_scores
-    from edge_ecg.model.predict import KerasClassifier, load_keras_model
+    from edge_ecg.model.predict import KerasClassifier
+    from edge_ecg.model.run import load_keras_model
 
     model = run / "model_qat.keras"
     clf = KerasClassifier(load_keras_model(model), load_config(run / "config.json"), model)

@@ -41,8 +41,8 @@ class LazyGroup(click.Group):
         names = []
         for name in COMMANDS:
             try:
-                if self._load(name) is not None:
-                    names.append(name)
+                self._load(name)
+                names.append(name)
             except click.ClickException:  # its extra is not installed: running it says which
                 pass
         return names
@@ -58,9 +58,7 @@ class LazyGroup(click.Group):
         module_name, attr = target.split(":")
         try:
             module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name and (exc.name == module_name or module_name.startswith(exc.name + ".")):
-                return None  # not written yet
+        except ModuleNotFoundError as exc:  # a third-party extra; a module of ours missing is a bug
             message = describe_missing_module(exc.name, name)
             if message is None:
                 raise

@@ -72,14 +72,15 @@ def evaluate(model, records, data, lead, prefer_float, as_json, plot, threads, q
         raise DataError(f"{db_dir}: record {unannotated[0]} has no beat annotations ({unannotated[0]}."
                         f"{database.annotator}); evaluate needs reference beats")
 
-    from edge_ecg.model.predict import evaluate_classifier, load_classifier, resolve_model_path
+    from edge_ecg.model.predict import evaluate_classifier
+    from edge_ecg.model.run import find_model_file, load_run_classifier
 
-    path = resolve_model_path(model, "float" if prefer_float else "qat")
+    path, _ = find_model_file(model, "float" if prefer_float else "qat")
     if path.suffix.lower() != ".tflite":
         from edge_ecg.model._tf import set_threads
 
         set_threads(threads)
-    clf = load_classifier(path, threads=threads)
+    clf = load_run_classifier(path, threads=threads)
     title = f"{path} on {database.name} {records}"
     report, probs, beats = evaluate_classifier(clf, db_dir, names, progress=not quiet, lead=lead, title=title)
     if supervised_minutes is not None or adapt:

@@ -11,13 +11,6 @@ from edge_ecg.cli._options import data_option, json_option, lead_option, model_o
 from edge_ecg.config import CLASSES
 
 
-def float_model_path(path: Path) -> Path:
-    """The float Keras model of a run folder (explanations use it, not the QAT copy)."""
-    if path.is_dir() and (path / "model.keras").is_file():
-        return path / "model.keras"
-    return path
-
-
 def pick_beat(times_s, beat: int | None, time_s: float | None) -> int:
     """Index of the beat asked for: by number (0-based) or the one nearest ``time_s`` seconds."""
     import numpy as np
@@ -80,7 +73,7 @@ def explain(model: Path, record: str, beat: int | None, time_s: float | None, da
     from edge_ecg.model.explain import integrated_gradients, plot_explanation
     from edge_ecg.records import find_database, load_record
 
-    source = load_source_model(float_model_path(model))
+    source = load_source_model(model, prefer="float")  # a run folder's float model, not the QAT copy
     window = source.window
     from edge_ecg.beats.dataset import record_lead
     from edge_ecg.records.databases import folder_database

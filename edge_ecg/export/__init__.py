@@ -22,13 +22,13 @@ from edge_ecg.export.convert import (
     convert_model,
     convert_source,
     float_ops,
-    load_keras_model,
     load_source_model,
     representative_from_db,
     stratified_indices,
 )
 from edge_ecg.export.metadata import attach_metadata, build_metadata, embed_metadata
 from edge_ecg.export.pipeline import run_convert
+from edge_ecg.model.run import load_keras_model
 from edge_ecg.export.report import compare_predictions, describe_model, render_text
 
 __all__ = [

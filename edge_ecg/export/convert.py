@@ -21,9 +21,10 @@ from typing import Any
 import numpy as np
 
 from edge_ecg.config import CLASSES, ModelConfig, WindowConfig, from_dict, read_config_data, to_dict
-from edge_ecg.errors import ConfigError, EdgeEcgError, ModelError
+from edge_ecg.errors import ConfigError, EdgeEcgError, ModelError, first_line
 from edge_ecg.export.flatbuffer import op_name, read_model, tensor_type_name
 from edge_ecg.export.metadata import attach_metadata, build_metadata
+from edge_ecg.model.run import RUN_QAT_WRAPPED, find_model_file, is_qat_model, load_keras_model, strip_qat
 from edge_ecg.runtime.metadata import ModelMetadata
 from edge_ecg.tfcompat import quiet_native_stderr
 
@@ -31,10 +32,6 @@ log = logging.getLogger(__name__)
 
 #: Conversion modes.
 MODES: tuple[str, ...] = ("int8", "float16", "float32")
-#: Files looked for in a training run folder, in order of preference (QAT first).
-RUN_MODEL_FILES: tuple[str, ...] = ("model_qat.keras", "model_qat.h5", "model.keras", "model.h5")
-#: The fake-quantised QAT model of a run folder (a reference for the DS2 comparison).
-RUN_QAT_WRAPPED = "qat_wrapped.h5"
 #: Ops allowed to touch float tensors in an int8 model (explicit (de)quantisation only).
 QUANTIZE_OPS: frozenset[str] = frozenset({"QUANTIZE", "DEQUANTIZE"})
 #: Beats drawn from DS1 for int8 calibration by default.
@@ -100,26 +97,6 @@ class ConvertedModel:
 # --------------------------------------------------------------------------- loading
 
 
-def find_model_file(path: Path, prefer: str = "qat") -> tuple[Path, Path | None]:
-    """``(model file, run folder or None)`` for a run folder, a SavedModel or a model file.
-
-    In a run folder the QAT model is taken when present (``prefer="float"``: the float one).
-    """
-    if path.is_dir():
-        names = RUN_MODEL_FILES if prefer == "qat" else tuple(n for n in RUN_MODEL_FILES if "qat" not in n)
-        for name in names:
-            if (path / name).is_file():
-                return path / name, path
-        if (path / "saved_model.pb").is_file():
-            return path, None
-        raise ModelError(
-            f"{path}: not a training run folder (no {', '.join(RUN_MODEL_FILES)}) and not a SavedModel"
-        )
-    if not path.exists():
-        raise ModelError(f"{path}: no such model file or run folder")
-    return path, (path.parent if (path.parent / "config.json").is_file() else None)
-
-
 def read_run_config(path: str | Path) -> tuple[WindowConfig, dict]:
     """``(window, model config dict)`` from a run's ``config.json`` or a RunConfig JSON/TOML file.
 
@@ -138,41 +115,6 @@ def read_run_config(path: str | Path) -> tuple[WindowConfig, dict]:
     return window, model_cfg
 
 
-def _custom_object_scope():
-    """The scope that lets tf_keras load QAT (tensorflow-model-optimization) models."""
-    from edge_ecg.tfcompat import load_tfmot
-
-    tfmot = load_tfmot()  # first import here, with its deprecation warnings silenced
-    try:
-        from edge_ecg.model.qat import qat_scope  # adds the training side's QuantizeConfigs
-    except ImportError:
-        return tfmot.quantization.keras.quantize_scope()
-    return qat_scope()
-
-
-def load_keras_model(path: str | Path):
-    """Load a tf_keras model (``.keras``, ``.h5`` or SavedModel folder), QAT layers included.
-
-    Raises :class:`ModelError` (one line) when it is missing or not a Keras model.
-    """
-    from edge_ecg.tfcompat import load_tf
-
-    path = Path(path)
-    if not path.exists():
-        raise ModelError(f"{path}: no such model file")
-    if path.suffix.lower() == ".tflite":
-        raise ModelError(f"{path}: already a TFLite model; convert takes the Keras model or its run folder")
-    _, keras = load_tf()
-    try:
-        with _custom_object_scope():
-            model = keras.models.load_model(str(path), compile=False)
-    except Exception as exc:  # OSError, ValueError, zipfile errors, h5py errors...
-        raise ModelError(f"{path}: not a Keras model ({_one_line(exc)})") from None
-    if not hasattr(model, "inputs") or not model.inputs:
-        raise ModelError(f"{path}: not a Keras model with inputs (a SavedModel without a Keras signature?)")
-    return model
-
-
 def load_source_model(path: str | Path, config: str | Path | None = None, prefer: str = "qat") -> SourceModel:
     """The model named on the command line: a run folder (QAT model preferred) or a model file.
 
@@ -181,7 +123,7 @@ def load_source_model(path: str | Path, config: str | Path | None = None, prefer
     :class:`WindowConfig`. The model's inputs must match it (:func:`check_signature`).
     ``prefer``: ``"qat"`` or ``"float"``, which model of a run folder.
     """
-    model_file, run_dir = find_model_file(Path(path), prefer)
+    model_file, run_dir = find_model_file(path, prefer)
     window, model_cfg, source = WindowConfig(), {}, "default"
     if config is not None:
         window, model_cfg = read_run_config(config)
@@ -196,11 +138,6 @@ def load_source_model(path: str | Path, config: str | Path | None = None, prefer
         model_config=model_cfg, qat=is_qat_model(model) or model_file.name.startswith("model_qat"),
         run_dir=run_dir, window_source=source,
     )
-
-
-def is_qat_model(model) -> bool:
-    """True when ``model`` holds tensorflow-model-optimization fake-quantisation layers."""
-    return any(type(layer).__name__.startswith("Quantize") for layer in model.layers)
 
 
 def model_input_shapes(model) -> dict[str, tuple]:
@@ -245,12 +182,6 @@ def check_signature(model, window: WindowConfig, where: str = "model", window_so
 
 def _shape(shape) -> str:
     return "(" + ", ".join("None" if s is None else str(int(s)) for s in shape) + ("," if len(shape) == 1 else "") + ")"
-
-
-def _one_line(exc: BaseException) -> str:
-    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
-    text = lines[0] if lines else type(exc).__name__
-    return text if len(text) <= 200 else text[:197] + "..."
 
 
 # --------------------------------------------------------------------------- calibration data
@@ -326,50 +257,6 @@ def concrete_function(model, window: WindowConfig, uses_rr: bool):
     else:
         fn = tf.function(lambda beat: model({"beat": beat}, training=False), input_signature=[beat_spec])
     return fn.get_concrete_function()
-
-
-def strip_qat(model):
-    """The float tf_keras model inside a QAT model: same graph and weights, no fake quantisation.
-
-    ``QuantizeWrapperV2`` layers become the layer they wrap (with its trained kernel and
-    bias), ``QuantizeLayer`` becomes a no-op. Used because TFLite's converter cannot take a
-    QAT graph whose LSTM is not fake-quantised ("cannot duplicate the value since it's not
-    constant" for the LSTM state); the stripped model is then calibrated like any other.
-    """
-    from edge_ecg.tfcompat import load_tf
-
-    _, keras = load_tf()
-
-    def clone(layer):
-        kind = type(layer).__name__
-        if kind == "QuantizeWrapperV2":
-            cfg = layer.layer.get_config()
-            act = cfg.get("activation")
-            if isinstance(act, dict) and act.get("class_name") == "QuantizeAwareActivation":
-                cfg["activation"] = act["config"]["activation"]
-            return type(layer.layer).from_config(cfg)
-        if kind == "QuantizeLayer":
-            return keras.layers.Activation("linear", name=layer.name)
-        return type(layer).from_config(layer.get_config())
-
-    with _custom_object_scope():
-        stripped = keras.models.clone_model(model, clone_function=clone)
-    for old in model.layers:
-        kind = type(old).__name__
-        if kind == "QuantizeLayer":
-            continue
-        if kind == "QuantizeWrapperV2":
-            target = stripped.get_layer(old.layer.name)
-            by_name = {_weight_name(w): w.numpy() for w in old.weights}
-            target.set_weights([by_name[_weight_name(w)] for w in target.weights])
-        else:
-            stripped.get_layer(old.name).set_weights(old.get_weights())
-    return stripped
-
-
-def _weight_name(variable) -> str:
-    """``kernel`` from ``quant_conv0/kernel:0`` (the last path part, no ``:0``)."""
-    return variable.name.split("/")[-1].split(":")[0]
 
 
 #: Quantizers of the TFLite converter: ``legacy`` requantizes the inputs of ops that need
@@ -501,7 +388,7 @@ def describe_conversion_error(exc: BaseException, mode: str) -> str:
     text = str(exc)
     ops = sorted({a or b for a, b in _OP_PATTERN.findall(text)})
     errors = [ln.split("error:", 1)[1].strip() for ln in text.splitlines() if "error:" in ln]
-    detail = errors[0] if errors else _one_line(exc)
+    detail = errors[0] if errors else first_line(exc)
     if len(detail) > 200:
         detail = detail[:197] + "..."
     if ops:

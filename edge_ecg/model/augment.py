@@ -39,10 +39,10 @@ from edge_ecg.beats.windows import normalise_window
 from edge_ecg.config import AugmentConfig, WindowConfig
 from edge_ecg.errors import DataError
 from edge_ecg.signal.filter import ecg_clean
-from edge_ecg.signal.resample import ecg_resample
+from edge_ecg.signal.noise import NOISE_TYPES
 
 #: nstdb noise records by AugmentConfig.noise_types name.
-NOISE_RECORDS: tuple[str, ...] = ("em", "ma", "bw")
+NOISE_RECORDS: tuple[str, ...] = NOISE_TYPES
 
 
 @dataclass
@@ -77,11 +77,13 @@ class NoiseBank:
 
 
 def load_noise_bank(nstdb_dir: str | Path, window: WindowConfig, cfg: AugmentConfig) -> NoiseBank:
-    """The first ``cfg.noise_minutes`` minutes of each nstdb noise record, cleaned, at ``window.fs``.
+    """The first ``cfg.noise_minutes`` minutes of each nstdb noise record (every channel, read by
+    :func:`edge_ecg.signal.noise.load_noise` in float64), cleaned, at ``window.fs``.
 
     Raises :class:`DataError` when ``nstdb_dir`` lacks one of ``cfg.noise_types``.
     """
-    import wfdb
+    from edge_ecg.records.load import read_header
+    from edge_ecg.signal.noise import load_noise
 
     nstdb_dir = Path(nstdb_dir)
     tracks: dict[str, list[np.ndarray]] = {}
@@ -90,13 +92,10 @@ def load_noise_bank(nstdb_dir: str | Path, window: WindowConfig, cfg: AugmentCon
             raise DataError(f"unknown noise type {name!r}; nstdb has {', '.join(NOISE_RECORDS)}")
         if not (nstdb_dir / f"{name}.hea").is_file():
             raise DataError(f"{nstdb_dir / (name + '.hea')}: nstdb noise record missing (needed for augmentation)")
-        header = wfdb.rdheader(str(nstdb_dir / name))
-        keep = int(round(cfg.noise_minutes * 60.0 * header.fs))
-        rec = wfdb.rdrecord(str(nstdb_dir / name), sampto=min(keep, header.sig_len))
         chans = []
-        for c in range(rec.p_signal.shape[1]):
-            x = np.nan_to_num(rec.p_signal[:, c].astype(np.float64))
-            x = ecg_resample(x, float(header.fs), window.fs, window.resample_width)
+        for c in range(len(read_header(nstdb_dir, name).sig_name)):
+            x = load_noise(nstdb_dir, name, "train", window.fs, channel=c, minutes=cfg.noise_minutes,
+                           width=window.resample_width, dtype=np.float64)
             chans.append(ecg_clean(x, window.fs, window.highpass_hz, window.lowpass_hz).astype(np.float32))
         tracks[name] = chans
     return NoiseBank(fs=window.fs, tracks=tracks, minutes=cfg.noise_minutes)

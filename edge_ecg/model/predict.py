@@ -1,14 +1,9 @@
-"""Keras models as classifiers with the same interface as the TFLite one.
+"""Keras models as classifiers with the same interface as the TFLite one, and scoring them.
 
 :class:`KerasClassifier` mirrors :class:`edge_ecg.runtime.interpreter.TFLiteClassifier`
 (``window``, ``classes``, ``uses_rr``, ``predict``, ``predict_batch``), so evaluation code
-takes either. :func:`load_classifier` opens whichever a path names:
-
-- a ``.tflite`` file -> ``TFLiteClassifier`` (its window comes from the embedded metadata);
-- a ``.keras`` / ``.h5`` file -> ``KerasClassifier`` (its window from the ``config.json``
-  beside it; ``.h5`` files are fake-quantised QAT models);
-- a run folder (or ``models/``) -> its QAT-trained model ``model_qat.keras`` when present
-  (what is converted to int8), else ``model.keras``; ``prefer="float"`` picks the latter.
+takes either; :func:`edge_ecg.model.run.load_run_classifier` opens whichever a ``--model``
+argument names (a run folder, ``.keras``, ``.h5`` or ``.tflite``).
 """
 
 from __future__ import annotations
@@ -17,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge_ecg.config import CLASSES, RunConfig, load_config
+from edge_ecg.config import CLASSES, RunConfig
 from edge_ecg.errors import ModelError
 from edge_ecg.runtime.classifier import Classifier
 
@@ -80,51 +75,6 @@ class KerasClassifier(Classifier):
     def predict(self, beat: np.ndarray, rr: np.ndarray | None = None) -> np.ndarray:
         """Probabilities ``(5,)`` float32 for one normalised window ``(L,)`` and its RR features ``(F,)``."""
         return self.predict_batch(np.asarray(beat)[None], None if rr is None else np.asarray(rr)[None])[0]
-
-
-def resolve_model_path(path: str | Path, prefer: str = "qat") -> Path:
-    """The model file a ``--model`` argument names (see the module docstring)."""
-    path = Path(path)
-    if not path.exists():
-        raise ModelError(f"{path}: no such model file or run folder")
-    if path.is_dir():
-        order = ["model_qat.keras", "model.keras"] if prefer == "qat" else ["model.keras", "model_qat.keras"]
-        for name in order:
-            if (path / name).is_file():
-                return path / name
-        raise ModelError(f"{path}: not a run folder (no model.keras or model_qat.keras)")
-    if path.suffix.lower() not in (".keras", ".h5", ".tflite"):
-        raise ModelError(f"{path}: not a model (expected .keras, .h5, .tflite or a run folder)")
-    return path
-
-
-def load_keras_model(path: str | Path):
-    """Load a float (``.keras``) or QAT (``.h5``) edge-ecg model, uncompiled."""
-    from edge_ecg.model._tf import keras
-
-    path = Path(path)
-    try:
-        if path.suffix.lower() == ".h5":
-            from edge_ecg.model.qat import load_qat_model
-
-            return load_qat_model(path)
-        return keras.models.load_model(path, compile=False)
-    except (OSError, ValueError, TypeError, KeyError) as exc:
-        raise ModelError(f"{path}: cannot load the Keras model ({str(exc).splitlines()[0][:200]})") from None
-
-
-def load_classifier(path: str | Path, prefer: str = "qat", threads: int = 1):
-    """A classifier (:class:`KerasClassifier` or ``TFLiteClassifier``) for ``path``."""
-    path = resolve_model_path(path, prefer)
-    if path.suffix.lower() == ".tflite":
-        from edge_ecg.runtime.interpreter import TFLiteClassifier
-
-        return TFLiteClassifier(path, threads=threads)
-    cfg_path = path.parent / "config.json"
-    if not cfg_path.is_file():
-        raise ModelError(f"{path}: no config.json beside it (needed for the window the model expects)")
-    config = load_config(cfg_path)
-    return KerasClassifier(load_keras_model(path), config, path)
 
 
 def evaluate_classifier(classifier, db_dir: str | Path, records, progress: bool = True, title: str = "",

@@ -13,7 +13,8 @@
   the converter from a representative dataset. ``lstm="fake_quant"`` instead wraps it with
   an 8-bit kernel/recurrent-kernel quantiser and output quantiser (:class:`LSTMQuantizeConfig`).
 
-Loading a saved QAT model needs :func:`qat_scope`.
+Loading a saved QAT model needs :func:`qat_scope` (:func:`edge_ecg.model.run.load_keras_model`
+uses it); :func:`edge_ecg.model.run.strip_qat` takes the wrappers off again for conversion.
 """
 
 from __future__ import annotations
@@ -25,9 +26,9 @@ LSTM_MODES: tuple[str, ...] = ("calibrate", "fake_quant")
 
 
 def _tfmot():
-    import tensorflow_model_optimization as tfmot
+    from edge_ecg.tfcompat import load_tfmot
 
-    return tfmot
+    return load_tfmot()
 
 
 def _configs():
@@ -118,37 +119,3 @@ def quantize_model(model, model_cfg: ModelConfig, window: WindowConfig, lstm: st
     annotated = annotate(folded, lstm)
     with qat_scope():
         return _tfmot().quantization.keras.quantize_apply(annotated)
-
-
-def load_qat_model(path):
-    """Load a QAT model saved with ``model.save(path)``."""
-    with qat_scope():
-        return keras.models.load_model(path, compile=False)
-
-
-def strip_qat(qat_model, model_cfg: ModelConfig, window: WindowConfig):
-    """The plain (BN-folded, float) model holding a QAT model's trained weights.
-
-    TFLite's converter cannot turn a fake-quantised model whose LSTM sits between quantised
-    layers into a full-integer model ("cannot duplicate the value since it's not constant");
-    converting this stripped model with a representative dataset instead quantises every
-    layer by calibration, starting from weights that quantisation-aware training made robust
-    to 8-bit rounding. Layer names match the float model's.
-    """
-    from edge_ecg.model.arch import build_model_inference
-
-    plain = build_model_inference(model_cfg, window)
-    variables = {}
-    for layer in qat_model.layers:  # a wrapper owns its layer's kernel; the bias stays inside
-        for v in list(layer.weights) + list(getattr(getattr(layer, "layer", None), "weights", [])):
-            variables.setdefault(_short_name(v.name), v)
-    for layer in plain.layers:
-        if layer.weights:
-            layer.set_weights([variables[_short_name(w.name)].numpy() for w in layer.weights])
-    return plain
-
-
-def _short_name(name: str) -> str:
-    """``"conv0/kernel:0"`` from any scoped variable name (``"quant_conv0/conv0/kernel:0"``...)."""
-    parts = name.split(":")[0].split("/")
-    return "/".join(parts[-2:]) if parts[-2:-1] != ["lstm_cell"] else "/".join(parts[-3:])

@@ -22,8 +22,8 @@ Run folder::
     config.json        the full resolved RunConfig
     model.keras        the float tf_keras model (batch norm not folded)
     model_qat.keras    the QAT-trained weights in a plain BN-folded model: what `edge-ecg convert`
-                       turns into int8 (by calibration, see edge_ecg.model.qat.strip_qat)
-    qat_wrapped.h5     the QAT model itself (fake-quant wrappers; load with qat.load_qat_model)
+                       turns into int8 (by calibration, see edge_ecg.model.run.strip_qat)
+    qat_wrapped.h5     the QAT model itself (fake-quant wrappers; load with run.load_keras_model)
     metrics.json       per-epoch history, best epochs, validation EC57 figures, timing, sizes
     curves.png         loss and validation macro-F1 per epoch
     checkpoints/       best and last weights of each phase
@@ -630,7 +630,8 @@ def _write_run(run: _RunInputs, run_dir: Path) -> dict:
 
     from edge_ecg.model.arch import build_model, count_params
     from edge_ecg.model.distribute import make_strategy
-    from edge_ecg.model.qat import quantize_model, strip_qat
+    from edge_ecg.model.qat import quantize_model
+    from edge_ecg.model.run import strip_qat
 
     seed_everything(tc.seed, tc.threads)
     strategy = make_strategy(tc.strategy)
@@ -691,7 +692,7 @@ def _write_run(run: _RunInputs, run_dir: Path) -> dict:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # "HDF5 is legacy": .keras cannot hold QAT wrappers
             qat_model.save(run_dir / "qat_wrapped.h5", include_optimizer=False)
-        strip_qat(qat_model, config.model, config.window).save(run_dir / "model_qat.keras")
+        strip_qat(qat_model).save(run_dir / "model_qat.keras")
         history += qat_phase.history
 
     metrics = {
@@ -752,7 +753,7 @@ def resolve_init(init: str | Path, config: RunConfig) -> Path:
 
 def load_init_weights(model, path: Path) -> None:
     """Copy the weights of the float model at ``path`` into ``model`` (same architecture)."""
-    from edge_ecg.model.predict import load_keras_model
+    from edge_ecg.model.run import load_keras_model
 
     source = load_keras_model(path)
     try:

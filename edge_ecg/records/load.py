@@ -96,11 +96,13 @@ def check_signal_files(db_dir: Path, header) -> None:
                 )
 
 
-def read_signal(db_dir: str | Path, name: str, channel: str | int = "MLII") -> tuple[np.ndarray, float, str]:
-    """One channel of a record as ``(signal_mV float32 (n,), fs_Hz, channel_name)``.
+def read_signal(db_dir: str | Path, name: str, channel: str | int = "MLII",
+                dtype=np.float32) -> tuple[np.ndarray, float, str]:
+    """One channel of a record as ``(signal_mV (n,) of dtype, fs_Hz, channel_name)``.
 
     ``channel`` is a signal name (``"MLII"``, ``"noise1"``) or an index. A name that the
-    record does not have is a :class:`DataError` listing the ones it has.
+    record does not have is a :class:`DataError` listing the ones it has. Physical units are
+    computed in float64 and stored as ``dtype`` (float32 by default; float64 keeps them exact).
     """
     db_dir = Path(db_dir)
     header = read_header(db_dir, name)
@@ -117,27 +119,27 @@ def read_signal(db_dir: str | Path, name: str, channel: str | int = "MLII") -> t
     sig = None
     if isinstance(header, wfdb_io.Header):
         try:
-            sig = wfdb_io.read_signal_physical(header, db_dir, [index], dtype=np.float32)[:, 0]
+            sig = wfdb_io.read_signal_physical(header, db_dir, [index], dtype=dtype)[:, 0]
         except wfdb_io.UnsupportedWfdb:
             pass
         except (ValueError, OSError) as exc:
             raise DataError(f"{db_dir / name}: cannot read signal ({exc})") from None
     if sig is None:
-        sig = _read_signal_with_wfdb(db_dir, name, index)
+        sig = _read_signal_with_wfdb(db_dir, name, index, dtype)
     if not np.all(np.isfinite(sig)):
         sig = np.nan_to_num(sig, nan=0.0)  # WFDB marks invalid samples as NaN
     return sig, float(header.fs), names[index]
 
 
-def _read_signal_with_wfdb(db_dir: Path, name: str, index: int) -> np.ndarray:
-    """Signal ``index`` of a record only the ``wfdb`` package reads, as float32 mV ``(n,)``."""
+def _read_signal_with_wfdb(db_dir: Path, name: str, index: int, dtype=np.float32) -> np.ndarray:
+    """Signal ``index`` of a record only the ``wfdb`` package reads, as mV ``(n,)`` of ``dtype``."""
     import wfdb
 
     try:
         rec = wfdb.rdrecord(str(db_dir / name), channels=[index], physical=True)
     except Exception as exc:
         raise DataError(f"{db_dir / name}: cannot read signal ({exc})") from None
-    return np.asarray(rec.p_signal[:, 0], dtype=np.float32)
+    return np.asarray(rec.p_signal[:, 0], dtype=dtype)
 
 
 def read_beats(db_dir: str | Path, name: str, extension: str = "atr", symbols: dict[str, str] | None = None):

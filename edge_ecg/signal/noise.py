@@ -79,10 +79,15 @@ def add_noise(signal: np.ndarray, fs: float, beat_samples: np.ndarray, noise: np
 
 
 def load_noise(nstdb_dir: str | Path, kind: str, part: str = "test", fs: float | None = None,
-               channel: int = 0) -> np.ndarray:
-    """One nstdb noise channel in mV: ``part="train"`` the first 15 minutes, ``"test"`` the rest.
+               channel: int = 0, minutes: float = TRAIN_MINUTES, width: int | None = None,
+               dtype=np.float32) -> np.ndarray:
+    """One nstdb noise channel in mV, float64: ``part="train"`` the first ``minutes`` (at most
+    :data:`TRAIN_MINUTES`), ``"test"`` what follows the first :data:`TRAIN_MINUTES`.
 
-    ``kind`` is ``em``, ``ma`` or ``bw``; ``fs`` resamples from nstdb's 360 Hz when given.
+    ``kind`` is ``em``, ``ma`` or ``bw``; ``fs`` resamples from nstdb's 360 Hz when given, with
+    :func:`~edge_ecg.signal.resample.ecg_resample`'s filter half-length ``width`` (its default when
+    None). ``dtype``: the precision the physical values are read at (float64: exact, as
+    training's noise bank reads them).
     """
     from edge_ecg.records.load import read_signal
     from edge_ecg.signal.resample import ecg_resample
@@ -91,7 +96,11 @@ def load_noise(nstdb_dir: str | Path, kind: str, part: str = "test", fs: float |
         raise DataError(f"unknown noise type {kind!r}; nstdb has {', '.join(NOISE_TYPES)}")
     if part not in ("train", "test"):
         raise ValueError(f"part must be 'train' or 'test', not {part!r}")
-    x, rate, _ = read_signal(nstdb_dir, kind, channel)
-    cut = int(round(TRAIN_MINUTES * 60.0 * rate))
+    if not 0 < minutes <= TRAIN_MINUTES:
+        raise ValueError(f"minutes must be in (0, {TRAIN_MINUTES:g}], not {minutes!r}")
+    x, rate, _ = read_signal(nstdb_dir, kind, channel, dtype=dtype)
+    cut = int(round((minutes if part == "train" else TRAIN_MINUTES) * 60.0 * rate))
     x = x[:cut] if part == "train" else x[cut:]
-    return ecg_resample(x, rate, fs) if fs and fs != rate else x.astype(np.float64)
+    if not fs or fs == rate:
+        return x.astype(np.float64)
+    return ecg_resample(x, rate, fs) if width is None else ecg_resample(x, rate, fs, width)

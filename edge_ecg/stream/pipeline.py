@@ -63,11 +63,9 @@ def make_resampler(fs_in: float, fs_out: float, width: int | None = None):
 
 
 def _quality_monitor(fs: float, config: StreamConfig):
-    """The signal engineer's :class:`QualityMonitor` for ``fs`` Hz, or None if unavailable."""
-    try:
-        from edge_ecg.signal.quality import QualityMonitor
-    except ImportError:
-        return None
+    """The signal engineer's :class:`QualityMonitor` for ``fs`` Hz, with ``config``'s limits."""
+    from edge_ecg.signal.quality import QualityMonitor
+
     return QualityMonitor(fs, flat_s=config.flat_s, flat_fraction=config.flat_fraction,
                           saturation_s=config.saturation_s)
 

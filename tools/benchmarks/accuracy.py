@@ -29,7 +29,13 @@ QUICK_RECORDS = ("100", "232", "233")  # quick mode checks the plumbing; it neve
 def _model_files(ctx: BenchContext) -> tuple[Path, Path | None]:
     """``(int8 .tflite, its Keras source or None)``: the model every section measures."""
     tflite = shipped_model(ctx)
-    keras = next((tflite.parent / n for n in ("model_qat.keras", "model.keras") if (tflite.parent / n).is_file()), None)
+    from edge_ecg.errors import ModelError
+    from edge_ecg.model.run import find_model_file
+
+    try:
+        keras, _ = find_model_file(tflite.parent)
+    except ModelError:  # a .tflite alone
+        keras = None
     return tflite, keras
 
 
@@ -56,7 +62,8 @@ def _clean(obj):
 
 
 def run(ctx: BenchContext) -> dict:
-    from edge_ecg.model.predict import evaluate_classifier, load_classifier
+    from edge_ecg.model.predict import evaluate_classifier
+    from edge_ecg.model.run import load_run_classifier
     from edge_ecg.records.aami import DS2
 
     records = QUICK_RECORDS if ctx.quick else DS2
@@ -65,7 +72,7 @@ def run(ctx: BenchContext) -> dict:
     for label, path in (("int8", tflite), ("keras", keras)):
         if path is None:
             continue
-        clf = load_classifier(path)
+        clf = load_run_classifier(path)
         report, _, _ = evaluate_classifier(clf, ctx.mitdb, records, progress=False, title=f"{label}: {path.name}")
         png = ctx.out_dir / f"accuracy_confusion_{label}.png"
         report.plot_confusion(png, title=f"DS2, {label} model ({path.name})")

@@ -130,7 +130,7 @@ def download_wheels(arch: str, wheel: Path, dest: Path) -> list[str]:
     if arch == "arm64":
         plats = [a for p in AARCH64_PLATFORMS for a in ("--platform", p)]
         subprocess.run([*base, *plats, f"{wheel}[edge]"], check=True, capture_output=True, text=True)
-        return [f"edge-ecg[edge]"]
+        return ["edge-ecg[edge]"]
     plats = [a for p in ARMV7L_PLATFORMS for a in ("--platform", p)]
     # numpy comes from Debian (python3-numpy): no numpy armv7l wheel exists on PyPI
     subprocess.run([*base, *plats, "--no-deps", TFLITE_RUNTIME], check=True, capture_output=True, text=True)
