@@ -70,6 +70,29 @@ def test_scores_are_cached_until_a_fold_is_retrained(cv, tmp_path, monkeypatch):
     assert cv.score_candidate("cand", tmp_path, tmp_path)["score"] == 2.5
 
 
+def test_score_fold_scores_finished_folds_ahead_and_score_reuses_them(cv, tmp_path, monkeypatch, capsys):
+    import os
+
+    calls = []
+    monkeypatch.setattr(cv, "_end_to_end", lambda run, mitdb, records: calls.append(run.name) or
+                        ([f"s:{r}" for r in records], [f"o:{r}" for r in records]))
+    monkeypatch.setattr(cv, "_mitdb", lambda path: tmp_path)
+    for k in (0, 2):  # folds 1 and 3 finished, 2 and 4 still training
+        run = cv.fold_dir(tmp_path, "cand", k)
+        run.mkdir(parents=True)
+        (run / "metrics.json").write_text("{}")
+        os.utime(run / "metrics.json", (1_000_000, 1_000_000))
+    assert cv.main(["score-fold", "cand", "--svdb", "--runs", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "cand fold 1: scored" in out and "cand fold 2: not trained yet, skipped" in out
+    assert calls == ["fold1", "fold3"]
+    again = cv.fold_scores(cv.fold_dir(tmp_path, "cand", 2), tmp_path, cv.held_out(2, True))
+    assert calls == ["fold1", "fold3"]  # from the run folder's cache
+    assert again == ([f"s:{r}" for r in cv.held_out(2, True)], [f"o:{r}" for r in cv.held_out(2, True)])
+    cv.fold_scores(cv.fold_dir(tmp_path, "cand", 2), tmp_path, cv.held_out(2, False))  # other records: scored anew
+    assert calls == ["fold1", "fold3", "fold3"]
+
+
 @pytest.mark.parametrize("command", ["score", "train"])
 def test_a_missing_data_folder_is_one_line_and_exit_1(cv, tmp_path, capsys, command):
     runs = tmp_path / "runs"

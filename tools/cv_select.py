@@ -17,7 +17,9 @@ result (``--out``) with the rule's text in it. The choice never reads DS2. Run::
 ``score --ds2`` adds each candidate's fold-1 model on DS2, offline and end to end, after
 the choice has been made. ``--out`` names the result in ``tools/results/``. ``--seeds 0,1,2``
 trains and scores each fold with several seeds (a candidate's score is then their mean);
-``--svdb`` scores the svdb folds too, pooled with DS1's and each apart.
+``--svdb`` scores the svdb folds too, pooled with DS1's and each apart. ``score-fold`` scores
+the folds that have finished while others still train (each fold's per-record scores are kept
+in its run folder, ``held_out_scores.pkl``), so ``score`` then only pools them.
 
 Every round run so far (what was compared, why, when it was defined and what won) is logged
 in the model card, ``models/MODEL_CARD.md``, section "Cross-validation rounds"; the results
@@ -175,7 +177,7 @@ def _score_folds(candidate: str, runs: Path, mitdb: Path, svdb: bool = False) ->
         run = fold_dir(runs, candidate, k)
         if not (run / "metrics.json").is_file():
             sys.exit(f"Error: {run} is not a finished training run; run `cv_select.py train {candidate}` first")
-        s, o = _end_to_end(run, mitdb, held_out(k, svdb))
+        s, o = fold_scores(run, mitdb, held_out(k, svdb))
         stream += s
         offline += o
     result = _summary(offline, stream)
@@ -186,6 +188,24 @@ def _score_folds(candidate: str, runs: Path, mitdb: Path, svdb: bool = False) ->
 
         result["ds1_only"], result["svdb_only"] = part(False), part(True)
     return result
+
+
+def fold_scores(run: Path, mitdb: Path, records) -> tuple[list, list]:
+    """:func:`_end_to_end` of one fold run, kept in ``<run>/held_out_scores.pkl`` (with the
+    records it scored) and reused while the run's ``metrics.json`` is not newer: a round's
+    finished folds can be scored while others still train (``score-fold``)."""
+    import pickle
+
+    cache = run / "held_out_scores.pkl"
+    if cache.is_file() and cache.stat().st_mtime > (run / "metrics.json").stat().st_mtime:
+        saved = pickle.loads(cache.read_bytes())
+        if saved["records"] == list(records):
+            return saved["stream"], saved["offline"]
+    stream, offline = _end_to_end(run, mitdb, records)
+    tmp = cache.with_suffix(".tmp")
+    tmp.write_bytes(pickle.dumps({"records": list(records), "stream": stream, "offline": offline}))
+    tmp.replace(cache)
+    return stream, offline
 
 
 def _end_to_end(run: Path, mitdb: Path, records) -> tuple[list, list]:
@@ -250,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
                                      epilog=__doc__ + "\nThe rule:\n\n" + SELECTION_RULE)
     sub = parser.add_subparsers(dest="command", required=True)
-    for name in ("train", "score"):
+    for name in ("train", "score", "score-fold"):
         p = sub.add_parser(name)
         p.add_argument("candidates", nargs="+", help="names in tools/candidates/; the first is the baseline")
         p.add_argument("--runs", type=Path, default=Path("runs/cv"), help="where the fold runs live")
@@ -264,7 +284,10 @@ def main(argv: list[str] | None = None) -> int:
     score_p.add_argument("--ds2", action="store_true", help="after choosing, score each candidate's fold-1 model on DS2")
     score_p.add_argument("--svdb", action="store_true", help="round 8: score the svdb folds too (DS1 + svdb pooled, "
                          "and each apart)")
-    for p in (sub.choices["train"], score_p):
+    sub.choices["score-fold"].add_argument("--svdb", action="store_true", help="as for score")
+    sub.choices["score-fold"].description = ("Score every finished fold run that is not scored yet (kept in the run "
+                                             "folder, reused by `score`), skipping folds still training.")
+    for p in (sub.choices["train"], score_p, sub.choices["score-fold"]):
         p.add_argument("--seeds", default="0", help="comma-separated training seeds per fold (default 0); a "
                        "candidate's score is the mean over its seeds (round 5)")
     args = parser.parse_args(argv)
@@ -293,6 +316,18 @@ def _run(args) -> int:
         return 0
 
     mitdb = _mitdb(args.data)
+    if args.command == "score-fold":
+        for c in args.candidates:
+            for name in with_seeds(c, seeds):
+                for k in range(len(FOLDS)):
+                    run = fold_dir(args.runs, name, k)
+                    if not (run / "metrics.json").is_file():
+                        print(f"{name} fold {k + 1}: not trained yet, skipped", flush=True)
+                        continue
+                    t0 = time.perf_counter()
+                    fold_scores(run, mitdb, held_out(k, args.svdb))
+                    print(f"{name} fold {k + 1}: scored ({time.perf_counter() - t0:.0f} s)", flush=True)
+        return 0
     results = []
     for c in args.candidates:
         runs = [score_candidate(name, args.runs, mitdb, args.svdb) for name in with_seeds(c, seeds)]
