@@ -94,7 +94,7 @@ def test_evaluate_and_convert_pick_the_same_file(tiny_db, tmp_path, names, expec
         flags_conv = ["--float-source"] if prefer == "float" else []
         ev = CliRunner().invoke(main, ["evaluate", "--model", str(folder), "--data", str(tiny_db),
                                        "--records", "900", "--quiet", *flags_eval])
-        cv = CliRunner().invoke(main, ["convert", str(folder), "--float32", "--no-compare", "--quiet", *flags_conv])
+        cv = CliRunner().invoke(main, ["convert", "--model", str(folder), "--float32", "--no-compare", "--quiet", *flags_conv])
         picked = _picked(_error_line(ev), folder)
         assert picked == _picked(_error_line(cv), folder) == (want or ".")
 
