@@ -218,8 +218,8 @@ IMBALANCE: tuple[str, ...] = ("class_weight", "balanced_sampling", "focal", "non
 #: ``train.strategy``: no tf.distribute strategy, MirroredStrategy (local GPUs), MultiWorkerMirroredStrategy.
 STRATEGIES: tuple[str, ...] = ("default", "mirrored", "multi_worker")
 
-#: ``train.feed``: beats streamed from shards on disk, or the whole beat set in memory.
-FEEDS: tuple[str, ...] = ("shards", "memory")
+#: ``train.feed``: chosen per run (``auto``), beats streamed from shards on disk, or the whole beat set in memory.
+FEEDS: tuple[str, ...] = ("auto", "shards", "memory")
 
 
 @dataclass(frozen=True)
@@ -245,11 +245,13 @@ class TrainConfig:
     count; a run's numbers depend on it (the order of floating-point sums), so the default of
     one thread is what makes the shipped model reproduce exactly.
 
-    ``feed`` says how training beats reach the model: ``shards`` (default) keeps each record's
+    ``feed`` says how training beats reach the model: ``shards`` keeps each record's
     windows in a shard file on disk and streams each epoch batch by batch through ``tf.data``
     (memory does not grow with the corpus);
-    ``memory`` loads the whole beat set and augments each epoch at once (the earlier path; with
-    float32 shards both give the same run, bit for bit). ``strategy`` is the ``tf.distribute``
+    ``memory`` loads the whole beat set and augments each epoch at once (about 1.45x faster per
+    epoch here; with float32 shards both give the same run, bit for bit); ``auto`` (default) is
+    ``memory`` when the beats fit in half the available memory under the default strategy, else
+    ``shards`` (:func:`edge_ecg.model.train.resolve_feed`; metrics.json says which ran). ``strategy`` is the ``tf.distribute``
     strategy (:mod:`edge_ecg.model.distribute`): ``default`` (none), ``mirrored`` (local GPUs)
     or ``multi_worker`` (machines listed in ``TF_CONFIG``).
     """
@@ -275,7 +277,7 @@ class TrainConfig:
     threads: int = 1
     ema_momentum: float = 0.0
     strategy: str = "default"  # "default" | "mirrored" | "multi_worker" (see edge_ecg.model.distribute)
-    feed: str = "shards"  # "shards" (streamed from disk) | "memory" (the whole beat set in RAM, default strategy)
+    feed: str = "auto"  # "auto" (memory if it fits, else shards) | "shards" (streamed from disk) | "memory" (in RAM)
 
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGIES:

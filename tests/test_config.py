@@ -65,9 +65,28 @@ def test_window_geometry():
     assert (w.pre, w.post, w.length) == (270, 180, 451)
 
 
-def test_the_built_in_configuration_is_the_shipped_models():
-    """`edge-ecg train` with no options retrains models/ (README and the model card say so)."""
+def test_the_built_in_configuration_is_the_ds1_only_models():
+    """The dataclass defaults are the DS1-only recipe kept in models/ds1_only/ (the model comparable
+    with published inter-patient work); a config file's missing keys take them."""
     from pathlib import Path
 
-    shipped = Path(__file__).resolve().parents[1] / "models" / "config.json"
-    assert load_config(shipped) == RunConfig()
+    ds1_only = Path(__file__).resolve().parents[1] / "models" / "ds1_only" / "config.json"
+    assert load_config(ds1_only) == RunConfig()
+
+
+def test_train_with_no_configuration_starts_from_the_shipped_models():
+    """`edge-ecg train` with no options retrains models/ (README and the model card say so):
+    DS1 + the 40 even-numbered svdb records, otherwise the built-in recipe."""
+    from dataclasses import replace
+    from pathlib import Path
+
+    from edge_ecg.stream.model import shipped_config
+
+    shipped = shipped_config()
+    assert shipped == load_config(Path(__file__).resolve().parents[1] / "models" / "config.json")
+    assert shipped.train.data == ("mitdb:DS1", "svdb:EVEN")
+    assert any(r.startswith("svdb/") for r in shipped.train.val_records)
+    base = RunConfig()
+    same_schedule = replace(shipped.train, data=base.train.data, val_records=base.train.val_records)
+    assert same_schedule == base.train  # only the data differ from the DS1-only recipe
+    assert (shipped.model, shipped.window, shipped.augment) == (base.model, base.window, base.augment)

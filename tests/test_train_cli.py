@@ -113,7 +113,14 @@ def test_bad_config_file_is_one_line(tiny_db, tmp_path, config, needle):
 
 
 def test_data_folder_without_ds1_records(tiny_db, tmp_path):
+    """The default configuration (the shipped model's: DS1 + svdb) reads DS1 from --data."""
     result = CliRunner().invoke(main, ["train", "--data", str(tiny_db), "--out", str(tmp_path / "x")])
+    _one_line_error(result, "Error:", str(tiny_db), "record 101 not found")
+
+
+def test_data_folder_without_ds1_records_ds1_only(tiny_db, tmp_path):
+    result = CliRunner().invoke(main, ["train", "--data", str(tiny_db), "--config",
+                                       str(_write_config(tmp_path, {}, "ds1.json")), "--out", str(tmp_path / "x")])
     _one_line_error(result, "Error:", "no DS1 records", "101")
 
 

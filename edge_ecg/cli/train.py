@@ -54,17 +54,22 @@ strategy_option = click.option(
 @quiet_option
 def train(data, train_data, data_root, lead, init, config_file, arch, epochs, qat, out, seed, noise_data, force,
           resume, quiet):
-    """Train a beat classifier on DS1 (inter-patient) and write a run folder.
+    """Train a beat classifier (inter-patient: no DS2 record) and write a run folder.
 
-    --data is the MIT-BIH folder; --lead is read from every record (svdb, ltdb: ECG1 and
-    incartdb: II where there is no MLII).
+    With no options this retrains the shipped model from its configuration (models/config.json,
+    packaged): de Chazal's DS1 (22 MIT-BIH records) + the 40 even-numbered svdb records
+    (`svdb:EVEN`), whole patients of both held out for validation (train.val_records). It took
+    28 minutes on 2 cores (one TensorFlow thread, train.threads, for exact reproducibility).
+    --data is the MIT-BIH folder; its parent is where the other databases are looked for
+    unless --data-root says (svdb missing: `edge-ecg data fetch --db svdb`). For the DS1-only
+    model, comparable with published inter-patient work: --train-data mitdb:DS1.
+    --lead is read from every record (svdb, ltdb: ECG1 and incartdb: II where there is no MLII).
 
-    Beats are windows around the reference R peaks of de Chazal's DS1 records (180 Hz,
-    1.5 s before to 1.0 s after the R peak by default) with past-only RR-interval features.
-    Whole DS1 records are held out for validation (train.val_records); the epoch with the
-    best validation macro-F1 (N, S, V) is kept. DS2 is never touched: score it afterwards
-    with `edge-ecg evaluate`. With no options this retrains the shipped model (about 5
-    minutes on 2 cores; one TensorFlow thread, train.threads, for exact reproducibility).
+    Beats are windows around the reference R peaks (180 Hz, 1.5 s before to 1.0 s after the
+    R peak by default) with past-only RR-interval features; the epoch with the best
+    validation macro-F1 (N, S, V) is kept. DS2 is never touched: score it afterwards with
+    `edge-ecg evaluate`. A --config file's missing keys take the built-in defaults (the
+    DS1-only recipe), not the shipped configuration's.
 
     \b
     The LSTM reads the CNN's time steps within one window (variant (a), the default); set
@@ -116,7 +121,11 @@ def train(data, train_data, data_root, lead, init, config_file, arch, epochs, qa
         config = load_config(init_cfg) if init_cfg.is_file() else RunConfig()
         resolve_init(init, config)  # a missing or unfit model: one line before anything else
     else:
-        config = RunConfig()
+        from edge_ecg.stream.model import shipped_config
+
+        config = shipped_config()
+    if data_root is None and data is not None:  # other databases beside the MIT-BIH folder
+        data_root = Path(data).expanduser().parent
     from edge_ecg.model.train import resolve_config
 
     config = resolve_config(config, arch=arch, epochs=epochs, qat=qat, seed=seed)
@@ -138,8 +147,16 @@ def train(data, train_data, data_root, lead, init, config_file, arch, epochs, qa
         from edge_ecg.records.sets import resolve_specs
 
         # before any slow work: every database found, records present, patients split
-        split_patients(resolve_specs(config.train.data, data_root, lead), config.train.val_records,
-                       config.train.val_fraction)
+        from edge_ecg.errors import DataError
+
+        try:
+            sets = resolve_specs(config.train.data, data_root, lead, folders=None if data is None else {"mitdb": data})
+        except DataError as exc:
+            if config_file is not None or init is not None or train_data:
+                raise
+            raise DataError(f"{exc} (no options train the shipped model on {' + '.join(config.train.data)}: "
+                            "--data-root DIR holds those folders; --train-data mitdb:DS1 trains on DS1 alone)") from None
+        split_patients(sets, config.train.val_records, config.train.val_fraction)
         db_dir = Path(data) if data is not None else None
     else:
         from edge_ecg.model.train import check_records

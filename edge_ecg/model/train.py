@@ -48,7 +48,7 @@ from typing import Callable
 
 import numpy as np
 
-from edge_ecg.config import CLASSES, RunConfig, to_json
+from edge_ecg.config import CLASSES, RunConfig, TrainConfig, to_json
 from edge_ecg.errors import ConfigError, DataError
 from edge_ecg.records.aami import DS1, DS2
 
@@ -541,8 +541,8 @@ def train_run(
 ) -> TrainResult:
     """Train ``config`` and write the run folder ``out``.
 
-    The beats are ``config.train.data``'s record sets when given (registry names are looked
-    for in ``data_root`` first), else ``config.train.records`` (DS1 by default) from the
+    The beats are ``config.train.data``'s record sets when given (``mitdb`` is ``db_dir`` when
+    given, other registry names are looked for in ``data_root`` first), else ``config.train.records`` (DS1 by default) from the
     MIT-BIH folder ``db_dir``. ``lead`` reads that lead from every record (default: the
     model's ``window.lead`` where a record has it, else its database's default lead).
 
@@ -573,7 +573,8 @@ def train_run(
     elif tc.data:
         from edge_ecg.records.sets import resolve_specs
 
-        record_sets = resolve_specs(tc.data, data_root=data_root, lead=lead)
+        record_sets = resolve_specs(tc.data, data_root=data_root, lead=lead,
+                                    folders=None if db_dir is None else {"mitdb": db_dir})
         train_names, val_names, patient_of = split_patients(record_sets, tc.val_records, tc.val_fraction)
         db_dir = db_dir or record_sets[0].folder
     else:
@@ -635,6 +636,17 @@ def _write_run(run: _RunInputs, run_dir: Path) -> dict:
 
     seed_everything(tc.seed, tc.threads)
     strategy = make_strategy(tc.strategy)
+    if beats is not None and tc.feed == "auto":  # beats made elsewhere: the feed their kind needs
+        from edge_ecg.beats.shards import ShardedBeats
+
+        feed, why = ("shards" if isinstance(beats[0], ShardedBeats) else "memory"), "auto: the beats given"
+    else:
+        feed, why = resolve_feed(tc, ecg_seconds(run.db_dir, list(tc.records) or list(DS1), record_sets)
+                                 if tc.feed == "auto" else 0.0, available_memory_bytes())
+    if feed != tc.feed:  # what `auto` chose runs; config.json keeps what was asked
+        config = replace(config, train=replace(tc, feed=feed))
+        tc = config.train
+        echo(f"feed: {feed} ({why})")
     if beats is None:
         beats = load_training_beats(run.db_dir, list(tc.records) or list(DS1), val_names, config, progress,
                                     lead=run.lead, record_sets=record_sets)
@@ -760,6 +772,60 @@ def load_init_weights(model, path: Path) -> None:
         model.set_weights(source.get_weights())
     except ValueError as exc:
         raise ConfigError(f"--init {path}: its weights do not fit this network ({str(exc).splitlines()[0][:120]})") from None
+
+
+#: Resident bytes per training beat with ``train.feed = memory`` (windows, RR, the epoch's augmented
+#: copy and TensorFlow's input buffers): the slope between DS1 (37,030 training beats, 1,395 MB peak)
+#: and DS1 + 40 svdb records (132,170 beats, 3,233 MB) in tools/results/train_memory.json, rounded up.
+MEMORY_FEED_BYTES_PER_BEAT = 20_000
+#: ``feed = auto`` budgets beats for this many per second of ECG (180 beats/min, above any record's mean).
+AUTO_FEED_BEATS_PER_SECOND = 3.0
+
+
+def available_memory_bytes() -> int | None:
+    """Memory the kernel says a new process can use (``MemAvailable``), or None where unknown."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def ecg_seconds(db_dir: Path | None, records: list[str], record_sets=None) -> float:
+    """Seconds of ECG in the training records (from their headers; nothing else is read)."""
+    from edge_ecg.records.load import read_header
+
+    pairs = ([(rs.folder, r) for rs in record_sets for r in rs.records] if record_sets is not None
+             else [(db_dir, r) for r in records])
+    total = 0.0
+    for folder, name in pairs:
+        h = read_header(folder, name)
+        fs = float(getattr(h, "fs", 0) or 0)
+        n = float(getattr(h, "sig_len", 0) or 0)
+        total += n / fs if fs > 0 else 0.0
+    return total
+
+
+def resolve_feed(train: TrainConfig, seconds: float, available: int | None) -> tuple[str, str]:
+    """``(feed, why)``: ``train.feed``, or for ``auto`` the one that fits.
+
+    ``auto`` is ``memory`` (the faster feed on one machine) under the default strategy when the
+    beats of ``seconds`` of ECG (:data:`AUTO_FEED_BEATS_PER_SECOND`, :data:`MEMORY_FEED_BYTES_PER_BEAT`)
+    need at most half the ``available`` memory (bytes; None: unknown, assumed to fit), else
+    ``shards`` (streamed from disk; every distribution strategy uses it).
+    """
+    if train.feed != "auto":
+        return train.feed, "train.feed"
+    if train.strategy != "default":
+        return "shards", f"auto: train.strategy {train.strategy} streams from shards"
+    need = seconds * AUTO_FEED_BEATS_PER_SECOND * MEMORY_FEED_BYTES_PER_BEAT
+    if available is None:
+        return "memory", f"auto: about {need / 1e9:.1f} GB of beats; available memory unknown"
+    if need <= available / 2:
+        return "memory", f"auto: about {need / 1e9:.1f} GB of beats fit in {available / 1e9:.1f} GB available"
+    return "shards", f"auto: about {need / 1e9:.1f} GB of beats would not fit in half of {available / 1e9:.1f} GB available"
 
 
 def load_training_beats(db_dir: Path, records: list[str], val_names: list[str], config: RunConfig,

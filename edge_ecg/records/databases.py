@@ -191,7 +191,9 @@ def _registry() -> dict[str, Database]:
             physionet="mitdb"),
         Database(
             "svdb", "MIT-BIH Supraventricular Arrhythmia Database", "1.0.0", 128.0, _SVDB_RECORDS,
-            leads=("ECG1", "ECG2"), first_signal_fallback=False, physionet="svdb"),
+            leads=("ECG1", "ECG2"), first_signal_fallback=False, physionet="svdb",
+            sets={"EVEN": tuple(r for r in _SVDB_RECORDS if int(r) % 2 == 0),
+                  "ODD": tuple(r for r in _SVDB_RECORDS if int(r) % 2 == 1)}),
         Database(
             "incartdb", "St Petersburg INCART 12-lead Arrhythmia Database", "1.0.0", 257.0,
             _numbered(1, 75, "I{:02d}"), leads=("II", "MLII", "I"), first_signal_fallback=False,

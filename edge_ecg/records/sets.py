@@ -80,18 +80,22 @@ def parse_spec(spec: str) -> tuple[str, str | None, float]:
     return source, records, weight
 
 
-def resolve_spec(spec: str, data_root: str | Path | None = None, lead: str | None = None) -> RecordSet:
+def resolve_spec(spec: str, data_root: str | Path | None = None, lead: str | None = None,
+                 folders: dict[str, str | Path] | None = None) -> RecordSet:
     """The :class:`RecordSet` a spec names, with its records checked to exist.
 
-    ``data_root`` is a folder holding database folders (``<root>/svdb``), tried before the
-    usual places for a registry name.
+    ``folders`` maps a registry name to its folder (``{"mitdb": "~/data/mitdb"}``: the CLI's
+    ``--data``); ``data_root`` is a folder holding database folders (``<root>/svdb``); both are
+    tried, in that order, before the usual places for a registry name.
     """
     from edge_ecg.records.locate import find_database
 
     source, records, weight = parse_spec(spec)
     if source in REGISTRY and not Path(source).is_dir():
         root = Path(data_root).expanduser() / source if data_root is not None else None
-        folder = find_database(source, root if root is not None and root.is_dir() else None)
+        given = (folders or {}).get(source)
+        folder = find_database(source, Path(given).expanduser() if given is not None
+                               else root if root is not None and root.is_dir() else None)
         database = folder_database(folder, source)
     else:
         database = folder_database(source)
@@ -115,9 +119,9 @@ def resolve_spec(spec: str, data_root: str | Path | None = None, lead: str | Non
     return RecordSet(database, tuple(names), weight, lead, spec)
 
 
-def resolve_specs(specs, data_root=None, lead: str | None = None) -> list[RecordSet]:
+def resolve_specs(specs, data_root=None, lead: str | None = None, folders=None) -> list[RecordSet]:
     """Several specs; two sets of one database name from different folders are an error."""
-    sets = [resolve_spec(s, data_root, lead) for s in specs]
+    sets = [resolve_spec(s, data_root, lead, folders) for s in specs]
     seen: dict[str, Path] = {}
     for s in sets:
         other = seen.setdefault(s.name, s.folder.resolve())

@@ -25,6 +25,14 @@ def shipped_models_dir() -> Path:
     return MODELS_DIR
 
 
+def shipped_config():
+    """The shipped model's :class:`~edge_ecg.config.RunConfig` (``config.json`` beside it): what
+    `edge-ecg train` retrains when given no configuration."""
+    from edge_ecg.config import load_config
+
+    return load_config(shipped_models_dir() / "config.json")
+
+
 def find_default_model(models_dir: str | Path | None = None) -> Path:
     """The int8 ``.tflite`` in ``models_dir``, else ``$EDGE_ECG_MODELS``, else the shipped one
     (:func:`shipped_models_dir`).

@@ -67,6 +67,44 @@ def shipped_model(ctx: BenchContext) -> Path:
     return find_default_model(path) if path.is_dir() else path
 
 
+#: The DS1-only model kept beside the shipped one (``models/ds1_only/``): the row comparable with
+#: published inter-patient work, measured in the same runs as the shipped model.
+DS1_ONLY = ROOT / "models" / "ds1_only"
+
+
+def reference_model(ctx: BenchContext) -> Path | None:
+    """The DS1-only int8 .tflite measured beside the shipped model, or None (absent, or ``--model`` given)."""
+    if ctx.model is not None:
+        return None
+    path = DS1_ONLY / "edge_ecg_int8.tflite"
+    return path if path.is_file() else None
+
+
+def model_label(tflite: Path) -> str:
+    """What a model was trained on, from the training metrics beside it: ``"DS1 + svdb (40 records)"``."""
+    import json
+
+    from edge_ecg.records.aami import DS1
+
+    metrics = tflite.parent / "training_metrics.json"
+    if not metrics.is_file():
+        return tflite.parent.name
+    m = json.loads(metrics.read_text())
+    by_db: dict[str, list[str]] = {}
+    for rec in list(m.get("train_records", [])) + list(m.get("val_records", [])):
+        db, _, name = rec.rpartition("/")
+        by_db.setdefault(db or "mitdb", []).append(name)
+    if not by_db:  # runs from before multi-database training: DS1
+        return "DS1 only"
+    parts = []
+    for db, names in by_db.items():
+        if db == "mitdb" and sorted(names) == sorted(DS1):
+            parts.append("DS1")
+        else:
+            parts.append(f"{db} ({len(names)} records)")
+    return " + ".join(parts) if len(parts) > 1 else f"{parts[0]} only"
+
+
 def machine_info() -> dict:
     """This machine, Python and package versions, and the time, for a result's header."""
     versions = {}

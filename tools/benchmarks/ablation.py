@@ -1,7 +1,8 @@
 """Ablation: cnn, lstm and cnn_lstm at a similar parameter budget, several seeds, one table.
 
-Each architecture is trained with the same data (DS1, the shipped model's patient-wise
-validation records), the shipped model's configuration (``models/config.json``) except
+Each architecture is trained with the same data as the shipped model (``train.data`` of
+``models/config.json``: DS1 + the 40 svdb records, its patient-wise validation records; the
+databases are found in ``--data-root``), the shipped model's configuration except
 ``model.arch`` (the ablations are sized to
 ``cnn_lstm``'s parameter count by :func:`edge_ecg.model.arch.build_model`) and seeds 0, 1, 2,
 on a shorter schedule than the product model (``EPOCHS`` float epochs, early stopping, no
@@ -90,11 +91,12 @@ def run(ctx: BenchContext) -> dict:
     config_path = ROOT / "models" / "config.json"
     base = load_config(config_path) if config_path.is_file() else RunConfig()
     seeds, epochs, records, eval_records = SEEDS, EPOCHS, (), DS2
+    data = base.train.data
     if ctx.quick:
-        seeds, epochs, records, eval_records = (0,), 1, ("101", "106", "118"), ("100", "232")
+        seeds, epochs, records, eval_records, data = (0,), 1, ("101", "106", "118"), ("100", "232"), ()
     base = dataclasses.replace(
         base,
-        train=dataclasses.replace(base.train, epochs=epochs, early_stopping_patience=PATIENCE, qat=False,
+        train=dataclasses.replace(base.train, epochs=epochs, early_stopping_patience=PATIENCE, qat=False, data=data,
                                   threads=min(2, os.cpu_count() or 1),
                                   records=records, val_records=("118",) if ctx.quick else base.train.val_records),
     )
@@ -106,7 +108,7 @@ def run(ctx: BenchContext) -> dict:
                                           train=dataclasses.replace(base.train, seed=seed))
                 t0 = time.perf_counter()
                 res = train_run(cfg, ctx.mitdb, Path(tmp) / f"{arch}-{seed}", nstdb_dir=ctx.nstdb,
-                                progress=False, echo=lambda m: None)
+                                data_root=ctx.data_root, progress=False, echo=lambda m: None)
                 model = res.run_dir / "model.keras"
                 clf = KerasClassifier(load_keras_model(model), cfg, model)
                 report, _, _ = evaluate_classifier(clf, ctx.mitdb, eval_records, progress=False)
@@ -128,7 +130,7 @@ def run(ctx: BenchContext) -> dict:
             **{k: _stats([r["ds2"][k] for r in rows]) for k in rows[0]["ds2"]},
         }
     return {"config": "models/config.json" if config_path.is_file() else "built-in defaults",
-            "rr_features": list(base.window.rr_features), "epochs": epochs, "patience": PATIENCE, "seeds": list(seeds), "eval_records": list(eval_records),
+            "rr_features": list(base.window.rr_features), "train_data": list(data) or ["mitdb:DS1"], "epochs": epochs, "patience": PATIENCE, "seeds": list(seeds), "eval_records": list(eval_records),
             "runs": _nan_free(runs), "table": table, "published": PUBLISHED}
 
 
@@ -155,11 +157,16 @@ def _config_source(result: dict) -> str:
     return f"`{result['config']}`, RR features {', '.join(rr) if rr else 'none'}"
 
 
+def _train_data(result: dict) -> str:
+    data = result.get("train_data") or ["mitdb:DS1"]  # results written before train.data was recorded: DS1
+    return " + ".join("DS1" if d == "mitdb:DS1" else d for d in data)
+
+
 def render(result: dict) -> str:
     lines = [
         f"The shipped model's configuration ({_config_source(result)}) with only `model.arch` changed; "
         f"float models, {result['epochs']} epochs max (early stopping, patience {result['patience']}), no QAT, "
-        f"seeds {', '.join(map(str, result['seeds']))}; trained on DS1 (validation records held out), "
+        f"seeds {', '.join(map(str, result['seeds']))}; trained on {_train_data(result)} (validation patients held out), "
         f"scored on {'DS2' if len(result['eval_records']) == 22 else ', '.join(result['eval_records'])}. "
         "Figures in %, mean ± sd over seeds.",
         "",

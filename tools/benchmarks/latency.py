@@ -75,6 +75,21 @@ def time_calls(fn, runs: int, warmup: int = 10) -> dict:
     return percentiles(times)
 
 
+def time_side_by_side(calls: dict, runs: int, warmup: int = 10) -> dict:
+    """Time several callables call by call in turn (a, b, a, b, ...), so that load on the machine
+    falls on all of them alike; percentiles (µs) per name."""
+    for fn in calls.values():
+        for _ in range(warmup):
+            fn()
+    times: dict = {name: [] for name in calls}
+    for _ in range(runs):
+        for name, fn in calls.items():
+            t0 = time.perf_counter()
+            fn()
+            times[name].append((time.perf_counter() - t0) * 1e6)
+    return {name: percentiles(t) for name, t in times.items()}
+
+
 def _litert_call(model_bytes: bytes, threads: int, beat: np.ndarray, rr: np.ndarray):
     from edge_ecg.runtime.interpreter import TFLiteClassifier
 
@@ -128,6 +143,7 @@ def _micro(model_bytes: bytes, clf, beat, rr, runs: int) -> dict:
 
 
 def run(ctx) -> dict:
+    from benchmarks import model_label, reference_model
     from edge_ecg.beats.dataset import build_beatset
     from edge_ecg.export.convert import convert_model, load_source_model
     from edge_ecg.export.report import describe_model
@@ -170,13 +186,43 @@ def run(ctx) -> dict:
                               "threads": 1}
     except Exception as exc:  # report, don't hide
         rows["micro_int8"] = {"error": str(exc).splitlines()[0], "label": "TFLite-Micro int8 (host)", "threads": 1}
+    # the shipped model against the DS1-only model kept beside it: LiteRT int8, one thread, in turn
+    side = {}
+    reference = reference_model(ctx)
+    if reference is not None:
+        ref_bytes = reference.read_bytes()
+        ref_call, _ = _litert_call(ref_bytes, 1, beat, rr)
+        ship_call, _ = _litert_call(forms["int8"], 1, beat, rr)
+        timed = time_side_by_side({"shipped": ship_call, "ds1_only": ref_call}, runs * 4)
+        side = {"shipped": {**timed["shipped"], "model": _rel(int8_path), "trained_on": model_label(int8_path),
+                            "macs": describe_model(forms["int8"])["macs"], "size_bytes": len(forms["int8"])},
+                "ds1_only": {**timed["ds1_only"], "model": _rel(reference), "trained_on": model_label(reference),
+                             "macs": describe_model(ref_bytes)["macs"], "size_bytes": len(ref_bytes)}}
+        side["shipped_over_ds1_only_p50"] = side["shipped"]["p50_us"] / side["ds1_only"]["p50_us"]
+    # where one inference goes: every op cut out and timed alone on the values it sees for this beat
+    from benchmarks.op_timing import time_ops
+
+    feed = dict(positional_inputs(int8_clf, beat, rr))
+    per_op = time_ops(forms["int8"], feed, rounds=10 if ctx.quick else 60)
+    desc_int8 = describe_model(forms["int8"])
+    counts = desc_int8["ops"]
+    per_op["by_type"] = {name: {"us": us, "count": counts.get(name, 0), "macs": desc_int8["macs_by_op"].get(name, 0)}
+                         for name, us in per_op["by_type"].items()}
     base = rows["keras_predict"]["p50_us"]
     for r in rows.values():
         if "p50_us" in r:
             r["speedup_vs_keras_predict"] = base / r["p50_us"]
     desc = describe_model(forms["int8"])
     return {"model": str(int8_path), "keras": str(run_dir), "macs": desc["macs"], "rows": rows,
-            "int8_size_bytes": len(forms["int8"]), "runs": runs}
+            "int8_size_bytes": len(forms["int8"]), "runs": runs, "side_by_side": side, "per_op": per_op}
+
+
+def _rel(path: Path) -> str:
+    from benchmarks import ROOT
+
+    path = Path(path).resolve()
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
 
 
 def _ratio(x: float) -> str:
@@ -204,6 +250,31 @@ def render(result: dict) -> str:
         extra = f" (arena {r['arena_bytes']:,} B)" if "arena_bytes" in r else ""
         lines.append(f"| {r['label']}{extra} | {r['threads']} | {r['p50_us']:.0f} | {r['p99_us']:.0f} | "
                      f"{_ratio(r['speedup_vs_keras_predict'])} | {r.get('size_bytes', '')} |")
+    side = result.get("side_by_side") or {}
+    if side:
+        lines += ["", "The shipped model against the DS1-only model it replaced, LiteRT int8, one thread, "
+                  f"timed call by call in turn ({side['shipped']['runs']} calls each; target: the shipped "
+                  "p50 no slower, stretch 2x faster):", "",
+                  "| model | trained on | MACs | size (bytes) | p50 µs | p99 µs |", "|---|---|---:|---:|---:|---:|"]
+        for key in ("shipped", "ds1_only"):
+            r = side[key]
+            lines.append(f"| `{r['model']}` | {r['trained_on']} | {r['macs']:,} | {r['size_bytes']:,} | "
+                         f"{r['p50_us']:.0f} | {r['p99_us']:.0f} |")
+        ratio = side["shipped_over_ds1_only_p50"]
+        lines.append(f"\nShipped p50 / DS1-only p50 = {ratio:.2f} "
+                     f"({'no slower: met' if ratio <= 1.0 else 'slower: **not met**'}; the stretch 2x faster needs "
+                     f"<= 0.50: {'met' if ratio <= 0.5 else 'not met'}).")
+    per_op = result.get("per_op")
+    if per_op:
+        total = per_op["sum_us"]
+        lines += ["", "Where one int8 inference goes (LiteRT, one thread): each op cut out into a one-op model and "
+                  f"timed alone on the values it sees for this beat, median of {per_op['rounds']} blocks of "
+                  f"{per_op['calls']} calls, all in turn with the full model "
+                  f"(`tools/benchmarks/op_timing.py`). Sum over ops {total:.0f} µs; the full model's invoke "
+                  f"{per_op['full_us']:.0f} µs in the same rounds.", "",
+                  "| op type | ops | MACs | µs | share of time |", "|---|---:|---:|---:|---:|"]
+        for name, r in sorted(per_op["by_type"].items(), key=lambda kv: -kv[1]["us"]):
+            lines.append(f"| {name} | {r['count']} | {r['macs']:,} | {r['us']:.1f} | {100 * r['us'] / total:.1f} % |")
     return "\n".join(lines)
 
 
@@ -211,5 +282,11 @@ def headline(result: dict) -> list[tuple[str, str, str]]:
     """README row: one int8 inference in LiteRT against the Keras baseline."""
     r = result["rows"]["litert_int8_t1"]
     k = result["rows"]["keras_predict"]
-    return [("one beat, int8 in LiteRT (1 thread), p50", f"{r['p50_us']:.0f} µs ({_ratio(r['speedup_vs_keras_predict'])} "
+    rows = [("one beat, int8 in LiteRT (1 thread), p50", f"{r['p50_us']:.0f} µs ({_ratio(r['speedup_vs_keras_predict'])} "
              f"faster than Keras `predict`, {k['p50_us'] / 1000:.0f} ms)", "")]
+    side = result.get("side_by_side") or {}
+    if side:
+        rows.append(("the same side by side with the DS1-only model, p50 (shipped / DS1-only)",
+                     f"{side['shipped']['p50_us']:.0f} / {side['ds1_only']['p50_us']:.0f} µs "
+                     f"({side['shipped_over_ds1_only_p50']:.2f}x)", "<= 1.00x (stretch 0.50x)"))
+    return rows
