@@ -78,18 +78,20 @@ class KerasClassifier(Classifier):
 
 
 def evaluate_classifier(classifier, db_dir: str | Path, records, progress: bool = True, title: str = "",
-                        lead: str | None = None):
+                        lead: str | None = None, beats=None):
     """Score ``classifier`` on the annotated beats of ``records`` (reference positions), EC57-style.
 
     Windows are built with the classifier's own ``window``, on ``lead`` (default: the model's
-    lead where a record has it, else the database's default lead). Returns ``(report, probs
-    (n, 5), beats)`` where ``report`` is an :class:`edge_ecg.evaluate.Report`.
+    lead where a record has it, else the database's default lead), unless ``beats`` (the
+    BeatSet of ``records`` built so before, e.g. once for several models) is given. Returns
+    ``(report, probs (n, 5), beats)`` where ``report`` is an :class:`edge_ecg.evaluate.Report`.
     """
     from edge_ecg.beats.dataset import build_beatset
     from edge_ecg.evaluate.report import score_predictions
     from edge_ecg.records.load import vf_episodes
 
-    beats = build_beatset(db_dir, list(records), classifier.window, progress=progress, lead=lead)
+    if beats is None:
+        beats = build_beatset(db_dir, list(records), classifier.window, progress=progress, lead=lead)
     probs = predict_records(classifier, beats, progress=progress)
     report = score_predictions(
         beats.record, beats.sample, beats.y, probs, fs=classifier.window.fs,

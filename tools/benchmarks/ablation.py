@@ -14,6 +14,7 @@ other features, their own protocols) are listed beside ours for context.
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import os
 import tempfile
@@ -82,7 +83,8 @@ def _stats(values) -> dict:
 
 
 def run(ctx: BenchContext) -> dict:
-    from edge_ecg.config import RunConfig, load_config
+    from edge_ecg.beats.dataset import build_beatset
+    from edge_ecg.config import RunConfig, load_config, to_json
     from edge_ecg.model.predict import KerasClassifier, evaluate_classifier
     from edge_ecg.model.run import load_keras_model
     from edge_ecg.model.train import train_run
@@ -100,18 +102,32 @@ def run(ctx: BenchContext) -> dict:
                                   threads=min(2, os.cpu_count() or 1),
                                   records=records, val_records=("118",) if ctx.quick else base.train.val_records),
     )
-    runs = []
+    # finished runs are kept as they land (a stopped benchmark goes on from there with the same
+    # configuration); the training and DS2 beats are built once for all nine runs
+    done_path = ctx.out_dir / "ablation_runs.json"
+    key = to_json(base)
+    done = json.loads(done_path.read_text()) if done_path.is_file() else {}
+    if done.get("config") != key:
+        done = {"config": key, "runs": []}
+    runs = done["runs"]
+    train_beats = eval_beats = None
     with tempfile.TemporaryDirectory(prefix="edge-ecg-ablation-") as tmp:
         for arch in ARCHS:
             for seed in seeds:
+                if any(r["arch"] == arch and r["seed"] == seed for r in runs):
+                    continue
                 cfg = dataclasses.replace(base, model=dataclasses.replace(base.model, arch=arch),
                                           train=dataclasses.replace(base.train, seed=seed))
                 t0 = time.perf_counter()
+                if train_beats is None:
+                    train_beats = training_beats(base, ctx)
                 res = train_run(cfg, ctx.mitdb, Path(tmp) / f"{arch}-{seed}", nstdb_dir=ctx.nstdb,
-                                data_root=ctx.data_root, progress=False, echo=lambda m: None)
+                                data_root=ctx.data_root, progress=False, echo=lambda m: None, beats=train_beats)
                 model = res.run_dir / "model.keras"
                 clf = KerasClassifier(load_keras_model(model), cfg, model)
-                report, _, _ = evaluate_classifier(clf, ctx.mitdb, eval_records, progress=False)
+                if eval_beats is None:
+                    eval_beats = build_beatset(ctx.mitdb, list(eval_records), clf.window, progress=False)
+                report, _, _ = evaluate_classifier(clf, ctx.mitdb, eval_records, progress=False, beats=eval_beats)
                 g = report.gross
                 runs.append({
                     "arch": arch, "seed": seed, "params": res.metrics["params"],
@@ -121,6 +137,8 @@ def run(ctx: BenchContext) -> dict:
                             "s_ppv": g["S"]["ppv"], "acc": g["accuracy"], "macro_f1": g["macro_f1"]},
                     "seconds": time.perf_counter() - t0,
                 })
+                write_json_atomic(done_path, done)
+    runs = sorted(runs, key=lambda r: (ARCHS.index(r["arch"]), r["seed"]))
     table = {}
     for arch in ARCHS:
         rows = [r for r in runs if r["arch"] == arch]
@@ -132,6 +150,29 @@ def run(ctx: BenchContext) -> dict:
     return {"config": "models/config.json" if config_path.is_file() else "built-in defaults",
             "rr_features": list(base.window.rr_features), "train_data": list(data) or ["mitdb:DS1"], "epochs": epochs, "patience": PATIENCE, "seeds": list(seeds), "eval_records": list(eval_records),
             "runs": _nan_free(runs), "table": table, "published": PUBLISHED}
+
+
+def training_beats(config, ctx: BenchContext) -> tuple:
+    """``(train, validation)`` BeatSets of ``config``'s training data, as ``train_run`` would read them."""
+    from edge_ecg.model.train import check_records, load_training_beats, split_patients
+    from edge_ecg.records.aami import DS1
+    from edge_ecg.records.sets import resolve_specs
+
+    tc = config.train
+    in_memory = dataclasses.replace(config, train=dataclasses.replace(tc, feed="memory"))
+    if tc.data:
+        sets = resolve_specs(tc.data, data_root=ctx.data_root, folders={"mitdb": ctx.mitdb})
+        _, val_names, _ = split_patients(sets, tc.val_records, tc.val_fraction)
+        return load_training_beats(ctx.mitdb, [], val_names, in_memory, progress=False, record_sets=sets)
+    _, val_names = check_records(ctx.mitdb, config)
+    return load_training_beats(ctx.mitdb, list(tc.records) or list(DS1), val_names, in_memory, progress=False)
+
+
+def write_json_atomic(path: Path, obj) -> None:
+    """Write ``obj`` as JSON to ``path`` through a temporary file (a stopped run leaves the old file)."""
+    tmp = path.with_suffix(".json.partial")
+    tmp.write_text(json.dumps(_nan_free(obj), indent=1))
+    os.replace(tmp, path)
 
 
 def _nan_free(obj):

@@ -121,7 +121,8 @@ def render(result: dict) -> str:
         "| trained on | model | file | size | VEB Se | VEB +P | SVEB Se | SVEB +P | F Se | accuracy | macro-F1 (N,S,V) | SVEB Se / +P without 232 |",
         "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for label, m in result["models"].items():
+    order = ("int8", "keras", "ds1_only_int8", "ds1_only_keras")  # the shipped model first (results store keys sorted)
+    for label, m in sorted(result["models"].items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else 9):
         g = m["gross"]
         w = g.get("without_232", {}).get("S", {})
         form = "int8" if label.endswith("int8") else "keras"
