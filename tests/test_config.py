@@ -90,3 +90,23 @@ def test_train_with_no_configuration_starts_from_the_shipped_models():
     same_schedule = replace(shipped.train, data=base.train.data, val_records=base.train.val_records)
     assert same_schedule == base.train  # only the data differ from the DS1-only recipe
     assert (shipped.model, shipped.window, shipped.augment) == (base.model, base.window, base.augment)
+
+
+def test_feed_auto_holds_beats_in_memory_only_when_they_fit():
+    from dataclasses import replace
+
+    from edge_ecg.model.train import AUTO_FEED_BEATS_PER_SECOND, MEMORY_FEED_BYTES_PER_BEAT, resolve_feed
+
+    tc = RunConfig().train
+    assert tc.feed == "auto"
+    hour = 3600.0  # about 3 * 3600 * 20 kB = 216 MB of beats budgeted
+    need = hour * AUTO_FEED_BEATS_PER_SECOND * MEMORY_FEED_BYTES_PER_BEAT
+    assert resolve_feed(tc, hour, available=int(4 * need))[0] == "memory"
+    feed, why = resolve_feed(tc, hour, available=int(1.5 * need))
+    assert feed == "shards" and "would not fit" in why
+    assert resolve_feed(tc, hour, available=None)[0] == "memory"  # unknown: the faster feed
+    assert resolve_feed(replace(tc, strategy="mirrored"), hour, available=int(4 * need))[0] == "shards"
+    assert resolve_feed(replace(tc, feed="shards"), hour, available=int(4 * need)) == ("shards", "train.feed")
+    assert resolve_feed(replace(tc, feed="memory"), 1e9, available=1) == ("memory", "train.feed")
+    with pytest.raises(ConfigError, match="train.feed must be one of auto, shards, memory"):
+        replace(tc, feed="disk")

@@ -172,3 +172,22 @@ def test_real_svdb_counts_and_folds(svdb_dir):
     db = folder_database(svdb)
     s_beats = {r["name"]: r["beats"]["S"] for r in info["records"]}
     assert patient_folds(db.select(None), db.patient_of, 4, s_beats) == [list(f) for f in SVDB_FOLDS]
+
+
+def test_svdb_even_and_odd_sets_and_a_folder_given_for_a_registry_name(two_databases, tmp_path):
+    """svdb:EVEN names the 40 even-numbered records the shipped model trained on; ODD the other 38
+    (never used here). ``folders`` puts a registry name on any folder (the CLI's --data for mitdb)."""
+    svdb = REGISTRY["svdb"]
+    assert len(svdb.sets["EVEN"]) == 40 and len(svdb.sets["ODD"]) == 38
+    assert set(svdb.sets["EVEN"]).isdisjoint(svdb.sets["ODD"])
+    assert set(svdb.sets["EVEN"]) | set(svdb.sets["ODD"]) == set(svdb.records)
+    assert all(int(r) % 2 == 0 for r in svdb.sets["EVEN"])
+    # the synthetic svdb holds 800, 802, 804: EVEN names records it lacks -> one line naming the first
+    with pytest.raises(DataError, match="record 806 not found"):
+        resolve_spec("svdb:EVEN", data_root=two_databases)
+    assert resolve_spec("svdb:800,804", data_root=two_databases).records == ("800", "804")
+    elsewhere = tmp_path / "my_svdb_copy"
+    for i, name in enumerate(["800", "802"]):
+        write_db_record(elsewhere, name, 128.0, ("ECG1", "ECG2"), BEATS, seed=i)
+    rs = resolve_spec("svdb:800,802", data_root=two_databases, folders={"svdb": elsewhere})
+    assert rs.folder == elsewhere and rs.name == "svdb" and rs.ids() == ["svdb/800", "svdb/802"]
