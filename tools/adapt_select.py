@@ -3,6 +3,7 @@
 
     python tools/adapt_select.py                      # svdb (40 records), today's int8 model
     python tools/adapt_select.py --model other.tflite --out tools/results/adapt_select_<name>.json
+    python tools/adapt_select.py --folds tools/results/cv8_runs/rrpath_svdb   # round 2 (below)
 
 The rule (committed before the comparison was first run; not to be changed after it):
 
@@ -33,6 +34,38 @@ The rule (committed before the comparison was first run; not to be changed after
 
 The result (``tools/results/adapt_select.json``) holds every candidate's gross figures,
 per-record S and V F1 with and without, and the decision.
+
+Round 2 (``--folds``; out of fold on the training databases)
+------------------------------------------------------------
+
+Written after round 1's result (above: ``prototype``, on by default) and after the new
+shipped model was chosen (commit 2380a2f: trained on DS1 + the 40 svdb records, so svdb is no
+longer unseen by it), and committed before this round was run. Everything not named here is
+round 1's rule, unchanged.
+
+- **Selection set**: all 62 records of MIT-BIH DS1 (22) and svdb:EVEN (the 40 records in
+  ``<data>/svdb``), each record classified by the int8 conversion
+  (``<folds>/fold<k>/model_int8.tflite``) of the round-8 patient-wise cross-validation fold
+  model (``tools/results/cv8_runs/rrpath_svdb/fold<k>``, the shipped recipe) that did NOT
+  train on it: fold ``k`` for the records of ``tools/cv_select.py``'s
+  ``held_out(k, svdb=True)`` (out of fold; the record's patient is unseen by its model,
+  whose early stopping did read it as validation). Lead ``MLII`` for mitdb and ``ECG1`` for
+  svdb, every reference beat at its reference position, as in round 1. DS2 is never read.
+- **Each record is one wearer**, the adapter starting empty at every record, causal,
+  unsupervised (as round 1). The beats and probabilities of all 62 records are pooled, each
+  record's from its own out-of-fold model.
+- **Candidates**: ``cluster`` and ``prototype`` with the :class:`edge_ecg.config.AdaptConfig`
+  defaults as committed (round 1's numbers above); baseline no adaptation.
+- **Score, winner, on-by-default criteria**: round 1's, numbers unchanged (mean of gross
+  SVEB F1 and VEB F1; tie to ``cluster``; >= 1.0 point gain, <= 0.5 point accuracy loss,
+  records lowered by > 5 points <= records raised by > 5 points, a class counting in a record
+  only with >= 10 reference beats of it). Gross figures are summed over all 62 records; the
+  same figures per database (DS1, svdb) are reported for information only and decide nothing.
+- If the winner or the on-by-default decision differs from round 1's, what ``--adapt`` runs
+  by default (``AdaptConfig.design``, ``ADAPT_BY_DEFAULT``) follows round 2.
+
+The result (``tools/results/adapt_select_oof.json``) holds every candidate's gross figures
+overall and per database, per-record S and V F1, the decision and each record's fold.
 """
 
 from __future__ import annotations
