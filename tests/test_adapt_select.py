@@ -150,3 +150,53 @@ def test_run_oof_selection_result(select, two_folds_data):
     assert d["winner"] in ("cluster", "prototype")
     assert d["scores"] == {c: result["results"][c]["figures"]["score"] for c in ("cluster", "prototype")}
     json.dumps(result)  # JSON-able
+
+
+def test_defaults_follow_the_latest_selection_round():
+    """What ``--adapt`` runs by default is round 2's decision (tools/results/adapt_select_oof.json)."""
+    from edge_ecg.runtime.adapt import ADAPT_BY_DEFAULT
+
+    path = ROOT / "tools" / "results" / "adapt_select_oof.json"
+    if not path.is_file():
+        pytest.skip("no round-2 result committed (tools/results/adapt_select_oof.json)")
+    decision = json.loads(path.read_text())["decision"]
+    assert AdaptConfig().design == decision["winner"]
+    assert ADAPT_BY_DEFAULT is decision["on_by_default"]
+
+
+def test_bench_svdb_section_goes_out_of_fold_for_a_model_trained_on_svdb(select, tmp_path, monkeypatch):
+    """tools/benchmarks/adapt.py: a model that trained on svdb records gets its svdb section out of
+    fold (each record by its fold's model, offline and through the stream); one that did not,
+    or has no training record list, is measured itself (None)."""
+    from benchmarks import adapt as bench_adapt
+
+    root = tmp_path / "data"
+    for i, name in enumerate(["800", "808"]):
+        write_db_record(root / "svdb", name, 128.0, ("ECG1", "ECG2"), BEATS, seed=i)
+    model_dir = tmp_path / "model"
+    model_dir.mkdir()
+    model = model_dir / "m.tflite"
+    model.write_bytes(b"not read")
+    records, config = ["800", "808"], AdaptConfig()
+    assert bench_adapt.out_of_fold_svdb(model, root / "svdb", records, config, None) is None
+    metrics = model_dir / "training_metrics.json"
+    metrics.write_text(json.dumps({"train_records": ["mitdb/101"], "val_records": ["mitdb/106"]}))
+    assert bench_adapt.out_of_fold_svdb(model, root / "svdb", records, config, None) is None
+    metrics.write_text(json.dumps({"train_records": ["mitdb/101"], "val_records": ["svdb/808"]}))
+    models = {1: fold_model(1), 2: fold_model(2)}
+    monkeypatch.setattr(select, "load_fold_models", lambda folds, ks: {k: models[k] for k in sorted(set(ks))})
+    streamed = {}
+    real_stream_run = bench_adapt.stream_run
+
+    def spy(clf, rec, cfg):
+        streamed.setdefault(rec.name, set()).add(id(clf))
+        return real_stream_run(clf, rec, cfg)
+
+    monkeypatch.setattr(bench_adapt, "stream_run", spy)
+    out = bench_adapt.out_of_fold_svdb(model, root / "svdb", records, config, None)
+    assert out["out_of_fold"]["record_fold"] == {"svdb/800": 1, "svdb/808": 2}
+    assert out["out_of_fold"]["measured_model_trained_on"] == 1
+    assert streamed == {"800": {id(models[1])}, "808": {id(models[2])}}
+    assert set(out["offline"]["per_record_f1"]["none"]) == {"svdb/800", "svdb/808"}
+    assert out["stream"]["none"]["accuracy"] is not None
+    assert "out of fold" in bench_adapt.svdb_oof_title(out)
