@@ -327,7 +327,7 @@ class AdaptConfig:
     ``proto_weight * min(1, support / proto_ramp)``.
     """
 
-    design: str = "prototype"  # chosen on svdb by tools/adapt_select.py (tools/results/adapt_select.json)
+    design: str = "cluster"  # tools/adapt_select.py round 2, DS1 + svdb out of fold (tools/results/adapt_select_oof.json)
     morph_start_s: float = -0.1
     morph_end_s: float = 0.25
     morph_step: int = 2

@@ -3,6 +3,7 @@
 
     python tools/adapt_select.py                      # svdb (40 records), today's int8 model
     python tools/adapt_select.py --model other.tflite --out tools/results/adapt_select_<name>.json
+    python tools/adapt_select.py --folds tools/results/cv8_runs/rrpath_svdb   # round 2 (below)
 
 The rule (committed before the comparison was first run; not to be changed after it):
 
@@ -33,6 +34,38 @@ The rule (committed before the comparison was first run; not to be changed after
 
 The result (``tools/results/adapt_select.json``) holds every candidate's gross figures,
 per-record S and V F1 with and without, and the decision.
+
+Round 2 (``--folds``; out of fold on the training databases)
+------------------------------------------------------------
+
+Written after round 1's result (above: ``prototype``, on by default) and after the new
+shipped model was chosen (commit 2380a2f: trained on DS1 + the 40 svdb records, so svdb is no
+longer unseen by it), and committed before this round was run. Everything not named here is
+round 1's rule, unchanged.
+
+- **Selection set**: all 62 records of MIT-BIH DS1 (22) and svdb:EVEN (the 40 records in
+  ``<data>/svdb``), each record classified by the int8 conversion
+  (``<folds>/fold<k>/model_int8.tflite``) of the round-8 patient-wise cross-validation fold
+  model (``tools/results/cv8_runs/rrpath_svdb/fold<k>``, the shipped recipe) that did NOT
+  train on it: fold ``k`` for the records of ``tools/cv_select.py``'s
+  ``held_out(k, svdb=True)`` (out of fold; the record's patient is unseen by its model,
+  whose early stopping did read it as validation). Lead ``MLII`` for mitdb and ``ECG1`` for
+  svdb, every reference beat at its reference position, as in round 1. DS2 is never read.
+- **Each record is one wearer**, the adapter starting empty at every record, causal,
+  unsupervised (as round 1). The beats and probabilities of all 62 records are pooled, each
+  record's from its own out-of-fold model.
+- **Candidates**: ``cluster`` and ``prototype`` with the :class:`edge_ecg.config.AdaptConfig`
+  defaults as committed (round 1's numbers above); baseline no adaptation.
+- **Score, winner, on-by-default criteria**: round 1's, numbers unchanged (mean of gross
+  SVEB F1 and VEB F1; tie to ``cluster``; >= 1.0 point gain, <= 0.5 point accuracy loss,
+  records lowered by > 5 points <= records raised by > 5 points, a class counting in a record
+  only with >= 10 reference beats of it). Gross figures are summed over all 62 records; the
+  same figures per database (DS1, svdb) are reported for information only and decide nothing.
+- If the winner or the on-by-default decision differs from round 1's, what ``--adapt`` runs
+  by default (``AdaptConfig.design``, ``ADAPT_BY_DEFAULT``) follows round 2.
+
+The result (``tools/results/adapt_select_oof.json``) holds every candidate's gross figures
+overall and per database, per-record S and V F1, the decision and each record's fold.
 """
 
 from __future__ import annotations
@@ -45,6 +78,8 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
 ROOT = Path(__file__).resolve().parents[1]
 
 #: The rule's fixed numbers (see the module docstring).
@@ -54,25 +89,127 @@ MAX_ACCURACY_LOSS_POINTS = 0.5
 RECORD_CHANGE_POINTS = 5.0
 MIN_CLASS_BEATS = 10
 
+#: Round 2: the round-8 fold models of the shipped recipe (``fold<k>/model_int8.tflite``), and
+#: each database's lead.
+FOLDS_DIR = ROOT / "tools" / "results" / "cv8_runs" / "rrpath_svdb"
+FOLD_MODEL = "model_int8.tflite"
+LEADS = {"mitdb": "MLII", "svdb": "ECG1"}
+
 
 def svdb_records(svdb: Path) -> list[str]:
     """The record names listed in ``svdb/RECORDS``."""
     return [r.strip() for r in (svdb / "RECORDS").read_text().split() if r.strip()]
 
 
-def record_set(clf, db_dir: Path, records, lead: str | None = None, progress: bool = False):
+def record_set(clf, db_dir: Path, records, lead: str | None = None, progress: bool = False, prefix: str = ""):
     """``(beats, raw probs (n, 5), excluded)`` of ``clf`` on ``records`` at the reference beats.
 
     ``lead`` overrides the model's lead (``ECG1`` for svdb); each record is its own stream.
+    ``prefix`` (e.g. ``"svdb/"``) goes before every record name (beats and excluded).
     """
     from edge_ecg.beats.dataset import build_beatset
     from edge_ecg.model.predict import predict_records
     from edge_ecg.records.load import vf_episodes
 
     window = clf.window if lead is None else dataclasses.replace(clf.window, lead=lead)
-    beats = build_beatset(db_dir, list(records), window, progress=progress)
+    beats = build_beatset(db_dir, list(records), window, progress=progress, prefix=prefix)
     probs = predict_records(clf, beats)
-    return beats, probs, vf_episodes(db_dir, records, window.fs)
+    excluded = {prefix + name: v for name, v in vf_episodes(db_dir, records, window.fs).items()}
+    return beats, probs, excluded
+
+
+def fold_assignment(ids, folds_dir: Path | None = None) -> dict[str, int]:
+    """Record id (``"mitdb/101"``, ``"svdb/800"``) -> the fold ``k`` (1-based) whose model did not
+    train on it: the fold of ``tools/cv_select.py`` whose ``held_out(k - 1, svdb=True)`` holds it.
+
+    With ``folds_dir``, each fold's ``fold<k>/metrics.json`` (when there) is checked too: a record
+    in its fold model's ``train_records`` is an error. A record in no fold is an error.
+    """
+    import cv_select  # tools/cv_select.py
+
+    fold_of = {}
+    for k in range(len(cv_select.FOLDS)):
+        for r in cv_select.held_out(k, svdb=True):
+            fold_of[r if "/" in r else f"mitdb/{r}"] = k + 1
+    missing = [r for r in ids if r not in fold_of]
+    if missing:
+        raise ValueError(f"records in no cross-validation fold of tools/cv_select.py: {', '.join(missing)}")
+    out = {r: fold_of[r] for r in ids}
+    if folds_dir is not None:
+        for k in sorted(set(out.values())):
+            metrics = Path(folds_dir) / f"fold{k}" / "metrics.json"
+            if metrics.is_file():
+                trained = set(json.loads(metrics.read_text()).get("train_records") or ())
+                seen = [r for r, f in out.items() if f == k and r in trained]
+                if seen:
+                    raise ValueError(f"{metrics}: fold {k}'s model trained on {', '.join(seen)}; not out of fold")
+    return out
+
+
+def load_fold_models(folds_dir: Path, folds) -> dict:
+    """Fold ``k`` -> the int8 classifier ``<folds_dir>/fold<k>/model_int8.tflite`` (LiteRT, 1 thread)."""
+    from edge_ecg.stream.model import load_classifier
+
+    models = {}
+    for k in sorted(set(folds)):
+        path = Path(folds_dir) / f"fold{k}" / FOLD_MODEL
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"{path}: no int8 fold model (make it: python -m edge_ecg convert --model {path.parent} --int8 "
+                f"--no-compare --no-micro --out {path})")
+        models[k] = load_classifier(path, threads=1)
+    return models
+
+
+def oof_record_set(sources: dict, models: dict, assignment: dict, progress: bool = False):
+    """Out of fold: each record classified by its own fold's model, all pooled.
+
+    ``sources`` database name -> ``(folder, record names)``; ``models`` fold -> classifier;
+    ``assignment`` record id ``"<db>/<name>"`` -> fold (:func:`fold_assignment`). Each database
+    is read on its :data:`LEADS` lead. Returns ``(beats, probs (n, 5), excluded, classifier of
+    each record id)``, records in the order of ``sources``, beat names ``"<db>/<name>"``.
+    """
+    from edge_ecg.beats.dataset import BeatSet
+
+    order, parts, excluded, clf_of = [], [], {}, {}
+    for db, (folder, names) in sources.items():
+        order += [f"{db}/{n}" for n in names]
+        for k, clf in models.items():
+            mine = [n for n in names if assignment[f"{db}/{n}"] == k]
+            if not mine:
+                continue
+            beats, probs, exc = record_set(clf, folder, mine, lead=LEADS.get(db), progress=progress,
+                                           prefix=f"{db}/")
+            parts.append((beats, probs))
+            excluded.update(exc)
+            clf_of.update({f"{db}/{n}": clf for n in mine})
+    if len({p[0].window.length for p in parts}) > 1:
+        raise ValueError("the fold models' windows differ; they cannot be pooled")
+    beats = BeatSet.concatenate([p[0] for p in parts])
+    probs = np.concatenate([p[1] for p in parts])
+    rank = {r: i for i, r in enumerate(order)}
+    idx = np.argsort([rank[r] for r in beats.record.tolist()], kind="stable")
+    return beats.subset(idx), probs[idx], excluded, clf_of
+
+
+def adapt_by_model(clf, beats, probs, config, labels=None):
+    """:func:`edge_ecg.runtime.adapt.adapt_records` of ``beats`` with ``config``; ``clf`` one
+    classifier, or record name -> classifier (each record adapted with its own model's adapter).
+    Returns ``(probs (n, 5), adapted (n,) bool)``."""
+    from edge_ecg.runtime.adapt import adapt_records, make_adapter
+
+    if not isinstance(clf, dict):
+        return adapt_records(make_adapter(clf, config), beats.record, beats.X, beats.rr, probs, labels)
+    out = np.asarray(probs, dtype=np.float32).copy()
+    flags = np.zeros(len(out), dtype=bool)
+    groups: dict[int, tuple] = {}
+    for name in dict.fromkeys(beats.record.tolist()):
+        groups.setdefault(id(clf[name]), (clf[name], []))[1].append(name)
+    for model, names in groups.values():
+        sel = np.isin(beats.record, names)
+        out[sel], flags[sel] = adapt_records(make_adapter(model, config), beats.record[sel], beats.X[sel],
+                                             beats.rr[sel], out[sel], None if labels is None else labels[sel])
+    return out, flags
 
 
 def figures(report) -> dict:
@@ -131,10 +268,10 @@ def record_changes(base: dict, adapted: dict, threshold: float = RECORD_CHANGE_P
 
 def evaluate_adaptation(beats, probs, excluded, clf, designs, labels=None, start_s: float = 0.0) -> dict:
     """Reports of no adaptation and of each design in ``designs`` (name -> AdaptConfig or
-    None for none), each record its own wearer. ``labels``: supervised clinic mode (class
-    indices, -1 none); ``start_s``: each record's first seconds are not scored."""
+    None for none), each record its own wearer. ``clf``: one classifier, or record name ->
+    classifier (out of fold). ``labels``: supervised clinic mode (class indices, -1 none);
+    ``start_s``: each record's first seconds are not scored."""
     from edge_ecg.evaluate.report import score_predictions
-    from edge_ecg.runtime.adapt import adapt_records, make_adapter
 
     reports, timing = {}, {}
     for name, config in designs.items():
@@ -142,7 +279,7 @@ def evaluate_adaptation(beats, probs, excluded, clf, designs, labels=None, start
         if config is None:
             p = probs
         else:
-            p, _ = adapt_records(make_adapter(clf, config), beats.record, beats.X, beats.rr, probs, labels)
+            p, _ = adapt_by_model(clf, beats, probs, config, labels)
         timing[name] = (time.perf_counter() - t0) / max(len(beats), 1) * 1e6
         reports[name] = score_predictions(beats.record, beats.sample, beats.y, p, fs=beats.window.fs,
                                           excluded=excluded, start_s=start_s, title=name)
@@ -168,9 +305,31 @@ def decide(results: dict) -> dict:
     return {"scores": scores, "winner": winner, "on_by_default": bool(on), **tests}
 
 
+def summarise(ev: dict, designs: dict, databases=()) -> dict:
+    """Per design of :func:`evaluate_adaptation`'s result ``ev``: gross figures, per-record S/V F1,
+    time per beat, and (adapted designs) record changes and configuration. ``databases``: also
+    the figures of each database's records (names ``"<db>/..."``), for information."""
+    from edge_ecg.config import to_dict
+    from edge_ecg.evaluate import Report
+
+    base_rec = per_record_f1(ev["reports"]["none"])
+    results = {}
+    for name, report in ev["reports"].items():
+        rec = per_record_f1(report)
+        results[name] = {"figures": figures(report), "per_record_f1": rec,
+                         "adapt_us_per_beat": round(ev["adapt_us_per_beat"][name], 1)}
+        if databases:
+            results[name]["per_database"] = {
+                db: figures(Report([r for r in report.records if r.name.startswith(f"{db}/")])) for db in databases}
+        if name != "none":
+            results[name]["record_changes"] = record_changes(base_rec, rec)
+            results[name]["config"] = to_dict(designs[name])
+    return results
+
+
 def run_selection(model: Path, svdb: Path, progress: bool = True) -> dict:
-    """The whole comparison on svdb (see the module docstring); a JSON-able result."""
-    from edge_ecg.config import AdaptConfig, to_dict
+    """Round 1's comparison on svdb (see the module docstring); a JSON-able result."""
+    from edge_ecg.config import AdaptConfig
     from edge_ecg.runtime.adapt import model_key
     from edge_ecg.stream.model import load_classifier
 
@@ -180,38 +339,84 @@ def run_selection(model: Path, svdb: Path, progress: bool = True) -> dict:
     beats, probs, excluded = record_set(clf, svdb, records, lead="ECG1", progress=progress)
     infer_s = time.perf_counter() - t0
     designs = {"none": None, **{d: AdaptConfig(design=d) for d in CANDIDATES}}
-    ev = evaluate_adaptation(beats, probs, excluded, clf, designs)
-    base_rec = per_record_f1(ev["reports"]["none"])
-    results = {}
-    for name, report in ev["reports"].items():
-        rec = per_record_f1(report)
-        results[name] = {"figures": figures(report), "per_record_f1": rec,
-                         "adapt_us_per_beat": round(ev["adapt_us_per_beat"][name], 1)}
-        if name != "none":
-            results[name]["record_changes"] = record_changes(base_rec, rec)
-            results[name]["config"] = to_dict(designs[name])
+    results = summarise(evaluate_adaptation(beats, probs, excluded, clf, designs), designs)
     return {"model": str(model), "model_key": model_key(model), "selection_set": f"svdb {len(records)} records",
             "records": records, "beats": len(beats), "class_counts": beats.class_counts(),
             "inference_s": round(infer_s, 1), "results": results, "decision": decide(results)}
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", type=Path, default=ROOT / "models" / "edge_ecg_int8.tflite")
-    parser.add_argument("--data-root", type=Path,
-                        default=Path(os.environ.get("EDGE_ECG_DATA") or ROOT.parent / "shared" / "data"))
-    parser.add_argument("--out", type=Path, default=ROOT / "tools" / "results" / "adapt_select.json")
-    args = parser.parse_args(argv)
-    result = run_selection(args.model, args.data_root / "svdb")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
+def run_oof_selection(folds_dir: Path, data_root: Path, sources: dict | None = None, progress: bool = True,
+                      models: dict | None = None) -> dict:
+    """Round 2's comparison (see the module docstring): DS1 and svdb, out of fold; JSON-able.
+
+    ``sources`` database -> ``(folder, records)`` (default: mitdb DS1 and every svdb record);
+    ``models`` fold -> classifier (default: :func:`load_fold_models` of ``folds_dir``).
+    """
+    from edge_ecg.config import AdaptConfig
+    from edge_ecg.records.aami import DS1
+    from edge_ecg.runtime.adapt import model_key
+
+    if sources is None:
+        sources = {"mitdb": (data_root / "mitdb", list(DS1)), "svdb": (data_root / "svdb", svdb_records(data_root / "svdb"))}
+    ids = [f"{db}/{n}" for db, (_, names) in sources.items() for n in names]
+    assignment = fold_assignment(ids, folds_dir)
+    if models is None:
+        models = load_fold_models(folds_dir, assignment.values())
+    t0 = time.perf_counter()
+    beats, probs, excluded, clf_of = oof_record_set(sources, models, assignment, progress=progress)
+    infer_s = time.perf_counter() - t0
+    designs = {"none": None, **{d: AdaptConfig(design=d) for d in CANDIDATES}}
+    t0 = time.perf_counter()
+    results = summarise(evaluate_adaptation(beats, probs, excluded, clf_of, designs), designs, tuple(sources))
+    keys = {k: model_key(m.path) for k, m in models.items() if getattr(m, "path", None) is not None}
+    counts = {db: beats.subset(np.char.startswith(beats.record.astype(str), f"{db}/")).class_counts()
+              for db in sources}
+    return {"round": 2, "folds": str(folds_dir), "fold_model_keys": {f"fold{k}": v for k, v in keys.items()},
+            "selection_set": " + ".join(f"{db} {len(n)} records" for db, (_, n) in sources.items())
+            + ", each by the fold model that did not train on it (out of fold)",
+            "leads": {db: LEADS.get(db) for db in sources}, "records": ids, "record_fold": assignment,
+            "beats": len(beats), "class_counts": beats.class_counts(), "class_counts_per_database": counts,
+            "inference_s": round(infer_s, 1), "adapt_and_score_s": round(time.perf_counter() - t0, 1),
+            "results": results, "decision": decide(results)}
+
+
+def print_result(result: dict, out: Path) -> None:
+    """The figures and decision, one line each."""
     d = result["decision"]
     for name, r in result["results"].items():
         f = r["figures"]
         print(f"{name:>10}: score {f['score']:.2f}  SVEB Se/+P/F1 {f['sveb_se']}/{f['sveb_ppv']}/{f['sveb_f1']}  "
               f"VEB {f['veb_se']}/{f['veb_ppv']}/{f['veb_f1']}  acc {f['accuracy']}")
+        for db, g in r.get("per_database", {}).items():
+            print(f"{'':>12}{db}: score {g['score']}  SVEB F1 {g['sveb_f1']}  VEB F1 {g['veb_f1']}  acc {g['accuracy']}")
     print(f"winner {d['winner']}; on by default: {d['on_by_default']} ({json.dumps(d)})")
-    print(f"-> {args.out}")
+    print(f"-> {out}")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument("--model", type=Path, default=ROOT / "models" / "edge_ecg_int8.tflite",
+                       help="round 1: the int8 model scored on svdb")
+    which.add_argument("--folds", type=Path, default=None,
+                       help=f"round 2: the fold models' folder (fold<k>/{FOLD_MODEL}), e.g. "
+                            "tools/results/cv8_runs/rrpath_svdb; DS1 + svdb out of fold")
+    parser.add_argument("--data-root", type=Path,
+                        default=Path(os.environ.get("EDGE_ECG_DATA") or ROOT.parent / "shared" / "data"))
+    parser.add_argument("--out", type=Path, default=None,
+                        help="result JSON [default: tools/results/adapt_select.json, with --folds adapt_select_oof.json]")
+    args = parser.parse_args(argv)
+    out = args.out or ROOT / "tools" / "results" / ("adapt_select_oof.json" if args.folds else "adapt_select.json")
+    try:
+        if args.folds is not None:
+            result = run_oof_selection(args.folds, args.data_root)
+        else:
+            result = run_selection(args.model, args.data_root / "svdb")
+    except (FileNotFoundError, ValueError) as exc:
+        parser.exit(2, f"error: {exc}\n")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
+    print_result(result, out)
     return 0
 
 

@@ -1,10 +1,14 @@
 """Learning the wearer (issue 17): the adaptation of ``edge_ecg.runtime.adapt``, with and without.
 
-- **selection set** (svdb, 40 records never seen by today's model; what ``tools/adapt_select.py``
-  chose by) and **DS2** (the final report only; nothing was chosen on it): gross SVEB / VEB
+- **svdb** (40 records; round 1's selection set of ``tools/adapt_select.py``, part of round
+  2's) and **DS2** (the final report only; nothing was chosen on it): gross SVEB / VEB
   Se, +P, F1 and accuracy with and without adaptation, at the reference beats (offline) and
   end to end through the stream with our own detector; per record, where adaptation lowers
-  S or V F1 and by how much;
+  S or V F1 and by how much. When the measured model trained on svdb records (its
+  ``training_metrics.json``, ``train_records`` + ``val_records``, beside the model), the svdb
+  section is **out of fold**: each record classified (offline and through the stream) by the
+  int8 model of the round-8 cross-validation fold that did not train on it
+  (:data:`adapt_select.FOLDS_DIR`, ``fold<k>/model_int8.tflite``), and labelled so;
 - **patient-specific (clinic) mode**, EC57's protocol: the first 5 minutes of each record's
   reference labels teach the adaptation and only the remaining 25 minutes are scored,
   beside no adaptation and unsupervised adaptation scored on the same 25 minutes;
@@ -56,7 +60,8 @@ def stream_run(clf, rec, config):
 
 def end_to_end(clf, db_dir: Path, records, lead: str | None, config, seconds: float | None = None) -> dict:
     """EC57 figures of the stream (own detector) on ``records``, without and with adaptation,
-    per-record F1, and CPU time per beat of each."""
+    per-record F1, and CPU time per beat of each. ``clf``: one classifier, or record name ->
+    classifier (out of fold)."""
     from edge_ecg.evaluate import Report, score_record
     from edge_ecg.records.load import load_record
 
@@ -65,13 +70,14 @@ def end_to_end(clf, db_dir: Path, records, lead: str | None, config, seconds: fl
     cpu = {"none": 0.0, "adapt": 0.0}
     n_beats = {"none": 0, "adapt": 0}
     for name in records:
-        rec = load_record(db_dir, name, lead=lead or clf.window.lead)
+        model = clf[name] if isinstance(clf, dict) else clf
+        rec = load_record(db_dir, name, lead=lead or model.window.lead)
         if seconds is not None:
             n = int(seconds * rec.fs)
             keep = rec.beat_samples < n
             rec.signal, rec.beat_samples, rec.beat_classes = rec.signal[:n], rec.beat_samples[keep], rec.beat_classes[keep]
         for key, cfg in (("none", None), ("adapt", config)):
-            events, cpu_s = stream_run(clf, rec, cfg)
+            events, cpu_s = stream_run(model, rec, cfg)
             beats = [e for e in events if e.label is not None]
             cpu[key] += cpu_s
             n_beats[key] += len(events)
@@ -87,10 +93,16 @@ def end_to_end(clf, db_dir: Path, records, lead: str | None, config, seconds: fl
 
 
 def offline(clf, db_dir: Path, records, lead: str | None, config) -> dict:
+    """:func:`offline_scores` of one classifier on ``records``."""
+    beats, probs, excluded = _select().record_set(clf, db_dir, records, lead=lead)
+    return offline_scores(clf, beats, probs, excluded, config)
+
+
+def offline_scores(clf, beats, probs, excluded, config) -> dict:
     """Offline figures (reference beats) without / with adaptation, per-record changes, and
-    the clinic mode's table (first :data:`CLINIC_MINUTES` labelled, the rest scored)."""
+    the clinic mode's table (first :data:`CLINIC_MINUTES` labelled, the rest scored). ``clf``:
+    one classifier, or record name -> classifier (out of fold)."""
     sel = _select()
-    beats, probs, excluded = sel.record_set(clf, db_dir, records, lead=lead)
     ev = sel.evaluate_adaptation(beats, probs, excluded, clf, {"none": None, "adapt": config})
     r = ev["reports"]
     out = {k: sel.figures(v) for k, v in r.items()}
@@ -113,9 +125,7 @@ def offline(clf, db_dir: Path, records, lead: str | None, config) -> dict:
 def warm_up(clf, beats, probs, config) -> dict:
     """How long adaptation needs: per record, the time (s) of its first adapted beat and the
     share of its beats labelled from an adapted state; their median over the records."""
-    from edge_ecg.runtime.adapt import adapt_records, make_adapter
-
-    _, flags = adapt_records(make_adapter(clf, config), beats.record, beats.X, beats.rr, probs)
+    _, flags = _select().adapt_by_model(clf, beats, probs, config)
     first, share = {}, {}
     for name in dict.fromkeys(beats.record.tolist()):
         sel = beats.record == name
@@ -175,6 +185,44 @@ def costs(model: Path, mitdb: Path, quick: bool = False) -> dict:
             "ratio_target": 1.25}
 
 
+def training_records(model: Path) -> set[str] | None:
+    """The records the model at ``model`` trained on (``train_records`` + ``val_records`` of the
+    ``training_metrics.json`` beside it; ids like ``"svdb/800"``), None when it has none."""
+    import json
+
+    metrics = Path(model).parent / "training_metrics.json"
+    if not metrics.is_file():
+        return None
+    m = json.loads(metrics.read_text())
+    return set(m.get("train_records") or ()) | set(m.get("val_records") or ())
+
+
+def out_of_fold_svdb(model: Path, svdb: Path, records, config, seconds) -> dict | None:
+    """The svdb section out of fold (each record by its round-8 fold int8 model), when ``model``
+    trained on any of ``records``; None otherwise (the section measures ``model`` itself)."""
+    from edge_ecg.runtime.adapt import model_key
+
+    from benchmarks import ROOT
+
+    sel = _select()
+    ids = [f"svdb/{r}" for r in records]
+    seen = sorted(set(ids) & (training_records(model) or set()))
+    if not seen:
+        return None
+    folds = sel.FOLDS_DIR
+    assignment = sel.fold_assignment(ids, folds)
+    models = sel.load_fold_models(folds, assignment.values())
+    beats, probs, excluded, clf_of = sel.oof_record_set({"svdb": (svdb, list(records))}, models, assignment)
+    return {"records": list(records),
+            "out_of_fold": {"folds": str(folds.relative_to(ROOT)), "record_fold": assignment,
+                            "fold_model_keys": {f"fold{k}": model_key(m.path) for k, m in models.items()
+                                                if getattr(m, "path", None) is not None},
+                            "measured_model_trained_on": len(seen)},
+            "offline": offline_scores(clf_of, beats, probs, excluded, config),
+            "stream": end_to_end({r: models[assignment[f"svdb/{r}"]] for r in records}, svdb, records, "ECG1",
+                                 config, seconds)}
+
+
 def run(ctx) -> dict:
     from edge_ecg.config import AdaptConfig, to_dict
     from edge_ecg.records.aami import DS2
@@ -198,8 +246,9 @@ def run(ctx) -> dict:
     out = {"model": str(model.relative_to(model.parents[1]) if len(model.parents) > 1 else model),
            "model_key": model_key(model), "config": to_dict(config), "on_by_default": ADAPT_BY_DEFAULT,
            "quick": ctx.quick}
-    out["svdb"] = {"records": svdb_records, "offline": offline(clf, svdb, svdb_records, "ECG1", config),
-                   "stream": end_to_end(clf, svdb, svdb_records, "ECG1", config, seconds)}
+    out["svdb"] = out_of_fold_svdb(model, svdb, svdb_records, config, seconds) or {
+        "records": svdb_records, "out_of_fold": None, "offline": offline(clf, svdb, svdb_records, "ECG1", config),
+        "stream": end_to_end(clf, svdb, svdb_records, "ECG1", config, seconds)}
     out["ds2"] = {"records": ds2, "offline": offline(clf, ctx.mitdb, ds2, None, config),
                   "stream": end_to_end(clf, ctx.mitdb, ds2, None, config, seconds)}
     out["drift"] = drift(clf, ctx.mitdb, config) if not ctx.quick else {}
@@ -231,12 +280,20 @@ def _changes(ch: dict) -> str:
             f"{len(ch['raised_gt_threshold'])}); largest drops: {worst}")
 
 
+def _needs(cfg: dict) -> str:
+    """What the design needs before its first adapted beat, in words."""
+    if cfg["design"] == "cluster":
+        return f"once a group of look-alike beats holds {cfg['min_votes']} of one timing"
+    return f"once the model has been sure of at least {cfg['min_support']} beats of two classes"
+
+
 def render(result: dict) -> str:
     cfg = result["config"]
     lines = [
         f"Model `{result['model']}` (key {result['model_key']}); design `{cfg['design']}` "
-        f"(`edge_ecg.runtime.adapt`, chosen on svdb by `tools/adapt_select.py`, "
-        f"`tools/results/adapt_select.json`); on by default: {result['on_by_default']}. Each record is one "
+        f"(`edge_ecg.runtime.adapt`, chosen by `tools/adapt_select.py`: round 1 on svdb, "
+        f"`tools/results/adapt_select.json`; round 2 on DS1 + svdb out of fold, "
+        f"`tools/results/adapt_select_oof.json`); on by default: {result['on_by_default']}. Each record is one "
         "wearer, starting cold; labels are causal. Figures in %, gross EC57.",
         "",
     ]
@@ -244,6 +301,8 @@ def render(result: dict) -> str:
                        ("ds2", "DS2, {n} records (final report only: nothing was chosen on it)")):
         d = result[key]
         title = title.format(n=len(d["records"]))
+        if d.get("out_of_fold"):
+            title = svdb_oof_title(d)
         off, st = d["offline"], d["stream"]
         lines += [f"**{title}**", "", *HEAD,
                   _figure_rows("reference beats, no adaptation", off["none"]),
@@ -253,8 +312,8 @@ def render(result: dict) -> str:
                   "",
                   f"- Reference beats: {_changes(off['record_changes'])}.",
                   f"- How long it needs: the first adapted beat comes after a median "
-                  f"{_f(off['warm_up']['median_first_adapted_s'])} s (once the model has been sure of at least "
-                  f"{cfg['min_support']} beats of two classes); a median {_f(off['warm_up']['median_adapted_pct'])} % "
+                  f"{_f(off['warm_up']['median_first_adapted_s'])} s ({_needs(cfg)}); a median "
+                  f"{_f(off['warm_up']['median_adapted_pct'])} % "
                   f"of a record's beats are labelled from an adapted state; never adapted: "
                   f"{', '.join(off['warm_up']['records_never_adapted']) or 'none'}.",
                   f"- Stream: {_changes(st['record_changes'])}. Stream CPU per beat "
@@ -302,12 +361,22 @@ def render(result: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def svdb_oof_title(d: dict) -> str:
+    """The svdb section's heading when it was measured out of fold."""
+    o = d["out_of_fold"]
+    return (f"svdb, {len(d['records'])} records, out of fold (the measured model trained on "
+            f"{o['measured_model_trained_on']} of them: each record is classified here by the int8 model of the "
+            f"round-8 cross-validation fold that did not train on its patient, `{o['folds']}/fold<k>/model_int8.tflite`, "
+            "offline and through the stream; part of adaptation round 2's selection set)")
+
+
 def headline(result: dict) -> list[tuple[str, str, str]]:
     """README rows: DS2 SVEB / VEB F1 without -> with adaptation, and its per-beat cost."""
     d = result["ds2"]["offline"]
     s = result["svdb"]["offline"]
     return [
-        ("adaptation to the wearer (unsupervised), SVEB F1; VEB F1: svdb (selection set); DS2",
+        ("adaptation to the wearer (unsupervised), SVEB F1; VEB F1: svdb ("
+         f"{'out of fold' if result['svdb'].get('out_of_fold') else 'selection set'}); DS2",
          f"{_f(s['none']['sveb_f1'])} -> {_f(s['adapt']['sveb_f1'])}; {_f(s['none']['veb_f1'])} -> "
          f"{_f(s['adapt']['veb_f1'])} %; DS2 {_f(d['none']['sveb_f1'])} -> {_f(d['adapt']['sveb_f1'])}; "
          f"{_f(d['none']['veb_f1'])} -> {_f(d['adapt']['veb_f1'])} %", "SVEB F1 >= 80 %"),
