@@ -111,6 +111,7 @@ def test_data_info_on_any_folder_counts_patients_and_symbols(two_databases):
     assert "ECG1" in text and "B as N" in text
     reg = CliRunner().invoke(main, ["data", "info", "--registry"])
     assert reg.exit_code == 0 and "icentia11k" in reg.output and "32 patients" in reg.output
+    assert "record sets EVEN (40), ODD (38)" in reg.output and "record sets DS1 (22), DS2 (22)" in reg.output
 
 
 def test_fetch_icentia_by_patient_range(tmp_path, monkeypatch):

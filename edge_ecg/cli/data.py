@@ -142,6 +142,7 @@ def info(directory: Path | None, data: Path | None, db: str | None, registry: bo
                        f"leads {', '.join(e['leads'])}{' (else the first signal)' if e['first_signal_fallback'] else ''}"
                        f"; patients: {e['patients']}"
                        + (f"; excluded {', '.join(e['exclude'])}" if e["exclude"] else "")
+                       + (f"; record sets {', '.join(f'{k} ({n})' for k, n in e['sets'].items())}" if e["sets"] else "")
                        + ("" if e["beats"] else "; noise, no beats"))
         return
     from edge_ecg.records.info import database_info, format_info
