@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from edge_ecg.beats.sequence import BeatHistory, sequence_beats_of
-from edge_ecg.errors import DeviceError, EdgeEcgError, ModelError
+from edge_ecg.errors import DeviceError, EdgeEcgError, ModelError, first_line
 from edge_ecg.runtime.classifier import Classifier
 from edge_ecg.runtime.metadata import ModelMetadata, TensorInfo, read_metadata, read_model_bytes
 
@@ -99,7 +99,7 @@ def load_interpreter(model: str | Path | bytes, threads: int = 1, delegate: str 
                 interpreter.allocate_tensors()
             except (ValueError, RuntimeError) as exc:
                 where = "model" if not isinstance(model, (str, Path)) else str(model)
-                raise ModelError(f"{where}: {name} cannot load it ({_first_line(exc)})") from None
+                raise ModelError(f"{where}: {name} cannot load it ({first_line(exc)})") from None
         return interpreter, name
     if runtime:
         raise EdgeEcgError(f"TFLite runtime {runtime!r} is not installed; {INSTALL_HINT}")
@@ -114,16 +114,11 @@ def _edgetpu_delegate(mod):
         # destructor prints a traceback after our one-line error.
         ctypes.CDLL(EDGETPU_LIBRARY)
     except OSError as exc:
-        raise DeviceError(f"Edge TPU library {EDGETPU_LIBRARY} not found ({_first_line(exc)}); {hint}") from None
+        raise DeviceError(f"Edge TPU library {EDGETPU_LIBRARY} not found ({first_line(exc)}); {hint}") from None
     try:
         return mod.load_delegate(EDGETPU_LIBRARY)
     except (ValueError, OSError, RuntimeError) as exc:
-        raise DeviceError(f"Edge TPU delegate {EDGETPU_LIBRARY} could not be loaded ({_first_line(exc)}); {hint}") from None
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
+        raise DeviceError(f"Edge TPU delegate {EDGETPU_LIBRARY} could not be loaded ({first_line(exc)}); {hint}") from None
 
 
 # --------------------------------------------------------------------------- (de)quantisation
