@@ -192,3 +192,33 @@ def test_svdb_even_and_odd_sets_and_a_folder_given_for_a_registry_name(two_datab
         write_db_record(elsewhere, name, 128.0, ("ECG1", "ECG2"), BEATS, seed=i)
     rs = resolve_spec("svdb:800,802", data_root=two_databases, folders={"svdb": elsewhere})
     assert rs.folder == elsewhere and rs.name == "svdb" and rs.ids() == ["svdb/800", "svdb/802"]
+
+
+def test_training_records_is_the_one_place_a_run_learns_its_records(two_databases, tmp_path):
+    """train_run and the ablation benchmark both read their records through training_records:
+    record sets split patient-wise, or MIT-BIH names checked in --data; bad input is one line."""
+    from dataclasses import replace
+
+    from edge_ecg.config import RunConfig
+    from edge_ecg.model.train import training_records
+
+    base = RunConfig()
+
+    def with_train(**kw):
+        return replace(base, train=replace(base.train, **kw))
+
+    cfg = with_train(data=("svdb", "incartdb@2"), val_records=("svdb/802", "incartdb/I03"))
+    recs = training_records(cfg, None, data_root=two_databases)
+    assert recs.val_names == ["svdb/802", "incartdb/I03"]
+    assert recs.train_names == ["svdb/800", "svdb/804", "incartdb/I01", "incartdb/I02"]
+    assert recs.db_dir == two_databases / "svdb"  # no MIT-BIH folder given: the first set's
+    assert [rs.weight for rs in recs.record_sets] == [1.0, 2.0]
+    assert recs.patient_of["incartdb/I01"] == recs.patient_of["incartdb/I02"]
+    # naming one record of a patient holds out the patient's other records too
+    cfg = with_train(data=("incartdb",), val_records=("incartdb/I01",))
+    assert training_records(cfg, None, data_root=two_databases).val_names == ["incartdb/I01", "incartdb/I02"]
+    with pytest.raises(DataError, match="DS1 records"):  # MIT-BIH names, no such folder content
+        training_records(base, tmp_path)
+    write_db_record(tmp_path / "mitdb", "100", 360.0, ("MLII", "V5"), BEATS)
+    with pytest.raises(ConfigError, match="DS2 record mitdb/100"):
+        training_records(with_train(data=("mitdb:100",)), tmp_path / "mitdb")

@@ -13,7 +13,7 @@ import platform
 
 import numpy as np
 
-from edge_ecg.errors import EdgeEcgError
+from edge_ecg.errors import EdgeEcgError, first_line
 from edge_ecg.tfcompat import quiet_native_stderr
 from edge_ecg.runtime.interpreter import TFLiteClassifier, quantize
 from edge_ecg.runtime.metadata import ModelMetadata, read_metadata
@@ -103,7 +103,7 @@ def _micro_error(model: bytes, probe) -> str:
             interp.set_input(data, index)
         interp.invoke()
     except Exception as exc:
-        return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return first_line(exc)
     return "unknown failure"
 
 

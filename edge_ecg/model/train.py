@@ -49,7 +49,7 @@ from typing import Callable
 import numpy as np
 
 from edge_ecg.config import CLASSES, RunConfig, TrainConfig, to_json
-from edge_ecg.errors import ConfigError, DataError
+from edge_ecg.errors import ConfigError, DataError, first_line
 from edge_ecg.records.aami import DS1, DS2
 
 log = logging.getLogger(__name__)
@@ -195,6 +195,45 @@ def split_patients(record_sets, val_records, fraction: float) -> tuple[list[str]
         raise ConfigError("every training record is a validation record; leave some for training")
     return train, val, patient_of
 
+
+
+@dataclass(frozen=True)
+class TrainingRecords:
+    """The records a run trains and validates on, resolved and checked before any slow work.
+
+    ``train_names`` / ``val_names`` are MIT-BIH record names (``train.records``) or, with
+    ``train.data``, ``db/record`` ids of ``record_sets`` (``patient_of`` maps each id to its
+    patient). ``db_dir`` is the MIT-BIH folder (or the first set's folder)."""
+
+    db_dir: Path | None
+    train_names: list[str]
+    val_names: list[str]
+    record_sets: list | None = None
+    patient_of: dict | None = None
+    lead: str | None = None
+
+    def load(self, config: RunConfig, progress: bool = True) -> tuple:
+        """``(train, validation)`` beats, as :func:`load_training_beats` makes them for ``config``'s feed."""
+        return load_training_beats(self.db_dir, list(config.train.records) or list(DS1), self.val_names, config,
+                                   progress, lead=self.lead, record_sets=self.record_sets)
+
+
+def training_records(config: RunConfig, db_dir: str | Path | None, data_root: str | Path | None = None,
+                     lead: str | None = None) -> TrainingRecords:
+    """What :func:`train_run` trains on: ``config.train.data``'s record sets split patient-wise
+    (:func:`split_patients`; ``mitdb`` is ``db_dir`` when given, other databases are looked for in
+    ``data_root``), else ``train.records`` of the MIT-BIH folder ``db_dir`` (:func:`check_records`).
+    Raises a one-line :class:`ConfigError` / :class:`DataError` for missing data or a DS2 leak."""
+    tc = config.train
+    db_dir = Path(db_dir) if db_dir is not None else None
+    if tc.data:
+        from edge_ecg.records.sets import resolve_specs
+
+        sets = resolve_specs(tc.data, data_root=data_root, lead=lead, folders=None if db_dir is None else {"mitdb": db_dir})
+        train, val, patient_of = split_patients(sets, tc.val_records, tc.val_fraction)
+        return TrainingRecords(db_dir or sets[0].folder, train, val, sets, patient_of, lead)
+    train, val = check_records(db_dir, config)
+    return TrainingRecords(db_dir, train, val, lead=lead)
 
 # --------------------------------------------------------------------------- imbalance
 
@@ -570,15 +609,10 @@ def train_run(
     record_sets, patient_of = None, None
     if beats is not None:
         train_names, val_names = (list(dict.fromkeys(b.record.tolist())) for b in beats)
-    elif tc.data:
-        from edge_ecg.records.sets import resolve_specs
-
-        record_sets = resolve_specs(tc.data, data_root=data_root, lead=lead,
-                                    folders=None if db_dir is None else {"mitdb": db_dir})
-        train_names, val_names, patient_of = split_patients(record_sets, tc.val_records, tc.val_fraction)
-        db_dir = db_dir or record_sets[0].folder
     else:
-        train_names, val_names = check_records(db_dir, config)
+        records = training_records(config, db_dir, data_root=data_root, lead=lead)
+        db_dir, record_sets, patient_of = records.db_dir, records.record_sets, records.patient_of
+        train_names, val_names = records.train_names, records.val_names
     init_path = resolve_init(tc.init, config) if tc.init else None
     noise = None
     aug = config.augment
@@ -771,7 +805,7 @@ def load_init_weights(model, path: Path) -> None:
     try:
         model.set_weights(source.get_weights())
     except ValueError as exc:
-        raise ConfigError(f"--init {path}: its weights do not fit this network ({str(exc).splitlines()[0][:120]})") from None
+        raise ConfigError(f"--init {path}: its weights do not fit this network ({first_line(exc, 120)})") from None
 
 
 #: Resident bytes per training beat with ``train.feed = memory`` (windows, RR, the epoch's augmented

@@ -115,7 +115,9 @@ def run(ctx: BenchContext) -> dict:
         for arch in ARCHS:
             for seed in seeds:
                 if any(r["arch"] == arch and r["seed"] == seed for r in runs):
+                    _say(f"{arch} seed {seed}: kept from {done_path.name}")
                     continue
+                _say(f"{arch} seed {seed}: training ({len(runs) + 1} of {len(ARCHS) * len(seeds)})")
                 cfg = dataclasses.replace(base, model=dataclasses.replace(base.model, arch=arch),
                                           train=dataclasses.replace(base.train, seed=seed))
                 t0 = time.perf_counter()
@@ -138,6 +140,8 @@ def run(ctx: BenchContext) -> dict:
                     "seconds": time.perf_counter() - t0,
                 })
                 write_json_atomic(done_path, done)
+                _say(f"{arch} seed {seed}: DS2 macro-F1 {100 * g['macro_f1']:.1f} after {runs[-1]['seconds']:.0f} s "
+                     f"(saved in {done_path.name})")
     runs = sorted(runs, key=lambda r: (ARCHS.index(r["arch"]), r["seed"]))
     table = {}
     for arch in ARCHS:
@@ -152,20 +156,17 @@ def run(ctx: BenchContext) -> dict:
             "runs": _nan_free(runs), "table": table, "published": PUBLISHED}
 
 
-def training_beats(config, ctx: BenchContext) -> tuple:
-    """``(train, validation)`` BeatSets of ``config``'s training data, as ``train_run`` would read them."""
-    from edge_ecg.model.train import check_records, load_training_beats, split_patients
-    from edge_ecg.records.aami import DS1
-    from edge_ecg.records.sets import resolve_specs
+def _say(msg: str) -> None:
+    """A progress line (nine trainings take hours: each start and end is printed)."""
+    print(f"   [ablation] {msg}", flush=True)
 
-    tc = config.train
-    in_memory = dataclasses.replace(config, train=dataclasses.replace(tc, feed="memory"))
-    if tc.data:
-        sets = resolve_specs(tc.data, data_root=ctx.data_root, folders={"mitdb": ctx.mitdb})
-        _, val_names, _ = split_patients(sets, tc.val_records, tc.val_fraction)
-        return load_training_beats(ctx.mitdb, [], val_names, in_memory, progress=False, record_sets=sets)
-    _, val_names = check_records(ctx.mitdb, config)
-    return load_training_beats(ctx.mitdb, list(tc.records) or list(DS1), val_names, in_memory, progress=False)
+
+def training_beats(config, ctx: BenchContext) -> tuple:
+    """``(train, validation)`` BeatSets of ``config``'s training data, the records ``train_run`` reads."""
+    from edge_ecg.model.train import training_records
+
+    in_memory = dataclasses.replace(config, train=dataclasses.replace(config.train, feed="memory"))
+    return training_records(in_memory, ctx.mitdb, data_root=ctx.data_root).load(in_memory, progress=False)
 
 
 def write_json_atomic(path: Path, obj) -> None:
