@@ -12,38 +12,48 @@
 - :func:`end_to_end_scores` runs a classifier through the whole stream (our own detector)
   and offline, per record; :func:`gap_decomposition` and :func:`summarise_scores` pool them.
 
-Pure numpy; matplotlib is imported only to plot.
+Pure numpy; matplotlib is imported only to plot. The names are loaded on first use (PEP 562):
+the stream, which needs only :class:`TruthMatcher`, does not pay for the reports.
 """
 
-from edge_ecg.evaluate.ec57 import MATRIX_LABELS, RecordScore, class_counts, ec57_stats, score_record
-from edge_ecg.evaluate.end_to_end import (
-    cut_record,
-    end_to_end_scores,
-    gap_decomposition,
-    load_record_id,
-    snap_to_reference,
-    summarise_scores,
-)
-from edge_ecg.evaluate.match import MATCH_WINDOW_S, TruthMatcher, match_beats, tolerance_samples
-from edge_ecg.evaluate.report import Report, plot_confusion, score_predictions
+from __future__ import annotations
 
-__all__ = [
-    "MATCH_WINDOW_S",
-    "MATRIX_LABELS",
-    "RecordScore",
-    "Report",
-    "TruthMatcher",
-    "class_counts",
-    "cut_record",
-    "ec57_stats",
-    "end_to_end_scores",
-    "gap_decomposition",
-    "load_record_id",
-    "match_beats",
-    "plot_confusion",
-    "score_predictions",
-    "score_record",
-    "snap_to_reference",
-    "summarise_scores",
-    "tolerance_samples",
-]
+import importlib
+from typing import TYPE_CHECKING
+
+#: Each public name and the submodule that defines it.
+_WHERE = {
+    "MATRIX_LABELS": "ec57", "RecordScore": "ec57", "class_counts": "ec57", "ec57_stats": "ec57",
+    "score_record": "ec57",
+    "cut_record": "end_to_end", "end_to_end_scores": "end_to_end", "gap_decomposition": "end_to_end",
+    "load_record_id": "end_to_end", "snap_to_reference": "end_to_end", "summarise_scores": "end_to_end",
+    "MATCH_WINDOW_S": "match", "TruthMatcher": "match", "match_beats": "match", "tolerance_samples": "match",
+    "Report": "report", "plot_confusion": "report", "score_predictions": "report",
+}
+
+__all__ = sorted(_WHERE)
+
+if TYPE_CHECKING:  # for readers and static tools; at run time __getattr__ loads them
+    from edge_ecg.evaluate.ec57 import MATRIX_LABELS, RecordScore, class_counts, ec57_stats, score_record  # noqa: F401
+    from edge_ecg.evaluate.end_to_end import (  # noqa: F401
+        cut_record,
+        end_to_end_scores,
+        gap_decomposition,
+        load_record_id,
+        snap_to_reference,
+        summarise_scores,
+    )
+    from edge_ecg.evaluate.match import MATCH_WINDOW_S, TruthMatcher, match_beats, tolerance_samples  # noqa: F401
+    from edge_ecg.evaluate.report import Report, plot_confusion, score_predictions  # noqa: F401
+
+
+def __getattr__(name: str):
+    if name not in _WHERE:
+        raise AttributeError(f"module 'edge_ecg.evaluate' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"edge_ecg.evaluate.{_WHERE[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__
