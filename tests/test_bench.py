@@ -151,3 +151,16 @@ def test_tools_run_as_plain_scripts_without_path_tricks():
         res = subprocess.run([sys.executable, f"tools/{name}", "--help"], cwd=ROOT, capture_output=True, text=True,
                              timeout=120)
         assert res.returncode == 0 and res.stdout.startswith("usage:"), (name, res.stderr[-800:])
+
+
+def test_the_ablation_verdict_is_read_from_the_seeds():
+    from benchmarks.ablation import verdict
+
+    def runs(**scores):
+        return [{"arch": a, "seed": i, "ds2": {"macro_f1": v}} for a, vals in scores.items() for i, v in enumerate(vals)]
+
+    text = verdict(runs(cnn=[0.70, 0.74], lstm=[0.72, 0.75], cnn_lstm=[0.80, 0.78]))
+    assert "cnn 70.0, 74.0" in text and "cnn_lstm 78.0, 80.0" in text and "beats either half" in text
+    assert "within the seed spread" in verdict(runs(cnn=[0.70, 0.74], lstm=[0.72, 0.79], cnn_lstm=[0.80, 0.78]))
+    assert "overlap" in verdict(runs(cnn=[0.70, 0.79], lstm=[0.72, 0.79], cnn_lstm=[0.80, 0.78]))
+    assert "no verdict" in verdict(runs(cnn=[0.7], cnn_lstm=[0.8]))

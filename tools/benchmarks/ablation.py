@@ -204,6 +204,26 @@ def _train_data(result: dict) -> str:
     return " + ".join("DS1" if d == "mitdb:DS1" else d for d in data)
 
 
+def verdict(runs: list[dict], key: str = "macro_f1") -> str:
+    """Whether the hybrid beats either half, read from the runs: each architecture's DS2 macro-F1
+    per seed, and whether every seed of ``cnn_lstm`` scored above every seed of the other two."""
+    by_arch = {a: sorted(100 * r["ds2"][key] for r in runs if r["arch"] == a and r["ds2"].get(key) is not None)
+               for a in ARCHS}
+    if not by_arch.get("cnn_lstm") or not all(by_arch.values()):
+        return "Not every architecture has a finished run: no verdict."
+    per = "; ".join(f"{a} {', '.join(f'{v:.1f}' for v in vals)}" for a, vals in by_arch.items())
+    worst = by_arch["cnn_lstm"][0]
+    beaten = [a for a in ARCHS if a != "cnn_lstm" and by_arch[a][-1] < worst]
+    if len(beaten) == len(ARCHS) - 1:
+        claim = "every cnn_lstm seed scored above every seed of cnn and of lstm: the hybrid beats either half here"
+    elif beaten:
+        claim = (f"every cnn_lstm seed scored above every {beaten[0]} seed, but not above every seed of the other: "
+                 "the hybrid's lead over it is within the seed spread")
+    else:
+        claim = "the seeds overlap: no architecture's lead is larger than the seed spread"
+    return f"DS2 macro-F1 per seed (%): {per}. Verdict: {claim}."
+
+
 def render(result: dict) -> str:
     lines = [
         f"The shipped model's configuration ({_config_source(result)}) with only `model.arch` changed; "
@@ -219,6 +239,7 @@ def render(result: dict) -> str:
         lines.append(f"| ours: {arch} | {t['params']} | {_ms(t['val_macro_f1'])} | {_ms(t['v_se'])} | "
                      f"{_ms(t['v_ppv'])} | {_ms(t['s_se'])} | {_ms(t['s_ppv'])} | {_ms(t['acc'])} | "
                      f"{_ms(t['macro_f1'])} |")
+    lines += ["", verdict(result.get("runs", [])), ""]
     for p in PUBLISHED:  # figures from papers, not measurements: always the module's checked list
         def cell(v):
             return "-" if v is None else f"{v:g}"
