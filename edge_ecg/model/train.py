@@ -196,7 +196,6 @@ def split_patients(record_sets, val_records, fraction: float) -> tuple[list[str]
     return train, val, patient_of
 
 
-
 @dataclass(frozen=True)
 class TrainingRecords:
     """The records a run trains and validates on, resolved and checked before any slow work.
@@ -234,6 +233,7 @@ def training_records(config: RunConfig, db_dir: str | Path | None, data_root: st
         return TrainingRecords(db_dir or sets[0].folder, train, val, sets, patient_of, lead)
     train, val = check_records(db_dir, config)
     return TrainingRecords(db_dir, train, val, lead=lead)
+
 
 # --------------------------------------------------------------------------- imbalance
 
