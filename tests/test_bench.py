@@ -136,7 +136,7 @@ def test_the_end_to_end_gap_is_decomposed_step_by_step(tiny_db):
 
 
 TOOLS = ("bench.py", "boards.py", "cv_select.py", "adapt_select.py", "impulses.py", "train_memory.py",
-         "select_model.py")
+         "select_model.py", "retrain_check.py")
 
 
 def test_tools_run_as_plain_scripts_without_path_tricks():
@@ -164,3 +164,17 @@ def test_the_ablation_verdict_is_read_from_the_seeds():
     assert "within the seed spread" in verdict(runs(cnn=[0.70, 0.74], lstm=[0.72, 0.79], cnn_lstm=[0.80, 0.78]))
     assert "overlap" in verdict(runs(cnn=[0.70, 0.79], lstm=[0.72, 0.79], cnn_lstm=[0.80, 0.78]))
     assert "no verdict" in verdict(runs(cnn=[0.7], cnn_lstm=[0.8]))
+
+
+def test_retrain_check_compares_histories_epoch_by_epoch():
+    from retrain_check import compare_history
+
+    def hist(*rows):
+        return [{"phase": p, "epoch": e, "loss": loss, "val": {"macro_f1": f1}} for p, e, loss, f1 in rows]
+
+    shipped = hist(("float", 1, 0.61, 0.718), ("float", 2, 0.37, 0.808), ("qat", 1, 0.30, 0.80))
+    same = compare_history(hist(("float", 1, 0.61, 0.718), ("float", 2, 0.37, 0.808), ("qat", 1, 0.30, 0.80)), shipped)
+    assert same["identical"] == same["epochs"] == same["shipped_epochs"] == 3
+    drift = compare_history(hist(("float", 1, 0.61, 0.718), ("float", 2, 0.3701, 0.808), ("float", 3, 0.3, 0.8)), shipped)
+    assert drift["identical"] == 1 and [r["identical"] for r in drift["rows"]] == [True, False, False]
+    assert drift["rows"][2]["shipped_loss"] is None
