@@ -606,13 +606,11 @@ def train_run(
     role = cluster_role(tc.strategy)  # a malformed TF_CONFIG stops here, before anything is written
     if resume and tc.strategy != "default":
         raise ConfigError(f"--resume works only with train.strategy default, not {tc.strategy!r}")
-    record_sets, patient_of = None, None
     if beats is not None:
-        train_names, val_names = (list(dict.fromkeys(b.record.tolist())) for b in beats)
+        records = TrainingRecords(db_dir, *(list(dict.fromkeys(b.record.tolist())) for b in beats), lead=lead)
     else:
         records = training_records(config, db_dir, data_root=data_root, lead=lead)
-        db_dir, record_sets, patient_of = records.db_dir, records.record_sets, records.patient_of
-        train_names, val_names = records.train_names, records.val_names
+    db_dir = records.db_dir
     init_path = resolve_init(tc.init, config) if tc.init else None
     noise = None
     aug = config.augment
@@ -620,8 +618,7 @@ def train_run(
         from edge_ecg.model.augment import find_nstdb, load_noise_bank
 
         noise = load_noise_bank(find_nstdb(db_dir, nstdb_dir), config.window, aug)
-    run = _RunInputs(config, db_dir, beats, lead, record_sets, train_names, val_names, patient_of, noise, init_path,
-                     role, progress, echo, t_start, resume)
+    run = _RunInputs(config, records, beats, noise, init_path, role, progress, echo, t_start, resume)
     if not role.is_chief:  # a worker trains in a scratch folder; the chief writes `out`
         metrics = _write_run(run, _worker_dir())
         echo(f"worker {role.index} of {role.workers} done; the chief writes the run folder ({metrics['seconds']:.0f} s)")
@@ -637,13 +634,8 @@ class _RunInputs:
     """What :func:`train_run` checked and resolved before training: everything :func:`_write_run` needs."""
 
     config: RunConfig
-    db_dir: Path | None
+    records: TrainingRecords
     beats: tuple | None
-    lead: str | None
-    record_sets: list | None
-    train_names: list[str]
-    val_names: list[str]
-    patient_of: dict | None
     noise: object
     init_path: Path | None
     role: object
@@ -657,7 +649,8 @@ def _write_run(run: _RunInputs, run_dir: Path) -> dict:
     """The training itself, written into ``run_dir`` (a staging folder, or a worker's scratch
     folder, removed here); returns the metrics."""
     config, tc, beats, echo, progress = run.config, run.config.train, run.beats, run.echo, run.progress
-    record_sets, val_names, train_names, noise = run.record_sets, run.val_names, run.train_names, run.noise
+    records, noise = run.records, run.noise
+    record_sets, val_names, train_names = records.record_sets, records.val_names, records.train_names
     if run.resume and (run_dir / "config.json").is_file() and (run_dir / "config.json").read_text() != to_json(config):
         raise ConfigError(f"{run_dir}: an interrupted run of another configuration; remove that folder to start "
                           "afresh, or resume with the configuration it was started with")
@@ -675,15 +668,14 @@ def _write_run(run: _RunInputs, run_dir: Path) -> dict:
 
         feed, why = ("shards" if isinstance(beats[0], ShardedBeats) else "memory"), "auto: the beats given"
     else:
-        feed, why = resolve_feed(tc, ecg_seconds(run.db_dir, list(tc.records) or list(DS1), record_sets)
+        feed, why = resolve_feed(tc, ecg_seconds(records.db_dir, list(tc.records) or list(DS1), record_sets)
                                  if tc.feed == "auto" else 0.0, available_memory_bytes())
     if feed != tc.feed:  # what `auto` chose runs; config.json keeps what was asked
         config = replace(config, train=replace(tc, feed=feed))
         tc = config.train
         echo(f"feed: {feed} ({why})")
     if beats is None:
-        beats = load_training_beats(run.db_dir, list(tc.records) or list(DS1), val_names, config, progress,
-                                    lead=run.lead, record_sets=record_sets)
+        beats = records.load(config, progress)
     train, val = beats
     if len(train) == 0 or len(val) == 0:
         raise DataError("the training or validation records hold no annotated beats")
@@ -751,7 +743,7 @@ def _write_run(run: _RunInputs, run_dir: Path) -> dict:
         "class_weights": dict(zip(CLASSES, map(float, weights))),
         "noise_augmentation": None if noise is None else {"types": list(noise.tracks), "minutes": noise.minutes},
         "data": None if record_sets is None else [rs.describe() for rs in record_sets],
-        "val_patients": None if run.patient_of is None else sorted({run.patient_of[r] for r in val_names}),
+        "val_patients": None if records.patient_of is None else sorted({records.patient_of[r] for r in val_names}),
         "init": None if run.init_path is None else str(run.init_path),
         "float": float_summary,
         "qat": qat_summary,
