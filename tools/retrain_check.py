@@ -30,9 +30,8 @@ import sys
 import time
 from pathlib import Path
 
-from benchmarks import machine_info
+from benchmarks import ROOT, machine_info
 
-ROOT = Path(__file__).resolve().parents[1]
 BUDGET_S = 30 * 60
 
 
@@ -75,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data-root", type=Path, help="folder holding mitdb/, nstdb/, svdb/")
     ap.add_argument("--out", type=Path, default=ROOT / "tools" / "results" / "retrain_check.json")
     args = ap.parse_args(argv)
-    data_root = args.data_root or Path(os.environ.get("EDGE_ECG_DATA", ROOT.parent / "shared" / "data"))
+    data_root = args.data_root or Path(os.environ.get("EDGE_ECG_DATA") or ROOT.parent / "shared" / "data")
     run = args.run
     command = None
     if run is None:
