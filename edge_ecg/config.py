@@ -43,6 +43,7 @@ RR_FEATURES: tuple[str, ...] = (
     "prev_rr_ratio",  # prev_rr / local_rr
     "pre_rr_long_ratio",  # pre_rr / mean RR of the last 5 minutes
     "rr_irregularity",  # RMSSD / mean of the 10 RR intervals before pre_rr
+    "rr_irregularity_median",  # median |successive difference| / median, of the 10 RR intervals before pre_rr
 )
 
 

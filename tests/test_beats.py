@@ -13,16 +13,31 @@ def test_rr_features_hand_computed():
     fs = 100.0
     r = np.array([0, 80, 160, 200, 300])  # RR: 0.8, 0.8, 0.4 (premature), 1.0 (pause)
     f = rr_features(r, fs)
-    assert f.shape == (5, 7) and f.dtype == np.float32
-    np.testing.assert_allclose(f[0], [DEFAULT_RR_S] * 3 + [1, 1, 1, 0])
+    assert f.shape == (5, 8) and f.dtype == np.float32
+    np.testing.assert_allclose(f[0], [DEFAULT_RR_S] * 3 + [1, 1, 1, 0, 0])
     np.testing.assert_allclose(f[1, :3], [0.8, 0.8, 0.8])
     # beat 3: pre 0.4, prev 0.8, local mean(0.8, 0.8, 0.4); the rhythm before it was regular
     local = (0.8 + 0.8 + 0.4) / 3
-    np.testing.assert_allclose(f[3], [0.4, 0.8, local, 0.4 / local, 0.8 / local, 0.4 / local, 0.0], rtol=1e-6,
-                               atol=1e-7)
+    np.testing.assert_allclose(f[3], [0.4, 0.8, local, 0.4 / local, 0.8 / local, 0.4 / local, 0.0, 0.0],
+                               rtol=1e-6, atol=1e-7)
     assert f[3, 3] < 0.7  # a premature beat stands out against the patient's own rhythm
     # beat 4: the intervals before its own are 0.8, 0.8, 0.4: RMSSD sqrt((0 + 0.4**2) / 2) over mean 2/3
     np.testing.assert_allclose(f[4, 6], np.sqrt(0.16 / 2) / (2 / 3), rtol=1e-6)
+    # ... and their median |difference| (0, 0.4 -> 0.2) over their median (0.8)
+    np.testing.assert_allclose(f[4, 7], 0.2 / 0.8, rtol=1e-6)
+
+
+def test_robust_irregularity_tells_pauses_and_runs_from_fibrillation():
+    """The median-based irregularity stays low in a regular rhythm broken by a pause and a run of
+    early beats (as in MIT-BIH 232), where RMSSD / mean does not; it stays high in an AF-like rhythm."""
+    fs = 100.0
+    names = ("rr_irregularity", "rr_irregularity_median")
+    rr_sinus = [1.2] * 12 + [3.0] + [1.2] * 3 + [0.6, 0.6] + [1.2] * 3  # slow sinus, a pause, two early beats
+    rr_af = np.random.default_rng(3).uniform(0.45, 1.05, 22)
+    sinus = rr_features(np.cumsum(np.round(np.array(rr_sinus) * fs)).astype(int), fs, names)[-1]
+    af = rr_features(np.cumsum(np.round(rr_af * fs)).astype(int), fs, names)[-1]
+    assert sinus[0] > 0.5 and sinus[1] < 0.05
+    assert af[1] > 0.1 > 2 * sinus[1]
 
 
 def test_rr_features_are_past_only():

@@ -63,6 +63,31 @@ The rule was fixed (and committed) before any candidate was trained under it:
 5. What ships is the winner's fold-1 run: the same as ``edge-ecg train --config
    tools/candidates/<winner>.json``, since fold 1 is its validation set."""
 
+#: Round 10's rule (issue 28), fixed and committed before any of its candidates trained; the
+#: model card's "Cross-validation rounds" has it with the candidates. Computed by
+#: :func:`round10_value` from ``score --inrun`` results.
+ROUND10_RULE = """Round 10: speed and S beats inside runs (issue 28).
+
+1. Each seed run's four fold models (Keras QAT) are scored on their held-out records, the 62 of
+   DS1 + svdb pooled (EC57 gross): offline macro-F1 (N, S, V) at the reference beats, the same
+   end to end through the stream with our own detector, and in-run S sensitivity: the share of
+   the reference S beats whose prev_rr_ratio (from the reference beats) is below 0.85 that are
+   labelled S offline. A seed's score is the mean of the three.
+2. A candidate's value is the mean of its seeds' scores minus one third of the sample standard
+   deviation of its in-run S sensitivity over the seeds (0 with one seed).
+3. Only a candidate whose int8 p50 is at most 0.25x the shipped model's, side by side
+   (tools/arch_speed.py, measured before training), may replace the baseline (the first listed,
+   the shipped recipe).
+4. The eligible candidate of highest value replaces the baseline if its value is higher than the
+   baseline's (no margin); between challengers the higher value wins, a tie going to the one
+   listed first.
+5. What ships is the winner's seed-0 fold-1 run, converted to int8; DS2 chooses nothing."""
+
+#: Round 10: in-run S beats are those whose prev_rr_ratio (reference beats) is below this.
+IN_RUN_PREV_RR_RATIO = 0.85
+#: Round 10: the largest int8 p50 ratio to the shipped model a challenger may have.
+ROUND10_SPEED_LIMIT = 0.25
+
 #: How much a challenger's score must exceed the baseline's (the first-listed candidate's) to
 #: replace it (a fraction: 0.005 is half a point); ``score --margin`` overrides it.
 MARGIN = 0.005

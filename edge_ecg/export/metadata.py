@@ -35,6 +35,8 @@ def rr_definitions(features: tuple[str, ...]) -> dict[str, str]:
         "pre_rr_long_ratio": f"pre_rr / mean RR interval of the last {LONG_WINDOW_S:g} s",
         "rr_irregularity": f"RMS of successive differences / mean, of the {LOCAL_BEATS} RR intervals before "
                            "pre_rr (0 until two exist)",
+        "rr_irregularity_median": f"median |successive difference| / median, of the {LOCAL_BEATS} RR intervals "
+                                  "before pre_rr (0 until two exist)",
     }
     note = f"past-only; missing history: pre_rr={DEFAULT_RR_S} s, prev_rr=pre_rr, averages over what exists"
     out = {name: table.get(name, "") for name in features}
