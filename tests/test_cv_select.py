@@ -145,3 +145,31 @@ def test_several_seeds_score_by_their_mean(cv, tmp_path, monkeypatch, capsys):
     assert [round(c["score"], 3) for c in result["candidates"]] == [0.71, 0.72]
     assert result["chosen"] == "b"  # by the mean, though its seed 1 is the worst run of all
     assert result["seeds"] == [0, 1] and set(result["candidates"][1]["seeds"]) == {"0", "1"}
+
+
+def test_round10_value_charges_an_unstable_in_run_decision(cv):
+    """Rule 2: mean seed score minus a third of the in-run sensitivity's sample sd."""
+    assert cv.round10_value([0.8], [0.3]) == pytest.approx(0.8)
+    steady = cv.round10_value([0.80, 0.80, 0.80], [0.60, 0.60, 0.60])
+    shaky = cv.round10_value([0.80, 0.80, 0.80], [0.30, 0.60, 0.90])
+    assert steady == pytest.approx(0.80) and shaky == pytest.approx(0.80 - 0.30 / 3)
+
+
+def test_round10_only_a_fast_enough_challenger_replaces_the_baseline(cv):
+    """Rules 3-4: an ineligible (too slow) challenger never wins; no margin; ties go to the first listed."""
+    assert cv.round10_choose([0.70, 0.75], [True, False]) == 0
+    assert cv.round10_choose([0.70, 0.7001], [True, True]) == 1
+    assert cv.round10_choose([0.70, 0.69], [True, True]) == 0
+    assert cv.round10_choose([0.70, 0.75, 0.75], [True, True, True]) == 1
+    assert cv.round10_choose([0.70, 0.72, 0.75], [True, True, True]) == 2
+
+
+def test_round10_candidates_meet_the_committed_speed_gate_before_training(cv):
+    """The speed each round-10 challenger was measured at (random weights, tools/arch_speed.py) is
+    committed, and the candidates' windows are what the model card says."""
+    speed = json.loads((ROOT / "tools" / "results" / "arch_speed_round10.json").read_text())["models"]
+    for name in ("fast_short", "fast_short_rr"):
+        assert speed[name]["ratio_p50"] <= cv.ROUND10_SPEED_LIMIT
+        config = json.loads((cv.CANDIDATES / f"{name}.json").read_text())
+        assert (config["window"]["pre_s"], config["window"]["post_s"], config["model"]["lstm_units"]) == (0.35, 0.5, 16)
+    assert cv.IN_RUN_PREV_RR_RATIO == 0.85

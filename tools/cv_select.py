@@ -37,6 +37,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from edge_ecg.evaluate.runs import IN_RUN_PREV_RR_RATIO  # round 10's in-run threshold (0.85)
+
 HERE = Path(__file__).resolve().parent
 CANDIDATES = HERE / "candidates"
 RESULTS = HERE / "results" / "cv_selection.json"  # default --out
@@ -83,8 +85,6 @@ ROUND10_RULE = """Round 10: speed and S beats inside runs (issue 28).
    listed first.
 5. What ships is the winner's seed-0 fold-1 run, converted to int8; DS2 chooses nothing."""
 
-#: Round 10: in-run S beats are those whose prev_rr_ratio (reference beats) is below this.
-IN_RUN_PREV_RR_RATIO = 0.85
 #: Round 10: the largest int8 p50 ratio to the shipped model a challenger may have.
 ROUND10_SPEED_LIMIT = 0.25
 
@@ -233,16 +233,117 @@ def fold_scores(run: Path, mitdb: Path, records) -> tuple[list, list]:
     return stream, offline
 
 
-def _end_to_end(run: Path, mitdb: Path, records) -> tuple[list, list]:
-    """Per-record EC57 scores ``(stream, offline)`` of ``run``'s QAT model on ``records``."""
+def fold_in_run(run: Path, mitdb: Path, records) -> dict:
+    """Round 10: per held-out record, its S beats in runs labelled S offline by ``run``'s QAT model
+    (:func:`edge_ecg.evaluate.in_run_scores`), kept in ``<run>/held_out_inrun.json`` and reused
+    while the run's ``metrics.json`` is not newer."""
+    cache = run / "held_out_inrun.json"
+    if cache.is_file() and cache.stat().st_mtime > (run / "metrics.json").stat().st_mtime:
+        saved = json.loads(cache.read_text())
+        if saved["records"] == list(records):
+            return saved["counts"]
+    from edge_ecg.evaluate import in_run_scores
+
+    counts = in_run_scores(_keras_classifier(run), mitdb, records)
+    tmp = cache.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"records": list(records), "counts": counts}, indent=1) + "\n")
+    tmp.replace(cache)
+    return counts
+
+
+def in_run_summary(candidate: str, runs: Path, mitdb: Path, svdb: bool) -> dict:
+    """Round 10: the candidate's held-out S beats (every fold pooled) in runs, alone and by run length:
+    ``{kind: {"n", "labelled_s", "se"}}``."""
+    from edge_ecg.evaluate.runs import add_counts, sensitivity
+
+    per_record = {}
+    for k in range(len(FOLDS)):
+        per_record.update(fold_in_run(fold_dir(runs, candidate, k), mitdb, held_out(k, svdb)))
+    total = add_counts(list(per_record.values()))
+    return {kind: {"n": n, "labelled_s": s, "se": sensitivity((n, s))} for kind, (n, s) in total.items()}
+
+
+def round10_value(seed_scores: list[float], in_run_se: list[float]) -> float:
+    """Round 10's value of a candidate (rule 2): the mean of its seeds' scores minus a third of the
+    sample standard deviation of its in-run S sensitivity over the seeds (0 with one seed)."""
+    import statistics
+
+    spread = statistics.stdev(in_run_se) if len(in_run_se) > 1 else 0.0
+    return sum(seed_scores) / len(seed_scores) - spread / 3.0
+
+
+def round10_choose(values: list[float], eligible: list[bool]) -> int:
+    """Round 10's winner (rules 3-4): index 0 (the baseline) unless an eligible challenger's value
+    is higher; among challengers the highest value, a tie to the one listed first."""
+    best = 0
+    for i in range(1, len(values)):
+        if eligible[i] and values[i] > values[best]:
+            best = i
+    return best
+
+
+def trained_seeds(candidate: str, runs: Path, seeds: list[int]) -> list[int]:
+    """Those of ``seeds`` whose four fold runs of ``candidate`` have finished."""
+    return [sd for sd, name in zip(seeds, with_seeds(candidate, seeds))
+            if all((fold_dir(runs, name, k) / "metrics.json").is_file() for k in range(len(FOLDS)))]
+
+
+def score_round10(candidates: list[str], runs: Path, mitdb: Path, seeds: list[int], speed_file: Path) -> dict:
+    """Round 10 (:data:`ROUND10_RULE`): every candidate's trained seeds scored with the in-run line,
+    its value, eligibility by speed (``speed_file``: ``tools/arch_speed.py --out``) and the choice."""
+    speed = json.loads(speed_file.read_text())["models"]
+    results = []
+    for i, c in enumerate(candidates):
+        done = trained_seeds(c, runs, seeds)
+        if not done:
+            sys.exit(f"Error: {c} has no seed with all {len(FOLDS)} folds trained in {runs}")
+        per_seed = {}
+        for sd, name in zip(done, with_seeds(c, done)):
+            summary = score_candidate(name, runs, mitdb, svdb=True)
+            in_run = in_run_summary(name, runs, mitdb, svdb=True)
+            se = in_run["in_run"]["se"]
+            per_seed[str(sd)] = {**summary, "in_run": in_run, "seed_score": (
+                summary["offline"]["macro_f1"] + summary["stream"]["macro_f1"] + se) / 3.0}
+        scores = [x["seed_score"] for x in per_seed.values()]
+        ses = [x["in_run"]["in_run"]["se"] for x in per_seed.values()]
+        ratio = speed.get(c, {}).get("ratio_p50")
+        results.append({"candidate": c, "seeds_scored": done, "value": round10_value(scores, ses),
+                        "mean_score": sum(scores) / len(scores), "in_run_se": ses, "speed_ratio_p50": ratio,
+                        "eligible": i == 0 or (ratio is not None and ratio <= ROUND10_SPEED_LIMIT),
+                        "seeds": per_seed})
+    winner = round10_choose([r["value"] for r in results], [r["eligible"] for r in results])
+    return {"rule": ROUND10_RULE, "folds": [list(f) for f in FOLDS], "svdb_folds": [list(f) for f in SVDB_FOLDS],
+            "in_run_prev_rr_ratio": IN_RUN_PREV_RR_RATIO, "speed_limit": ROUND10_SPEED_LIMIT,
+            "speed_file": str(speed_file), "candidates": results, "chosen": results[winner]["candidate"]}
+
+
+def _print_round10(result: dict) -> None:
+    for r in result["candidates"]:
+        ses = ", ".join(f"{100 * x:.1f}" for x in r["in_run_se"])
+        speed = f"{r['speed_ratio_p50']:.3f}x" if r["speed_ratio_p50"] is not None else "1x (incumbent)"
+        print(f"{r['candidate']:<16} value {100 * r['value']:.2f}  mean score {100 * r['mean_score']:.2f}  "
+              f"in-run S Se {ses} (seeds {r['seeds_scored']})  speed {speed}  "
+              f"{'eligible' if r['eligible'] else 'NOT eligible (too slow)'}", flush=True)
+        for sd, x in r["seeds"].items():
+            print(f"    seed {sd}: {_figures(x, 'S F1', 'V F1')}; in-run S Se {100 * x['in_run']['in_run']['se']:.1f} "
+                  f"of {x['in_run']['in_run']['n']}", flush=True)
+    print(f"chosen: {result['chosen']}")
+
+
+def _keras_classifier(run: Path):
     from edge_ecg.config import load_config
-    from edge_ecg.evaluate import end_to_end_scores
     from edge_ecg.model.predict import KerasClassifier
     from edge_ecg.model.run import load_keras_model
 
     model = run / "model_qat.keras"
-    clf = KerasClassifier(load_keras_model(model), load_config(run / "config.json"), model)
-    scores = end_to_end_scores(clf, mitdb, records)
+    return KerasClassifier(load_keras_model(model), load_config(run / "config.json"), model)
+
+
+def _end_to_end(run: Path, mitdb: Path, records) -> tuple[list, list]:
+    """Per-record EC57 scores ``(stream, offline)`` of ``run``'s QAT model on ``records``."""
+    from edge_ecg.evaluate import end_to_end_scores
+
+    scores = end_to_end_scores(_keras_classifier(run), mitdb, records)
     return scores["stream"], scores["offline"]
 
 
@@ -309,6 +410,8 @@ def main(argv: list[str] | None = None) -> int:
     score_p.add_argument("--ds2", action="store_true", help="after choosing, score each candidate's fold-1 model on DS2")
     score_p.add_argument("--svdb", action="store_true", help="round 8: score the svdb folds too (DS1 + svdb pooled, "
                          "and each apart)")
+    score_p.add_argument("--round10", type=Path, metavar="SPEED_JSON", help="score by round 10's rule (issue 28: "
+                         "in-run S beats, seed spread, speed gate from this tools/arch_speed.py result); implies --svdb")
     sub.choices["score-fold"].add_argument("--svdb", action="store_true", help="as for score")
     sub.choices["score-fold"].description = ("Score every finished fold run that is not scored yet (kept in the run "
                                              "folder, reused by `score`), skipping folds still training.")
@@ -352,6 +455,12 @@ def _run(args) -> int:
                     t0 = time.perf_counter()
                     fold_scores(run, mitdb, held_out(k, args.svdb))
                     print(f"{name} fold {k + 1}: scored ({time.perf_counter() - t0:.0f} s)", flush=True)
+        return 0
+    if args.round10:
+        result = score_round10(args.candidates, args.runs, mitdb, seeds, args.round10)
+        _print_round10(result)
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(result, indent=2) + "\n")
         return 0
     results = []
     for c in args.candidates:

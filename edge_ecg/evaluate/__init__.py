@@ -11,6 +11,8 @@
   reference positions (offline evaluation of a classifier).
 - :func:`end_to_end_scores` runs a classifier through the whole stream (our own detector)
   and offline, per record; :func:`gap_decomposition` and :func:`summarise_scores` pool them.
+- :func:`in_run_counts` (and :func:`in_run_scores` for a classifier on records): S beats
+  inside runs (reference ``prev_rr_ratio`` < 0.85) and by run length, labelled S or not.
 
 Pure numpy; matplotlib is imported only to plot. The names are loaded on first use (PEP 562):
 the stream, which needs only :class:`TruthMatcher`, does not pay for the reports.
@@ -27,6 +29,8 @@ _WHERE = {
     "score_record": "ec57",
     "cut_record": "end_to_end", "end_to_end_scores": "end_to_end", "gap_decomposition": "end_to_end",
     "load_record_id": "end_to_end", "snap_to_reference": "end_to_end", "summarise_scores": "end_to_end",
+    "in_run_scores": "end_to_end", "offline_labels": "end_to_end",
+    "IN_RUN_PREV_RR_RATIO": "runs", "in_run_counts": "runs", "in_run_mask": "runs", "s_run_lengths": "runs",
     "MATCH_WINDOW_S": "match", "TruthMatcher": "match", "match_beats": "match", "tolerance_samples": "match",
     "Report": "report", "plot_confusion": "report", "score_predictions": "report",
 }
@@ -39,12 +43,15 @@ if TYPE_CHECKING:  # for readers and static tools; at run time __getattr__ loads
         cut_record,
         end_to_end_scores,
         gap_decomposition,
+        in_run_scores,
         load_record_id,
+        offline_labels,
         snap_to_reference,
         summarise_scores,
     )
     from edge_ecg.evaluate.match import MATCH_WINDOW_S, TruthMatcher, match_beats, tolerance_samples  # noqa: F401
     from edge_ecg.evaluate.report import Report, plot_confusion, score_predictions  # noqa: F401
+    from edge_ecg.evaluate.runs import IN_RUN_PREV_RR_RATIO, in_run_counts, in_run_mask, s_run_lengths  # noqa: F401
 
 
 def __getattr__(name: str):

@@ -85,10 +85,7 @@ def end_to_end_scores(clf, mitdb: str | Path, records, seconds: float | None = N
     record short. A record id ``db/record`` (``svdb/800``) is read from the folder ``db``
     beside ``mitdb`` (:func:`load_record_id`).
     """
-    from edge_ecg.beats.dataset import record_beats
-    from edge_ecg.config import CLASSES
     from edge_ecg.evaluate.ec57 import score_record
-    from edge_ecg.model.predict import predict_records
     from edge_ecg.stream.pipeline import StreamPipeline
     from edge_ecg.stream.runner import run_stream
     from edge_ecg.stream.sources import ReplaySource
@@ -98,9 +95,7 @@ def end_to_end_scores(clf, mitdb: str | Path, records, seconds: float | None = N
     out["unclassified"] = 0
 
     def at(rec, positions):
-        beats = record_beats(rec, clf.window, r_samples=None if positions is None else np.asarray(positions))
-        pred = predict_records(clf, beats)  # a fresh stream of beats for a sequence model
-        labels = [CLASSES[i] for i in np.argmax(pred, axis=1)]
+        labels = offline_labels(clf, rec, positions)
         pos = rec.beat_samples if positions is None else positions
         return score_record(rec.beat_samples, rec.beat_classes, pos, labels, rec.fs, excluded=rec.excluded,
                             name=rec.name)
@@ -120,6 +115,30 @@ def end_to_end_scores(clf, mitdb: str | Path, records, seconds: float | None = N
         if decompose:
             out["at_stream_positions"].append(at(rec, found))
             out["snapped"].append(at(rec, snap_to_reference(rec.beat_samples, found, rec.fs)))
+    return out
+
+
+def offline_labels(clf, rec, positions=None) -> list[str]:
+    """Class letters of classifier ``clf`` for the beats of loaded record ``rec``, windowed by the
+    offline builder at ``positions`` (R-peak samples at ``rec.fs``; None: the reference beats)."""
+    from edge_ecg.beats.dataset import record_beats
+    from edge_ecg.config import CLASSES
+    from edge_ecg.model.predict import predict_records
+
+    beats = record_beats(rec, clf.window, r_samples=None if positions is None else np.asarray(positions))
+    pred = predict_records(clf, beats)  # a fresh stream of beats for a sequence model
+    return [CLASSES[i] for i in np.argmax(pred, axis=1)]
+
+
+def in_run_scores(clf, mitdb: str | Path, records) -> dict:
+    """Per record (id -> :func:`edge_ecg.evaluate.runs.in_run_counts`): how many of its reference S
+    beats in runs, alone and in runs of each length classifier ``clf`` labels S offline."""
+    from edge_ecg.evaluate.runs import in_run_counts
+
+    out = {}
+    for name in records:
+        rec = load_record_id(mitdb, name, clf.window)
+        out[name] = in_run_counts(rec.beat_samples, rec.beat_classes, offline_labels(clf, rec), rec.fs)
     return out
 
 
