@@ -13,6 +13,8 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import numpy as np
+
 from benchmarks import ROOT, BenchContext, model_label, reference_model, shipped_model
 
 NAME = "accuracy"
@@ -57,6 +59,27 @@ def _summary(report) -> dict:
     return out
 
 
+def s_in_runs(beats, probs) -> dict:
+    """S beats inside runs and by run length (:func:`edge_ecg.evaluate.in_run_counts`), labelled S
+    or not, with and without record 232: ``{"all" | "without_232": {kind: {"n", "labelled_s", "se"}}}``."""
+    from edge_ecg.config import CLASSES
+    from edge_ecg.evaluate import in_run_counts
+    from edge_ecg.evaluate.runs import add_counts, sensitivity
+
+    labels = np.array(CLASSES)[np.argmax(probs, axis=1)]
+    classes = np.array(CLASSES)[beats.y]
+    per_record = {}
+    for name in dict.fromkeys(beats.record):
+        m = beats.record == name
+        per_record[str(name)] = in_run_counts(beats.sample[m], classes[m], labels[m], beats.window.fs)
+
+    def table(names):
+        total = add_counts([per_record[n] for n in names])
+        return {kind: {"n": n, "labelled_s": k, "se": sensitivity((n, k))} for kind, (n, k) in total.items()}
+
+    return {"all": table(per_record), "without_232": table([n for n in per_record if n != "232"])}
+
+
 def _clean(obj):
     if isinstance(obj, dict):
         return {k: _clean(v) for k, v in obj.items()}
@@ -83,7 +106,8 @@ def run(ctx: BenchContext) -> dict:
         if path is None:
             continue
         clf = load_run_classifier(path)
-        report, _, _ = evaluate_classifier(clf, ctx.mitdb, records, progress=False, title=f"{label}: {path.name}")
+        report, probs, beats = evaluate_classifier(clf, ctx.mitdb, records, progress=False,
+                                                   title=f"{label}: {path.name}")
         png = ctx.out_dir / f"accuracy_confusion_{label}.png"
         report.plot_confusion(png, title=f"DS2, {label} model ({path.name})")
         result["models"][label] = {
@@ -94,6 +118,7 @@ def run(ctx: BenchContext) -> dict:
             "per_record": {name: {"V_se": s["V"]["se"], "V_ppv": s["V"]["ppv"], "S_se": s["S"]["se"],
                                   "S_ppv": s["S"]["ppv"], "accuracy": s["accuracy"], "n": s["n_ref"]}
                            for name, s in report.per_record.items()},
+            "s_in_runs": s_in_runs(beats, probs),
             "matrix": report.matrix.tolist(),
             "plot": png.name,
         }
@@ -137,6 +162,17 @@ def render(result: dict) -> str:
     if "int8_minus_keras_macro_f1" in result:
         lines.append(f"\nint8 minus its Keras source, macro-F1: {100 * result['int8_minus_keras_macro_f1']:+.2f} "
                      "points (target: within 0.5).")
+    lines += ["", "S beats inside runs (issue 28): the share of DS2's reference S beats of each kind labelled S, % "
+              "(in a run: reference `prev_rr_ratio` < 0.85; run length counted in consecutive S beats; "
+              "number of beats in brackets), all records / without 232:", "",
+              "| model | in a run | not in a run | alone | runs of 2-9 | runs of 10+ |", "|---|---:|---:|---:|---:|---:|"]
+    for label, m in sorted(result["models"].items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else 9):
+        runs = m.get("s_in_runs")
+        if not runs:
+            continue
+        cells = [f"{_p(runs['all'][k]['se'])} ({runs['all'][k]['n']}) / {_p(runs['without_232'][k]['se'])} "
+                 f"({runs['without_232'][k]['n']})" for k in ("in_run", "not_in_run", "alone", "run_2_9", "run_10_plus")]
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
     lines += ["", "Per record (int8): V Se / +P, S Se / +P, accuracy", "",
               "| record | beats | V Se | V +P | S Se | S +P | acc |", "|---|---:|---:|---:|---:|---:|---:|"]
     for name, r in result["models"]["int8"]["per_record"].items():
