@@ -454,6 +454,8 @@ def _run(args) -> int:
                         continue
                     t0 = time.perf_counter()
                     fold_scores(run, mitdb, held_out(k, args.svdb))
+                    if args.svdb:  # round 10's in-run line (cheap: offline labels only)
+                        fold_in_run(run, mitdb, held_out(k, args.svdb))
                     print(f"{name} fold {k + 1}: scored ({time.perf_counter() - t0:.0f} s)", flush=True)
         return 0
     if args.round10:
