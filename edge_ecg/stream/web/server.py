@@ -100,6 +100,9 @@ class WebServer:
         self._httpd: _Server | None = None
         self._thread: threading.Thread | None = None
         self._files = {path: read_static(name) for path, (name, _) in STATIC.items()}
+        q = f"?token={self.token}".encode() if self.token else b""
+        for path in ("/", "/index.html"):  # the page asks for its own files with the token
+            self._files[path] = self._files[path].replace(b"{{q}}", q)
 
     # ------------------------------------------------------------------ lifecycle
 
