@@ -30,7 +30,9 @@ def _check_lead_and_column(device: str | None, lead: str | None, column: int | N
 
 
 @click.command()
-@click.option("--device", metavar="PATH", help="Serial port of an ECG board, e.g. /dev/ttyUSB0, /dev/ttyACM0, COM3.")
+@click.option("--device", metavar="PATH", help="Serial port of an ECG board, e.g. /dev/ttyUSB0, /dev/ttyACM0, COM3; or a "
+                                              "Bluetooth chest strap: ble:ADDRESS, or ble: for the first Polar H10 "
+                                              "found (the [ble] extra; see edge-ecg devices).")
 @click.option("--replay", metavar="RECORD",
               help="Replay a WFDB record: a path DIR/NAME, or a MIT-BIH name (100) looked up as --data says.")
 @click.option("--simulate", is_flag=True, help="Built-in synthetic ECG with N, S and V beats and known ground truth.")
@@ -139,7 +141,12 @@ def stream(device, replay, simulate, model, fmt, baud, fs, lead, column, speed, 
             prepare_output(path, option)
 
     # the source's own settings first: a mistake there costs no model loading
-    if device:
+    if device and device.lower().startswith("ble:"):
+        from edge_ecg.stream.ble import BleStrapSource, check_ble_options, parse_device
+
+        check_ble_options(fmt, fs, column)
+        source = BleStrapSource(parse_device(device))
+    elif device:
         from edge_ecg.stream.sources import SerialAsciiSource, SerialBinarySource
 
         if fmt == "ascii":
