@@ -12,7 +12,7 @@ import urllib.request
 import pytest
 from click.testing import CliRunner
 from conftest import FakeClassifier
-from webstream import WebStream
+from edge_ecg.stream.web.run import WebStream
 
 from edge_ecg.errors import ConfigError
 from edge_ecg.stream.events import BeatEvent
@@ -129,7 +129,7 @@ def test_stalled_and_extra_clients_never_slow_the_stream():
     """A browser that connects and never reads, plus one over the limit: the stream runs at the
     same pace, the server's memory is the ring's, and the stalled one is let go."""
     source = SimulatedSource(fs=360.0, speed=8.0, duration_s=24.0, seed=1)
-    ws = WebStream(source, FakeClassifier(), linger_s=0)
+    ws = WebStream(source, FakeClassifier())
     ws.web.server.max_clients = 2
     ws.web.server.send_timeout_s = 0.5
     ws.start()
@@ -158,3 +158,17 @@ def test_stalled_and_extra_clients_never_slow_the_stream():
         stalled.close()
         live.close()
         ws.stop()
+
+
+def test_device_side_modules_import_nothing_heavy():
+    import subprocess
+    import sys
+
+    code = ("import sys\n"
+            "import edge_ecg.stream.web.server, edge_ecg.stream.web.hub, edge_ecg.stream.web.run, edge_ecg.stream.ble\n"
+            "import edge_ecg.cli.devices, edge_ecg.cli.stream\n"
+            "from edge_ecg.stream.web.hub import class_colors; class_colors()\n"
+            "print(','.join(m for m in ('tensorflow', 'scipy', 'wfdb', 'matplotlib', 'bleak', 'selenium') "
+            "if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""

@@ -12,7 +12,7 @@ import time
 
 import pytest
 from headless import COUNT_COLOURS_JS, chrome, missing, quit_chrome
-from webstream import WebStream
+from edge_ecg.stream.web.run import WebStream
 
 from edge_ecg.stream.sources import SimulatedSource
 

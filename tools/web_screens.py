@@ -14,14 +14,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "tests"), str(Path(__file__).resolve().parent)]
 
 
 def busiest_start(record, span_s: float = 40.0) -> float:
@@ -40,10 +38,10 @@ def busiest_start(record, span_s: float = 40.0) -> float:
 
 def main(argv=None) -> int:
     from headless import chrome, missing, quit_chrome
-    from webstream import WebStream
 
     from edge_ecg.stream.model import load_classifier
     from edge_ecg.stream.sources import ReplaySource, open_replay
+    from edge_ecg.stream.web.run import WebStream
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--record", default="223")

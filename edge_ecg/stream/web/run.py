@@ -9,6 +9,7 @@ stops the server once they have read it.
 from __future__ import annotations
 
 import re
+import threading
 
 from edge_ecg.errors import ConfigError
 
@@ -57,3 +58,63 @@ def open_web(spec: str | None, token: str | None, max_clients: int = 8) -> WebRu
     host, port = parse_bind(spec)
     hub = Hub()
     return WebRun(WebServer(hub, host, port, token=token, max_clients=max_clients).bind(), hub)
+
+
+class WebStream:
+    """A stream with a page, in a background thread (tests, screenshots, benchmarks): what
+    ``edge-ecg stream --web`` does, with the source, model and port chosen by the caller.
+
+    ``source`` -> pipeline (``classifier``, ``adapter``) -> page at :attr:`url` (``host``, any
+    free port; ``token`` as ``--web-token``). :meth:`start` runs it; :meth:`join` waits and
+    gives the run's summary; the pages are told when it ended and the server serves on until
+    :meth:`stop`.
+    """
+
+    def __init__(self, source, classifier, token: str | None = None, host: str = "127.0.0.1", max_beats=None,
+                 duration_s=None, adapter=None):
+        self.source, self.classifier = source, classifier
+        from edge_ecg.stream.pipeline import StreamPipeline
+
+        self.web = open_web(f"{host}:0", token)
+        self.pipeline = StreamPipeline(classifier, adapter=adapter)
+        self.max_beats, self.duration_s = max_beats, duration_s
+        self.summary = None
+        self.error = None
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._done = threading.Event()
+
+    @property
+    def url(self) -> str:
+        return self.web.url
+
+    def start(self) -> "WebStream":
+        self.view, self.on_event = self.web.attach(self.pipeline, self.source.name)
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        ended = "error"
+        from edge_ecg.stream.runner import run_stream
+
+        try:
+            self.summary = run_stream(self.source, self.pipeline, duration_s=self.duration_s,
+                                      max_beats=self.max_beats, view=self.view, on_event=self.on_event)
+            ended = self.summary["ended"]
+        except BaseException as exc:  # noqa: BLE001 - handed to the test
+            self.error = exc
+        finally:
+            self._done.set()
+            if self.web.publisher is not None:
+                self.web.publisher.finish(ended)
+
+    def join(self, timeout: float = 60.0) -> dict | None:
+        self._done.wait(timeout)
+        if self.error is not None:
+            raise self.error
+        return self.summary
+
+    def stop(self) -> None:
+        """Stop the source and the server (idempotent)."""
+        self.source.stop()
+        self._done.wait(10)
+        self.web.server.stop(linger_s=0.0)
