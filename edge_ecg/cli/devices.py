@@ -6,6 +6,7 @@ import json
 
 import click
 
+from edge_ecg.cli._options import json_option
 
 def serial_ports() -> list[dict]:
     """Serial ports (pyserial's list), with what the system says each is."""
@@ -41,7 +42,7 @@ def ble_straps(scan_s: float) -> tuple[list[dict], str | None]:
 @click.option("--scan-s", type=click.FloatRange(min=0.5, max=60), default=5.0, show_default=True,
               help="Seconds to listen for Bluetooth straps.")
 @click.option("--no-ble", is_flag=True, help="List serial ports only (no Bluetooth scan).")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+@json_option
 def devices(scan_s, no_ble, as_json) -> None:
     """List the ECG sources in reach: serial ports and Bluetooth chest straps.
 
