@@ -21,6 +21,8 @@ EXTRA_OF_MODULE: dict[str, tuple[str, str]] = {
     "ai_edge_litert": ("the LiteRT interpreter", "edge"),
     "tflite_micro": ("tflite-micro", "micro"),
     "neurokit2": ("neurokit2", "test"),
+    "bleak": ("bleak (Bluetooth)", "ble"),
+    "selenium": ("selenium", "test"),
 }
 
 

@@ -136,7 +136,7 @@ def test_the_end_to_end_gap_is_decomposed_step_by_step(tiny_db):
 
 
 TOOLS = ("bench.py", "boards.py", "cv_select.py", "adapt_select.py", "impulses.py", "train_memory.py",
-         "select_model.py", "retrain_check.py")
+         "select_model.py", "retrain_check.py", "lead_check.py", "web_screens.py")
 
 
 def test_tools_run_as_plain_scripts_without_path_tricks():

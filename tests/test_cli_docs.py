@@ -55,7 +55,7 @@ def _ids(paths):
 def test_every_command_module_is_loaded():
     # a module the group cannot import would silently drop out of the walk above
     assert {p[0] for p in LEAVES} == {"data", "train", "evaluate", "convert", "profile", "stream", "emulate", "plot",
-                                     "explain"}
+                                     "explain", "devices"}
     assert {p for p in LEAVES if p[0] == "data"} == {("data", "fetch"), ("data", "verify"), ("data", "info")}
 
 

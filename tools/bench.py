@@ -41,7 +41,7 @@ def sections() -> dict:
 
 
 SECTION_ORDER = ["accuracy", "ablation", "noise", "qrs", "latency", "memory", "stream", "adapt", "explain", "install",
-                 "boards"]
+                 "boards", "web"]
 
 
 def write_report(out_dir: Path, report: Path) -> None:

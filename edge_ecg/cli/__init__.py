@@ -29,6 +29,7 @@ COMMANDS: dict[str, str] = {
     "profile": "edge_ecg.cli.stream:profile",
     "stream": "edge_ecg.cli.stream:stream",
     "emulate": "edge_ecg.cli.emulate:emulate",
+    "devices": "edge_ecg.cli.devices:devices",
     "plot": "edge_ecg.cli.plot:plot",
     "explain": "edge_ecg.cli.explain:explain",
 }

@@ -30,7 +30,9 @@ def _check_lead_and_column(device: str | None, lead: str | None, column: int | N
 
 
 @click.command()
-@click.option("--device", metavar="PATH", help="Serial port of an ECG board, e.g. /dev/ttyUSB0, /dev/ttyACM0, COM3.")
+@click.option("--device", metavar="PATH", help="Serial port of an ECG board, e.g. /dev/ttyUSB0, /dev/ttyACM0, COM3; or a "
+                                              "Bluetooth chest strap: ble:ADDRESS, or ble: for the first Polar H10 "
+                                              "found (the [ble] extra; see edge-ecg devices).")
 @click.option("--replay", metavar="RECORD",
               help="Replay a WFDB record: a path DIR/NAME, or a MIT-BIH name (100) looked up as --data says.")
 @click.option("--simulate", is_flag=True, help="Built-in synthetic ECG with N, S and V beats and known ground truth.")
@@ -68,8 +70,14 @@ def _check_lead_and_column(device: str | None, lead: str | None, column: int | N
                    "edge_ecg.runtime.adapt). [default: --adapt, chosen on svdb by tools/adapt_select.py]")
 @click.option("--wearer", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="With --adapt: the wearer's state file, loaded at start if it exists and saved on exit.")
+@click.option("--web", metavar="[HOST:]PORT", default=None,
+              help="Also serve a live page (strip, beats, events, latency) at http://HOST:PORT/: this machine only "
+                   "unless a HOST is given (0.0.0.0: every network, with a token in the printed URL). Read-only.")
+@click.option("--web-token", metavar="TOKEN", default=None,
+              help="With --web: the token the page's URL must carry (?token=TOKEN) [default: a random one when "
+                   "HOST is not localhost, none on localhost].")
 def stream(device, replay, simulate, model, fmt, baud, fs, lead, column, speed, start_s, data, duration, max_beats, threads,
-           delegate, jsonl, save, summary_json, view, seed, adapt, wearer) -> None:
+           delegate, jsonl, save, summary_json, view, seed, adapt, wearer, web, web_token) -> None:
     """Detect and classify heart beats live, without TensorFlow.
 
     One source: a serial board (--device), a recorded WFDB file (--replay) or the built-in
@@ -99,6 +107,9 @@ def stream(device, replay, simulate, model, fmt, baud, fs, lead, column, speed, 
       edge-ecg stream --replay ../shared/data/svdb/800 --lead ECG2 --speed 0
       edge-ecg stream --device /dev/ttyUSB0 --format binary --save run1
       edge-ecg stream --device /dev/ttyACM0 --fs 360 --adapt --wearer ~/anna.wearer
+      edge-ecg stream --simulate --web 8080                    a live page at http://127.0.0.1:8080/
+      edge-ecg stream --device ble: --web 0.0.0.0:8080         a Polar H10, watched from a phone
+      edge-ecg stream --device ble:A0:9E:1A:12:34:56 --jsonl strap.jsonl
     """
     from edge_ecg.stream.events import JsonlWriter, event_log_header
     from edge_ecg.stream.model import load_classifier
@@ -122,13 +133,20 @@ def stream(device, replay, simulate, model, fmt, baud, fs, lead, column, speed, 
     column = _check_lead_and_column(device, lead, column)
 
     from edge_ecg.outputs import prepare_output
+    from edge_ecg.stream.web.run import open_web
 
+    web_run = open_web(web, web_token)  # a busy port or a bad address: one line, before anything runs
     for option, path in (("--jsonl", jsonl), ("--summary-json", summary_json), ("--save", save)):
         if path is not None:  # missing folders are made now; an unwritable path fails before the run
             prepare_output(path, option)
 
     # the source's own settings first: a mistake there costs no model loading
-    if device:
+    if device and device.lower().startswith("ble:"):
+        from edge_ecg.stream.ble import BleStrapSource, check_ble_options, parse_device
+
+        check_ble_options(fmt, fs, column)
+        source = BleStrapSource(parse_device(device))
+    elif device:
         from edge_ecg.stream.sources import SerialAsciiSource, SerialBinarySource
 
         if fmt == "ascii":
@@ -161,8 +179,18 @@ def stream(device, replay, simulate, model, fmt, baud, fs, lead, column, speed, 
         saver = WfdbStreamWriter(save, lead=str(getattr(source, "record", None) and source.record.lead or "ECG"))
     title = f"edge-ecg stream · {source.name} · {Path(str(getattr(clf, 'path', '') or 'model')).name}"
     live_view = LiveView(title, mode=view)
-    summary = run_stream(source, pipeline, duration_s=duration, max_beats=max_beats, writer=writer, saver=saver,
-                         view=live_view, summary_json=summary_json, summary_extra=about)
+    on_event = None
+    if web_run is not None:
+        live_view, on_event = web_run.attach(pipeline, source.name, live_view, title=title)
+        click.echo(f"live page: {web_run.url}")
+    ended = "error"
+    try:
+        summary = run_stream(source, pipeline, duration_s=duration, max_beats=max_beats, writer=writer, saver=saver,
+                             view=live_view, on_event=on_event, summary_json=summary_json, summary_extra=about)
+        ended = summary["ended"]
+    finally:
+        if web_run is not None:
+            web_run.finish(ended)
     if adapter is not None and wearer is not None:
         from edge_ecg.runtime.adapt import save_wearer
 
