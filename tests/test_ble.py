@@ -150,7 +150,7 @@ def test_ble_options_and_devices_without_bluetooth(monkeypatch):
 
 @pytest.mark.realdata
 def test_record_208_through_a_fake_strap_with_the_shipped_model(mitdb_dir):
-    """MIT-BIH 208 (many V beats) resampled to 130 Hz, in µV, out of range for 5 s: the
+    """MIT-BIH 208 (many V beats) resampled to 130 Hz, in µV, out of range for 12 s: the
     shipped model still finds its V beats on both sides of the gap."""
     from edge_ecg.records.load import load_record
     from edge_ecg.signal.resample import ecg_resample
@@ -158,8 +158,10 @@ def test_record_208_through_a_fake_strap_with_the_shipped_model(mitdb_dir):
 
     rec = load_record(mitdb_dir, "208", lead="MLII")
     x = ecg_resample(np.asarray(rec.signal[: 90 * 360], dtype=np.float64), 360.0, 130.0)
-    air = Air(np.round(x * 1000).astype(np.int64), speed=30.0, dropouts=[(40.0, 45.0)])
+    # out of range for 12 s of signal (0.4 s of wall time at 30x, so a busy machine cannot sleep
+    # through it); a 1 s stall limit, so a busy machine's scheduling is not taken for a lost strap
+    air = Air(np.round(x * 1000).astype(np.int64), speed=30.0, dropouts=[(40.0, 52.0)])
     pipeline = StreamPipeline(load_classifier())
-    summary = run_stream(_source(air), pipeline, duration_s=88.0)
+    summary = run_stream(_source(air, stall_s=1.0), pipeline, duration_s=88.0)
     assert summary["source_stats"]["reconnects"] == 1 and summary["gaps"] == 1
     assert summary["counts"]["V"] >= 20 and summary["beats"] >= 80
