@@ -165,9 +165,12 @@ def run_stream(
         ended="interrupted" if interrupted else ended,
     )
     if getattr(source, "device", False):  # a board sets the pace: say how it kept it, not "x real time"
-        connected = wall - summary["source_stats"].get("disconnected_s", 0.0)
-        summary.update(device=True, fs=pipeline.fs,
-                       received_hz=round(summary["samples"] / connected, 2) if connected > 0 else None)
+        st = summary["source_stats"]
+        if st.get("active_s"):  # from the first samples to the last of each connected spell
+            connected, n = st["active_s"], st.get("active_samples", summary["samples"])
+        else:
+            connected, n = wall - st.get("disconnected_s", 0.0), summary["samples"]
+        summary.update(device=True, fs=pipeline.fs, received_hz=round(n / connected, 2) if connected > 0 else None)
     summary.update(summary_extra or {})
     if summary_json is not None:
         from edge_ecg.outputs import write_atomic
