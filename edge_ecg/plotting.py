@@ -79,6 +79,10 @@ def plot_strip(path, signal, fs: float, start_s: float, beats_s, labels, ref_s=(
               bbox_to_anchor=(1, 1.18))
     if title:
         ax.set_title(title, fontsize=10, loc="left")
-    fig.savefig(path, dpi=110, bbox_inches="tight")
-    plt.close(fig)
+    from edge_ecg.outputs import save_figure
+
+    try:
+        save_figure(fig, path, "--out", dpi=110, bbox_inches="tight")
+    finally:
+        plt.close(fig)
     return path

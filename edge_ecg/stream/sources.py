@@ -36,6 +36,9 @@ log = logging.getLogger(__name__)
 
 #: Longest text line accepted from an ASCII device (bytes); longer is garbage.
 MAX_LINE = 256
+#: Unreadable ASCII lines in a row that are repaired (the last good value held, like a glitch);
+#: a longer run is a stretch without signal, flagged unusable.
+MAX_HELD_LINES = 2
 #: Sampling rates a device (or an emulated board) may have, Hz: one range for every command.
 DEVICE_FS_RANGE = (50.0, 4000.0)
 #: Seconds of bytes without a usable sample before the source says what the bytes look like.
@@ -543,7 +546,9 @@ class AsciiParser:
     time is kept whatever the line holds: a line that does not parse is counted in
     ``bad_lines`` and a lead-off line (``!``, what a board prints while an electrode is off,
     as ``edge-ecg emulate --format ascii`` does) in ``lead_off_lines``; both become a sample
-    holding the last good value, flagged unusable (see :meth:`feed_slots`). Slots before the
+    holding the last good value (see :meth:`feed_slots`). Lead-off samples are flagged
+    unusable; so are unreadable lines from the third in a row on (:data:`MAX_HELD_LINES`):
+    one or two are repaired, as a glitch is. Slots before the
     first good value since the parser was made are dropped (there is no time to keep yet).
     The first line after a (re)connect is dropped as a probable half line (``partial_lines``);
     a line longer than :data:`MAX_LINE` bytes is garbage (``bad_lines``, no slot: it is
@@ -559,7 +564,9 @@ class AsciiParser:
         self.lead_off_lines = 0
         self.partial_lines = 0
         self.lines = 0
-        self.bad_slots = 0  # bad lines kept as (flagged) sample slots
+        self.bad_slots = 0  # bad lines kept as sample slots
+        self._bad_run: list[int] = []  # positions (in this feed's output) of the current run of bad lines
+        self._run_len = 0  # length of that run, across feeds
         self.counter_run = 0
         self.last: float | None = None  # the last good value (what a bad slot holds)
         self.reset(first=True)
@@ -584,6 +591,7 @@ class AsciiParser:
             self.bad_lines += 1
             self._buf = b""
         out, bad = [], []
+        self._bad_run = []
         for raw in parts:
             if self._skip_next:
                 self._skip_next = False
@@ -602,10 +610,13 @@ class AsciiParser:
                     self.bad_lines += 1
             if value is None:
                 if self.last is not None:
+                    lead_off = line.startswith(b"!")
                     out.append(self.last)
-                    bad.append(True)
-                    self.bad_slots += not line.startswith(b"!")
+                    bad.append(lead_off)
+                    if not lead_off:
+                        self._hold(bad)
                 continue
+            self._run_len, self._bad_run = 0, []
             if self.last is not None and value > self.last and self._several:
                 self.counter_run += 1
             else:
@@ -614,6 +625,16 @@ class AsciiParser:
             out.append(value)
             bad.append(False)
         return np.asarray(out, dtype=np.float64), np.asarray(bad, dtype=bool)
+
+    def _hold(self, bad: list[bool]) -> None:
+        """The unreadable line just added to ``bad`` holds the last value; from the
+        (:data:`MAX_HELD_LINES` + 1)-th in a row on, the run is flagged unusable."""
+        self.bad_slots += 1
+        self._run_len += 1
+        self._bad_run.append(len(bad) - 1)
+        if self._run_len > MAX_HELD_LINES:
+            for i in self._bad_run:
+                bad[i] = True
 
     def _value(self, line: bytes) -> float | None:
         self._several = False
