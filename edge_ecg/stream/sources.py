@@ -39,6 +39,8 @@ MAX_LINE = 256
 #: Unreadable ASCII lines in a row that are repaired (the last good value held, like a glitch);
 #: a longer run is a stretch without signal, flagged unusable.
 MAX_HELD_LINES = 2
+#: Largest magnitude an ASCII value may have (ADC counts or mV); beyond is garbage (digits run together).
+MAX_VALUE = 1e7
 #: Sampling rates a device (or an emulated board) may have, Hz: one range for every command.
 DEVICE_FS_RANGE = (50.0, 4000.0)
 #: Seconds of bytes without a usable sample before the source says what the bytes look like.
@@ -235,6 +237,8 @@ class ReplaySource(Source):
         self.pacer = Pacer(speed, self._stop)
         self.chunk = max(1, int(round((chunk_s or default_chunk_s(speed)) * self.fs)))
         n = len(record.signal)
+        if start_s > 0 and int(round(start_s * self.fs)) >= n:
+            raise ConfigError(f"--start {start_s:g} s is past the end of record {record.name} ({n / self.fs:.0f} s)")
         self.start = min(n, max(0, int(round(start_s * self.fs))))
         self.end = n if duration_s is None else min(n, self.start + int(round(duration_s * self.fs)))
         self.name = f"replay {record.name}"
@@ -574,12 +578,13 @@ class AsciiParser:
     def reset(self, first: bool = False) -> None:
         """Forget a partial line; with ``first``, also drop the next line (it may be cut)."""
         self._buf = b""
+        self._discarding = False  # inside a line already longer than MAX_LINE
         self._skip_next = first
 
     def feed(self, data: bytes) -> np.ndarray:
         """Parse ``data`` (any cut); returns the good values of the complete lines (float64)."""
-        values, bad = self.feed_slots(data)
-        return values[~bad]
+        values, _ = self.feed_slots(data)
+        return values[self.parsed]
 
     def feed_slots(self, data: bytes) -> tuple[np.ndarray, np.ndarray]:
         """Parse ``data`` (any cut); returns ``(values (n,) float64, bad (n,) bool)``, one per
@@ -587,10 +592,13 @@ class AsciiParser:
         buf = self._buf + data
         parts = buf.split(b"\n")
         self._buf = parts.pop()
+        if self._discarding and parts:  # the end of an over-long line: garbage, not a value
+            parts[0], self._discarding = b"", False
         if len(self._buf) > MAX_LINE:
-            self.bad_lines += 1
-            self._buf = b""
-        out, bad = [], []
+            if not self._discarding:
+                self.bad_lines += 1
+            self._buf, self._discarding = b"", True
+        out, bad, parsed = [], [], []
         self._bad_run = []
         for raw in parts:
             if self._skip_next:
@@ -599,6 +607,9 @@ class AsciiParser:
                 continue
             line = raw.strip()
             if not line:
+                continue
+            if len(line) > MAX_LINE:  # several lines run together: no sample slot of its own
+                self.bad_lines += 1
                 continue
             self.lines += 1
             if line.startswith(b"!"):
@@ -613,6 +624,7 @@ class AsciiParser:
                     lead_off = line.startswith(b"!")
                     out.append(self.last)
                     bad.append(lead_off)
+                    parsed.append(False)
                     if not lead_off:
                         self._hold(bad)
                 continue
@@ -624,6 +636,8 @@ class AsciiParser:
             self.last = value
             out.append(value)
             bad.append(False)
+            parsed.append(True)
+        self.parsed = np.asarray(parsed, dtype=bool)  # which slots hold a value read from their own line
         return np.asarray(out, dtype=np.float64), np.asarray(bad, dtype=bool)
 
     def _hold(self, bad: list[bool]) -> None:
@@ -651,7 +665,7 @@ class AsciiParser:
             value = float(token)
         except ValueError:
             return None
-        return value if np.isfinite(value) else None
+        return value if np.isfinite(value) and abs(value) <= MAX_VALUE else None
 
 
 class SerialAsciiSource(SerialSource):
