@@ -10,6 +10,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+import pytest
 from click.testing import CliRunner
 
 from edge_ecg.cli import main
@@ -155,3 +156,29 @@ def test_help_and_interrupted_training_say_what_to_do():
     assert "on DS1\n" not in res.output and "DS1 + svdb" in res.output
     assert "--resume" in interrupted_message(True) and "again" in interrupted_message(True)
     assert "--resume" in interrupted_message(False)
+
+
+@pytest.mark.tf
+def test_curves_leave_out_f1_of_a_class_validation_lacks(tmp_path):
+    pytest.importorskip("tensorflow", reason="edge_ecg.model imports TensorFlow")
+    from edge_ecg.model.train import plot_curves
+    from edge_ecg.plotting import pyplot
+
+    val = {"loss": 0.5, "macro_f1": 0.6, "S": {"f1": None}, "V": {"f1": 0.8}}
+    history = [{"phase": "float", "loss": 1.0 / k, "val": val} for k in range(1, 4)]
+    plt = pyplot()
+    seen = {}
+    real = plt.Axes.plot
+
+    def spy(ax, x, y, *a, **k):
+        seen[k.get("label")] = list(y)
+        return real(ax, x, y, *a, **k)
+
+    plt.Axes.plot = spy
+    try:
+        plot_curves(history, tmp_path / "curves.png")
+    finally:
+        plt.Axes.plot = real
+    s = [v for k, v in seen.items() if k and k.startswith("S F1")]
+    assert s and all(v != v for v in s[0])  # NaN, not 0
+    assert "S F1 (no S beats in validation)" in seen and seen["V F1"] == [80.0] * 3

@@ -196,3 +196,20 @@ def test_a_millis_column_is_detected_with_a_column_hint():
     for piece in pieces_of(lines, 50):
         good.parse(piece, time.perf_counter())
     assert good.column_hint is None
+
+
+# --------------------------------------------------------------------------- 11: the soak, short
+
+
+def test_a_short_soak_accounts_for_every_beat_and_its_counters_add_up(monkeypatch, tmp_path):
+    import benchmarks.soak as soak
+
+    monkeypatch.setattr(soak, "UNPLUG_EVERY_S", 150.0)
+    monkeypatch.setattr(soak, "LEAD_OFF_EVERY_S", 100.0)
+    monkeypatch.setattr(soak, "WARMUP_S", 60.0)
+    r = soak.soak(400.0, workdir=tmp_path)
+    assert r["all_checks_pass"], r["checks"]
+    sent = r["board"]["sent"]
+    assert sent["unplugs"] == 2 and sent["lead_off_lines"] == 4 * 5 * 360 and sent["glitches"] > 40
+    assert r["beats"]["sensitivity_outside_faults"] > 0.99
+    assert "counters that add up" in soak.render(r)
