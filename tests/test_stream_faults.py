@@ -180,6 +180,9 @@ def test_a_silent_board_says_so_in_status_and_summary():
     summary = {"source": "x", "beats": 0, "counts": {}, "skipped_quality": 0, "gaps": 0, "dropped_at_gap": 0,
                "lost_samples": 0, "bad_samples": 0, "source_stats": st}
     assert "no data from /dev/fake for 3 s" in format_summary(summary)
+    src.stop()
+    src.close()  # the end of the run: the summary, made after closing, still says it
+    assert src.stats()["status"] == "no data from /dev/fake for 3 s"
 
 
 def test_a_millis_column_is_detected_with_a_column_hint():

@@ -373,6 +373,7 @@ class SerialSource(Source):
         self.disconnected_s = 0.0
         self.last_data: float | None = None  # monotonic time of the last byte
         self.opened_at: float | None = None  # monotonic time the port was (re)opened
+        self.closed_at: float | None = None  # monotonic time the port was closed at the end of the run
         self.silent_s = 0.0  # seconds the open port gave no data for more than SILENCE_S
         self.active_s = 0.0  # seconds from first to last samples of the finished connected spells
         self.active_samples = 0  # samples of those spells (their first reads excluded)
@@ -399,6 +400,8 @@ class SerialSource(Source):
         self.reset_parser(first=True)
 
     def close(self) -> None:
+        if self.stopped and self._ser is not None:
+            self.closed_at = time.monotonic()  # the end of the run: its status is frozen here
         ser, self._ser = self._ser, None
         if ser is not None:
             try:
@@ -438,19 +441,21 @@ class SerialSource(Source):
     def status(self) -> str | None:
         """None while samples flow; else what is wrong, one line: the device is lost, silent,
         or sends bytes that give no samples (see :class:`FormatGuard`)."""
-        now = time.monotonic()
+        now = self.closed_at if self.closed_at is not None else time.monotonic()
         if self.lost_since is not None:
             return f"device lost, reconnecting ({now - self.lost_since:.0f} s)"
         if self.guard.hint:
             return self.guard.hint
         last = self.last_data if self.last_data is not None else self.opened_at
-        if self._ser is not None and last is not None and now - last > SILENCE_S:
+        open_now = self._ser is not None or self.closed_at is not None
+        if open_now and last is not None and now - last > SILENCE_S:
             return f"no data from {self.path} for {now - last:.0f} s"
         return None
 
     def _silent_now(self) -> float:
         last = self.last_data if self.last_data is not None else self.opened_at
-        return 0.0 if last is None else time.monotonic() - last
+        now = self.closed_at if self.closed_at is not None else time.monotonic()
+        return 0.0 if last is None else now - last
 
     def serial_stats(self) -> dict:
         """The counters, with the time spent disconnected and the current :meth:`status`."""
