@@ -45,3 +45,38 @@ def write_atomic(path: str | Path, data: str | bytes) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def write_or_fallback(path: str | Path, data: str | bytes, option: str = "output") -> tuple[Path, str | None]:
+    """:func:`write_atomic` ``data`` to ``path``; when that fails (a full disk, a folder made
+    read-only during the run), write it to the temporary folder instead. Returns the path
+    written and, after a fallback, the one line saying why and where (None when ``path`` was
+    written). Raises only if both fail."""
+    path = Path(path)
+    try:
+        return write_atomic(path, data), None
+    except OSError as exc:
+        why = exc.strerror or str(exc)
+    other = Path(tempfile.gettempdir()) / f"edge-ecg-{os.getpid()}-{path.name}"
+    write_atomic(other, data)
+    return other, f"{option} {path}: {why}; saved to {other} instead"
+
+
+def disk_error(option: str, path: str | Path, exc: OSError, what: str) -> str:
+    """One line for a write that failed during a run: ``option``, ``path``, the system's reason
+    and ``what`` was kept (e.g. "the file keeps the first 120 events")."""
+    return f"{option} {path}: {exc.strerror or exc}; {what}"
+
+
+def save_figure(fig, path: str | Path, option: str = "--out", **savefig_kwargs) -> Path:
+    """Render a matplotlib ``fig`` to PNG in memory and :func:`write_atomic` it to ``path``: a
+    full disk leaves no partial image under the final name, and is one line naming ``option``."""
+    import io
+
+    path = Path(path)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", **savefig_kwargs)
+    try:
+        return write_atomic(path, buf.getvalue())
+    except OSError as exc:
+        raise ConfigError(f"{option} {path}: cannot write the image ({exc.strerror or exc})") from None

@@ -36,13 +36,19 @@ def strip_legend_handles(boxed: bool) -> list:
     return handles
 
 
+#: A strip longer than this (s) is drawn in rows of :data:`ROW_S` seconds, one under the other.
+MAX_ROW_S = 30.0
+ROW_S = 20.0
+
+
 def plot_strip(path, signal, fs: float, start_s: float, beats_s, labels, ref_s=(), ref_labels=(), title: str = "",
                unit: str = "mV"):
     """An ECG strip PNG: detected beats coloured by class above, reference labels beneath.
 
     ``signal`` is the stretch to draw (1-D, ``unit``) starting at ``start_s`` seconds;
     ``beats_s``/``labels`` the detected beats (s, class letters or ``None`` for unclassified);
-    ``ref_s``/``ref_labels`` the reference annotations. Disagreements are boxed.
+    ``ref_s``/``ref_labels`` the reference annotations. Disagreements are boxed. A stretch
+    longer than :data:`MAX_ROW_S` seconds is drawn in rows of :data:`ROW_S` seconds.
     """
     import numpy as np
 
@@ -50,12 +56,34 @@ def plot_strip(path, signal, fs: float, start_s: float, beats_s, labels, ref_s=(
     x = np.asarray(signal, dtype=float)
     t = start_s + np.arange(len(x)) / fs
     span = t[-1] - t[0] if len(t) > 1 else 1.0
-    fig, ax = plt.subplots(figsize=(max(8.0, min(24.0, span * 1.2)), 3.4))
+    per_row = len(x) if span <= MAX_ROW_S else int(ROW_S * fs)
+    rows = max(1, int(np.ceil((len(x) - 1) / per_row)))
+    width = max(8.0, min(24.0, min(span, ROW_S if rows > 1 else span) * 1.2))
+    fig, axes = plt.subplots(rows, 1, figsize=(width, 3.4 * rows), squeeze=False)
+    ref_s, ref_labels = np.asarray(ref_s, dtype=float), list(ref_labels)
+    lo, hi = (float(np.min(x)), float(np.max(x))) if x.size else (0.0, 1.0)
+    for k, ax in enumerate(axes[:, 0]):
+        sl = slice(k * per_row, (k + 1) * per_row + 1)
+        _draw_strip(ax, t[sl], x[sl], (lo, hi), beats_s, labels, ref_s, ref_labels, unit, legend=k == 0)
+    if title:
+        axes[0, 0].set_title(title, fontsize=10, loc="left")
+    from edge_ecg.outputs import save_figure
+
+    try:
+        save_figure(fig, path, "--out", dpi=110, bbox_inches="tight")
+    finally:
+        plt.close(fig)
+    return path
+
+
+def _draw_strip(ax, t, x, limits, beats_s, labels, ref_s, ref_labels, unit: str, legend: bool) -> None:
+    """One row of a strip: the signal ``x`` at times ``t`` (s) with beats and reference labels."""
+    import numpy as np
+
     ax.plot(t, x, color="0.2", lw=0.7)
-    lo, hi = float(np.min(x)), float(np.max(x))
+    lo, hi = limits
     pad = 0.25 * (hi - lo or 1.0)
     ax.set_ylim(lo - 2 * pad, hi + 2 * pad)
-    ref_s, ref_labels = np.asarray(ref_s, dtype=float), list(ref_labels)
     for bt, lab in zip(beats_s, labels):
         if not t[0] <= bt <= t[-1]:
             continue
@@ -74,11 +102,7 @@ def plot_strip(path, signal, fs: float, start_s: float, beats_s, labels, ref_s=(
     ax.set_xlim(t[0], t[-1])
     ax.set_xlabel("time (s)")
     ax.set_ylabel(unit)
-    handles = strip_legend_handles(boxed=bool(len(ref_s)) and len(beats_s) > 0)
-    ax.legend(handles=handles, ncol=len(handles), loc="upper right", fontsize=7, frameon=False,
-              bbox_to_anchor=(1, 1.18))
-    if title:
-        ax.set_title(title, fontsize=10, loc="left")
-    fig.savefig(path, dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    return path
+    if legend:
+        handles = strip_legend_handles(boxed=bool(len(ref_s)) and len(beats_s) > 0)
+        ax.legend(handles=handles, ncol=len(handles), loc="upper right", fontsize=7, frameon=False,
+                  bbox_to_anchor=(1, 1.18))

@@ -274,7 +274,7 @@ def test_stream_cli_adapt_wearer_file_and_no_tensorflow(int8_model, tiny_db, tmp
     err = [ln for ln in refused.stderr.splitlines() if ln.strip()]
     assert len(err) == 1 and "another model" in err[0] and "Traceback" not in refused.stderr
     plain = run_cli("stream", "--replay", tiny_db / "900", "--speed", "0", "--model", int8_model, "--no-adapt",
-                    "--jsonl", events)
+                    "--jsonl", events, "--force")
     assert plain.returncode == 0, plain.stderr
     assert all("adapted" not in json.loads(line) for line in events.read_text().splitlines())
 

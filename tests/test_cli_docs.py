@@ -30,6 +30,7 @@ DIFFERENT_BY_DESIGN = {
     "--simulate": "emulate plays the simulator as a board; stream reads it",
     "--record": "emulate also takes a path DIR/NAME (it needs no annotations)",
     "--duration": "plot: the strip's length (s); stream and emulate: when to stop",
+    "--force": "train: replace a run folder (once the new run is complete); stream: replace a --jsonl/--save recording",
     "--db": "data fetch needs one (mitdb by default); verify and info read it from the folder",
     "--adapt": "stream and evaluate label with adaptation; profile also times it",
 }

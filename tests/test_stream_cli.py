@@ -273,14 +273,14 @@ def test_sigterm_stops_with_a_summary_even_when_sigint_is_ignored(int8_model, tm
 
 
 def test_stop_signals_restores_the_previous_handlers():
-    from edge_ecg.stream.runner import stop_signals
+    from edge_ecg.stream.runner import stop_requested, stop_signals
 
     before = signal.getsignal(signal.SIGTERM)
     with stop_signals():
         assert signal.getsignal(signal.SIGTERM) is not before
-        with pytest.raises(KeyboardInterrupt):
-            os.kill(os.getpid(), signal.SIGTERM)
-            time.sleep(1)
+        os.kill(os.getpid(), signal.SIGTERM)  # noted, not raised (tests/test_stream_shutdown.py)
+        time.sleep(0.1)
+        assert stop_requested()
     assert signal.getsignal(signal.SIGTERM) is before
 
 
@@ -296,7 +296,7 @@ def test_ascii_board_through_pty_with_garbage_and_half_lines(int8_model, tmp_pat
     rng = np.random.default_rng(0)
     garbage = 0
     for i in sorted(rng.choice(np.arange(300, int(10 * fs)), 12, replace=False), reverse=True):
-        lines.insert(int(i), b"\x00\xff#garbage!\n")
+        lines[int(i)] = b"\x00\xff#garbage!\n"  # a garbled line keeps its sample's time slot, flagged
         garbage += 1
     lines.insert(0, b"37\n")  # the tail of a line cut by the start of reading
     step = 5  # 5 lines every 20 ms: real time at 250 Hz
@@ -319,8 +319,8 @@ def test_ascii_board_through_pty_with_garbage_and_half_lines(int8_model, tmp_pat
     assert s["source_stats"]["bad_lines"] == garbage
     assert s["source_stats"]["partial_lines"] == 1
     ev = read_jsonl(events)
-    assert len(ev) >= 8 and all(e["label"] in CLASSES for e in ev)
-    assert s["ended"] == "duration reached"
+    assert len(ev) >= 8 and all(e["label"] in CLASSES for e in ev)  # a lone garbled line is repaired, not flagged
+    assert s["samples"] == 12 * fs and s["ended"] == "duration reached"
     # beat times are stream times: they match the simulated R peaks
     _, truth = EcgSimulator(fs=fs, seed=1, v_prob=0.1, s_prob=0.05).generate(int(14 * fs))
     t_true = np.array([b.sample for b in truth]) / fs

@@ -88,7 +88,7 @@ def main(verbose: int) -> None:
     Examples, the usual path:
       edge-ecg data fetch --db mitdb        get MIT-BIH from PhysioNet (or use --data DIR)
       edge-ecg data info                    records, leads, AAMI beat counts for DS1/DS2
-      edge-ecg train --out runs/a           quantization-aware CNN+LSTM on DS1
+      edge-ecg train --out runs/a           retrain the shipped CNN+LSTM (DS1 + svdb, quantization-aware)
       edge-ecg evaluate --model runs/a      AAMI EC57 scores on DS2 (inter-patient)
       edge-ecg convert --model runs/a       full-integer .tflite (+ --edgetpu, --c-array)
       edge-ecg stream --simulate            run it live; --device /dev/ttyUSB0 for a board

@@ -32,7 +32,9 @@ def evaluate(model, records, data, lead, prefer_float, as_json, plot, threads, q
     --model is a run folder (its QAT model, else its float model), a .keras/.h5 file (with
     config.json beside it) or an edge-ecg .tflite. --data is any folder of annotated WFDB
     records: MIT-BIH, another database (svdb, incartdb, ...) or your own; --records defaults
-    to DS2 for MIT-BIH and to all records for any other folder.
+    to DS2 for MIT-BIH and to all records for any other folder. Records the model was trained
+    on (its run folder's metrics.json, or training_metrics.json beside a shipped model) are
+    marked with a warning in the text and JSON report: their scores are not a test result.
 
     Every reference beat of the records is windowed with the model's own window
     configuration at its reference R position and classified; the report gives gross and
@@ -45,7 +47,7 @@ def evaluate(model, records, data, lead, prefer_float, as_json, plot, threads, q
       edge-ecg evaluate --model runs/a                   # DS2, the QAT-trained Keras model
       edge-ecg evaluate --model models/edge_ecg_int8.tflite --json > ds2.json
       edge-ecg evaluate --model runs/a --records 100,232 --plot cm.png
-      edge-ecg evaluate --model models/edge_ecg_int8.tflite --data ../shared/data/svdb --lead ECG1 --json
+      edge-ecg evaluate --model models/ds1_only/edge_ecg_int8.tflite --data ../shared/data/svdb --json
       edge-ecg evaluate --model models/edge_ecg_int8.tflite --adapt
       edge-ecg evaluate --model models/edge_ecg_int8.tflite --supervised-minutes 5   # clinic mode
     """
@@ -75,7 +77,7 @@ def evaluate(model, records, data, lead, prefer_float, as_json, plot, threads, q
     from edge_ecg.model.predict import evaluate_classifier
     from edge_ecg.model.run import find_model_file, load_run_classifier
 
-    path, _ = find_model_file(model, "float" if prefer_float else "qat")
+    path, run_dir = find_model_file(model, "float" if prefer_float else "qat")
     if path.suffix.lower() != ".tflite":
         from edge_ecg.model._tf import set_threads
 
@@ -85,6 +87,14 @@ def evaluate(model, records, data, lead, prefer_float, as_json, plot, threads, q
     report, probs, beats = evaluate_classifier(clf, db_dir, names, progress=not quiet, lead=lead, title=title)
     if supervised_minutes is not None or adapt:
         report = _adapted_report(clf, db_dir, names, beats, probs, supervised_minutes, title)
+    from edge_ecg.evaluate.trained import overlap_warning, trained_on, training_records
+
+    warning = overlap_warning(trained_on(training_records(path, run_dir), database.name, names), len(names),
+                              database.name)
+    if warning:
+        report.warnings.append(warning)
+        if as_json:
+            click.echo(f"warning: {warning}", err=True)
     click.echo(report.to_json() if as_json else report.to_text())
     if plot is not None:
         report.plot_confusion(plot)

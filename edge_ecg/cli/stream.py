@@ -7,6 +7,7 @@ or, only when nothing else is installed, ``tensorflow.lite``.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import click
@@ -14,7 +15,7 @@ import click
 from edge_ecg.cli._options import (data_option, delegate_option, deprecated_model_argument, duration_option,
                                    json_option, lead_option, merge_model, model_option, speed_option, start_option,
                                    threads_option)
-from edge_ecg.errors import ConfigError
+from edge_ecg.errors import ConfigError, DataError
 
 
 def _check_lead_and_column(device: str | None, lead: str | None, column: int | None) -> int:
@@ -56,9 +57,15 @@ def _check_lead_and_column(device: str | None, lead: str | None, column: int | N
 @threads_option
 @delegate_option
 @click.option("--jsonl", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Write one JSON line per beat: time_s, sample, label, probs, latency_ms, hr_bpm.")
+              help="Write one JSON line per beat: time_s, sample, label, probs, latency_ms, hr_bpm (after a "
+                   "header line naming the model, the source and its record). An existing file is refused "
+                   "without --force.")
 @click.option("--save", type=click.Path(path_type=Path), default=None,
-              help="Keep the raw stream as a WFDB record DIR/NAME (format 16).")
+              help="Keep the raw stream as a WFDB record DIR/NAME (format 16), readable however the run ends. An "
+                   "existing record is refused without --force.")
+@click.option("--force", is_flag=True,
+              help="Let --jsonl and --save replace an earlier recording of the same name (without it, an existing "
+                   "file is an error before the run starts; nothing is renamed for you).")
 @click.option("--summary-json", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write the end-of-run summary (counters, latency percentiles) as JSON, however the run "
                    "ends (Ctrl-C, a device error), replacing the file atomically.")
@@ -69,7 +76,9 @@ def _check_lead_and_column(device: str | None, lead: str | None, column: int | N
               help="Learn the wearer: relabel beats from the wearer's own earlier beats (unsupervised, causal; "
                    "edge_ecg.runtime.adapt). [default: --adapt, chosen on svdb by tools/adapt_select.py]")
 @click.option("--wearer", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="With --adapt: the wearer's state file, loaded at start if it exists and saved on exit.")
+              help="With --adapt: the wearer's state file, loaded at start if it exists and saved on exit (its "
+                   "folder is checked before the run; if it cannot be written then, it is saved in the temporary "
+                   "folder and the summary says where).")
 @click.option("--web", metavar="[HOST:]PORT", default=None,
               help="Also serve a live page (strip, beats, events, latency) at http://HOST:PORT/: this machine only "
                    "unless a HOST is given (0.0.0.0: every network, with a token in the printed URL). Read-only.")
@@ -77,7 +86,7 @@ def _check_lead_and_column(device: str | None, lead: str | None, column: int | N
               help="With --web: the token the page's URL must carry (?token=TOKEN) [default: a random one when "
                    "HOST is not localhost, none on localhost].")
 def stream(device, replay, simulate, model, fmt, baud, fs, lead, column, speed, start_s, data, duration, max_beats, threads,
-           delegate, jsonl, save, summary_json, view, seed, adapt, wearer, web, web_token) -> None:
+           delegate, jsonl, save, force, summary_json, view, seed, adapt, wearer, web, web_token) -> None:
     """Detect and classify heart beats live, without TensorFlow.
 
     One source: a serial board (--device), a recorded WFDB file (--replay) or the built-in
@@ -90,7 +99,10 @@ def stream(device, replay, simulate, model, fmt, baud, fs, lead, column, speed, 
     sequence gaps, an unplugged board (it reconnects) and a flat, saturated or lead-off
     signal are survived and counted; single corrupted samples (a serial glitch) are
     replaced and counted. Ctrl-C, or SIGTERM (systemd stopping a service), stops the run
-    and prints the summary. Output files' missing folders are created.
+    and prints the summary; more signals while it stops are ignored, so the summary, the
+    files and the wearer state are always complete. Output files' missing folders are
+    created and every output is checked before the run; a disk that fills up during it
+    stops that file (cut back to its last complete line or sample) with one line at the end.
 
     The stream learns the wearer as it goes (--adapt, the default): each label also weighs
     how the beat compares with the wearer's own earlier beats the model was sure of (no
@@ -114,8 +126,10 @@ def stream(device, replay, simulate, model, fmt, baud, fs, lead, column, speed, 
     from edge_ecg.stream.events import JsonlWriter, event_log_header
     from edge_ecg.stream.model import load_classifier
     from edge_ecg.stream.pipeline import StreamPipeline
-    from edge_ecg.stream.runner import run_stream
+    from edge_ecg.stream.runner import run_stream, stop_signals
     from edge_ecg.stream.view import LiveView, format_summary
+
+    click.get_current_context().with_resource(stop_signals())  # a signal from here on ends the run with its summary
 
     chosen = [name for name, on in (("--device", device), ("--replay", replay), ("--simulate", simulate)) if on]
     if len(chosen) != 1:
@@ -132,13 +146,10 @@ def stream(device, replay, simulate, model, fmt, baud, fs, lead, column, speed, 
         raise ConfigError("--max-beats must be >= 1")
     column = _check_lead_and_column(device, lead, column)
 
-    from edge_ecg.outputs import prepare_output
     from edge_ecg.stream.web.run import open_web
 
     web_run = open_web(web, web_token)  # a busy port or a bad address: one line, before anything runs
-    for option, path in (("--jsonl", jsonl), ("--summary-json", summary_json), ("--save", save)):
-        if path is not None:  # missing folders are made now; an unwritable path fails before the run
-            prepare_output(path, option)
+    check_outputs(jsonl, save, summary_json, wearer, force)
 
     # the source's own settings first: a mistake there costs no model loading
     if device and device.lower().startswith("ble:"):
@@ -170,7 +181,8 @@ def stream(device, replay, simulate, model, fmt, baud, fs, lead, column, speed, 
         source.open()  # a missing port or a permission problem: one line, before anything runs
     adapter = open_wearer(clf, adapt, wearer)
     pipeline = StreamPipeline(clf, adapter=adapter)
-    about = {"model": str(getattr(clf, "path", "") or ""), "runtime": getattr(clf, "runtime_name", "")}
+    about = {"model": str(getattr(clf, "path", "") or ""), "runtime": getattr(clf, "runtime_name", ""),
+             "source": source.name, "record": recorded_name(source, save)}
     writer = JsonlWriter(jsonl, header=event_log_header(clf, pipeline.config, about)) if jsonl else None
     saver = None
     if save:
@@ -192,10 +204,51 @@ def stream(device, replay, simulate, model, fmt, baud, fs, lead, column, speed, 
         if web_run is not None:
             web_run.finish(ended)
     if adapter is not None and wearer is not None:
-        from edge_ecg.runtime.adapt import save_wearer
+        from edge_ecg.outputs import write_or_fallback
+        from edge_ecg.runtime.adapt import wearer_bytes
 
-        summary["wearer_file"] = {"path": str(wearer), "bytes": save_wearer(wearer, adapter)}
+        data = wearer_bytes(adapter)
+        written, note = write_or_fallback(wearer, data, "--wearer")  # a full disk: kept elsewhere, and said where
+        summary["wearer_file"] = {"path": str(written), "bytes": len(data)}
+        if note:
+            summary.setdefault("output_errors", []).append(note)
     click.echo(format_summary(summary))
+    if summary.get("output_errors"):
+        raise DataError(" | ".join(summary["output_errors"]))
+
+
+def check_outputs(jsonl: Path | None, save: Path | None, summary_json: Path | None, wearer: Path | None,
+                  force: bool) -> None:
+    """Before the run: every output's folder is made and writable, and ``--jsonl``/``--save``
+    do not replace an earlier recording unless ``force``."""
+    from edge_ecg.outputs import prepare_output
+
+    for option, path in (("--jsonl", jsonl), ("--summary-json", summary_json), ("--save", save), ("--wearer", wearer)):
+        if path is not None:  # missing folders are made now; an unwritable path fails before the run
+            prepare_output(path, option)
+    if wearer is not None and wearer.exists() and not os.access(wearer, os.W_OK):
+        raise ConfigError(f"--wearer {wearer}: the file is not writable (the learnt state could not be saved)")
+    if force:
+        return
+    existing = []
+    if jsonl is not None and jsonl.exists():
+        existing.append(("--jsonl", jsonl))
+    if save is not None:
+        base = save.with_suffix("") if save.suffix in (".hea", ".dat") else save
+        existing += [("--save", f) for f in (base.with_suffix(".dat"), base.with_suffix(".hea")) if f.exists()][:1]
+    for option, path in existing:
+        raise ConfigError(f"{option} {path}: already exists (an earlier recording?); give another name, or --force "
+                          f"to replace it")
+
+
+def recorded_name(source, save: Path | None) -> str | None:
+    """The record a run's events belong to: the replayed record's name, else the ``--save`` record's."""
+    record = getattr(source, "record", None)
+    if record is not None and getattr(record, "name", None):
+        return str(record.name)
+    if save is not None:
+        return (save.with_suffix("") if save.suffix in (".hea", ".dat") else save).name
+    return None
 
 
 def open_wearer(clf, adapt: bool | None, wearer: Path | None):

@@ -169,8 +169,11 @@ def train(data, train_data, data_root, lead, init, config_file, arch, epochs, qa
     from edge_ecg.model.train import train_run
 
     echo = (lambda msg: None) if quiet else click.echo
-    result = train_run(config, db_dir, out, nstdb_dir=noise_data, data_root=data_root, lead=lead, force=force,
-                       resume=resume, progress=not quiet, echo=echo)
+    try:
+        result = train_run(config, db_dir, out, nstdb_dir=noise_data, data_root=data_root, lead=lead, force=force,
+                           resume=resume, progress=not quiet, echo=echo)
+    except KeyboardInterrupt:
+        raise click.ClickException(interrupted_message(resume)) from None
     m = result.metrics
     if not result.is_chief:
         last = m["history"][-1]
@@ -189,3 +192,12 @@ def _with_strategy(config, strategy: str | None):
     from dataclasses import replace
 
     return config if strategy is None else replace(config, train=replace(config.train, strategy=strategy))
+
+
+def interrupted_message(resume: bool) -> str:
+    """What a Ctrl-C during training leaves behind, and how to go on, in one line."""
+    if resume:
+        return ("interrupted: the finished epochs are kept; run the same command again (with --resume) to go on "
+                "from the last one")
+    return ("interrupted: nothing was kept (an existing --out is untouched); next time add --resume to keep "
+            "progress after every epoch")

@@ -84,6 +84,7 @@ class Report:
             self.records.append(rec)
         self.title = title
         self.settings = dict(settings or {})
+        self.warnings: list[str] = []  # one line each, printed under the title and kept in to_dict
 
     # ---------------------------------------------------------------- numbers
 
@@ -163,6 +164,8 @@ class Report:
             "average": self.average,
             "records": [rec.to_dict() for rec in self.records],
         }
+        if self.warnings:
+            out["warnings"] = list(self.warnings)
         if SVEB_DOMINANT_RECORD in self.names and len(self.records) > 1:
             out[f"gross_without_{SVEB_DOMINANT_RECORD}"] = self.without(SVEB_DOMINANT_RECORD).gross
         return json_safe(out)
@@ -185,6 +188,7 @@ class Report:
         lines.append(f"{self.title}: {head}" if self.title else head)
         if self.settings:
             lines.append("  " + ", ".join(f"{k}={v}" for k, v in self.settings.items()))
+        lines.extend(f"  WARNING: {w}" for w in self.warnings)
         lines.append("")
         lines.extend(self._record_table())
         lines.append("")

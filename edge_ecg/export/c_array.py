@@ -129,10 +129,12 @@ def write_c_array(
         chunk = model[i:i + BYTES_PER_LINE]
         body.append("  " + ", ".join(f"0x{b:02x}" for b in chunk) + ",")
     body += ["};", "", f"const unsigned int {name}_len = {len(model)};", ""]
-    try:
+    from edge_ecg.outputs import write_atomic
+
+    try:  # each file complete or absent: a full disk leaves no truncated .c or .h
         c_path.parent.mkdir(parents=True, exist_ok=True)
-        h_path.write_text("\n".join(header))
-        c_path.write_text("\n".join(body))
+        write_atomic(h_path, "\n".join(header))
+        write_atomic(c_path, "\n".join(body))
     except OSError as exc:
         raise EdgeEcgError(f"{c_path}: cannot write the C array ({exc.strerror or exc})") from None
     return c_path, h_path

@@ -131,6 +131,10 @@ def plot_explanation(path, beat: np.ndarray, expl: Explanation, window: WindowCo
     if expl.rr_attr is not None:
         lines = ["RR attribution"] + [f"{n}: {a:+.3f}" for n, a in zip(window.rr_features, expl.rr_attr)]
         bx.text(0.02, -0.32, "\n".join(lines), transform=bx.transAxes, fontsize=7, va="top", family="monospace")
-    fig.savefig(path, dpi=110, bbox_inches="tight")
-    plt.close(fig)
+    from edge_ecg.outputs import save_figure
+
+    try:
+        save_figure(fig, path, "--out", dpi=110, bbox_inches="tight")
+    finally:
+        plt.close(fig)
     return path

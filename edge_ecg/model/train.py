@@ -924,9 +924,11 @@ def plot_curves(history: list[dict], path: str | Path) -> Path:
     phases = [h["phase"] for h in history]
     ax1.plot(x, [h["loss"] for h in history], label="train loss (weighted, augmented)")
     ax1.plot(x, [h["val"]["loss"] for h in history], label="validation loss")
-    ax2.plot(x, [100 * (h["val"]["macro_f1"] or 0) for h in history], label="macro-F1 (N,S,V)")
-    for c in ("S", "V"):
-        ax2.plot(x, [100 * (h["val"][c]["f1"] or 0) for h in history], label=f"{c} F1", alpha=0.7)
+    ax2.plot(x, [_percent(h["val"]["macro_f1"]) for h in history], label="macro-F1 (N,S,V)")
+    for c in ("S", "V"):  # a class the validation records lack has no F1: not drawn, said in the legend
+        f1 = [_percent(h["val"][c]["f1"]) for h in history]
+        ax2.plot(x, f1, label=f"{c} F1" if any(v == v for v in f1) else f"{c} F1 (no {c} beats in validation)",
+                 alpha=0.7)
     if "qat" in phases:
         start = phases.index("qat") + 0.5
         for ax in (ax1, ax2):
@@ -954,3 +956,8 @@ def resolve_config(config: RunConfig, **overrides) -> RunConfig:
         train = replace(train, **changes)
     return replace(config, model=model, train=train)
 
+
+
+def _percent(f1) -> float:
+    """A validation F1 (0-1, None when undefined) in % for a curve; NaN (a gap) when undefined."""
+    return float("nan") if f1 is None else 100.0 * f1

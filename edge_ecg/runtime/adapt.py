@@ -46,8 +46,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
-import tempfile
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -316,24 +315,23 @@ class WearerAdapter:
 # --------------------------------------------------------------------------- files
 
 
-def save_wearer(path: str | Path, adapter: WearerAdapter) -> int:
-    """Write the wearer's state to ``path`` (compressed npz, written to a temporary file and
-    renamed, so an existing state is replaced only by a complete one). Returns its bytes."""
-    path = Path(path)
+def wearer_bytes(adapter: WearerAdapter) -> bytes:
+    """The wearer's state as the bytes of a compressed npz (what :func:`save_wearer` writes)."""
     state = adapter.state()
     buf = io.BytesIO()
     arrays = {k: v for k, v in state.items() if k != "header"}
     np.savez_compressed(buf, header=np.array(json.dumps(state["header"])), **arrays)
-    data = buf.getvalue()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    return buf.getvalue()
+
+
+def save_wearer(path: str | Path, adapter: WearerAdapter) -> int:
+    """Write the wearer's state to ``path`` (:func:`wearer_bytes`, written to a temporary file
+    and renamed, so an existing state is replaced only by a complete one). Returns its bytes."""
+    from edge_ecg.outputs import write_atomic
+
+    data = wearer_bytes(adapter)
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(path, data)
     return len(data)
 
 
@@ -346,8 +344,9 @@ def load_wearer(path: str | Path, adapter: WearerAdapter) -> None:
             state = {name: z[name] for name in z.files}
         state["header"] = json.loads(str(state["header"]))
         missing = [n for n in WearerAdapter._ARRAYS if n not in state]
-    except (OSError, ValueError, KeyError, json.JSONDecodeError) as exc:
-        raise ConfigError(f"{path}: not an edge-ecg wearer state ({type(exc).__name__})") from None
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, json.JSONDecodeError) as exc:
+        raise ConfigError(f"{path}: not an edge-ecg wearer state, or a truncated one ({type(exc).__name__}); "
+                          f"move it away to start learning afresh") from None
     if missing:
         raise ConfigError(f"{path}: not an edge-ecg wearer state (no {missing[0]})")
     adapter.load_state(state, where=str(path))

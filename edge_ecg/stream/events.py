@@ -9,10 +9,14 @@ An event log (``edge-ecg stream --jsonl``) is one JSON object per line: first a 
 from __future__ import annotations
 
 import json
+import logging
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from edge_ecg.errors import DataError
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -71,35 +75,81 @@ class JsonlWriter:
 
     Lines are flushed every ``flush_every`` events so a ``tail -f`` sees them promptly and a
     crash loses little. ``header``: a dict written first, as the line ``{"header": header}``.
+    A write that fails during the run (a full disk) never raises: the file is cut back to its
+    last complete flushed line, writing stops, and :attr:`error` says so in one line
+    (``option`` names the file there).
     """
 
-    def __init__(self, path: str | Path, flush_every: int = 16, header: dict | None = None):
+    def __init__(self, path: str | Path, flush_every: int = 16, header: dict | None = None, option: str = "--jsonl"):
         self.path = Path(path)
+        self.option = option
         try:
-            self._fh = self.path.open("w", encoding="utf-8")
+            self._fh = self.path.open("wb")
         except OSError as exc:
             raise DataError(f"{self.path}: cannot write events ({exc.strerror or exc})") from None
         self.flush_every = max(1, int(flush_every))
-        self.count = 0
+        self.count = 0  # events written (or, after an error, offered)
+        self.error: str | None = None
+        self._bytes = 0  # bytes handed to the file
+        self._good = (0, 0)  # (bytes, events) known to be on disk: at the last successful flush
         if header is not None:
-            self._fh.write(json.dumps({"header": header}, separators=(",", ":")) + "\n")
+            self._put({"header": header})
+
+    def _put(self, record: dict) -> None:
+        if self.error is not None:
+            return
+        line = (json.dumps(record, separators=(",", ":")) + "\n").encode("utf-8")
+        try:
+            self._fh.write(line)
+            self._bytes += len(line)
+        except OSError as exc:
+            self._fail(exc)
 
     def write(self, record: dict) -> None:
         """Write one JSON-able dict as a line."""
-        self._fh.write(json.dumps(record, separators=(",", ":")) + "\n")
+        self._put(record)
         self.count += 1
         if self.count % self.flush_every == 0:
+            self.flush()
+
+    def flush(self) -> None:
+        """Push the lines to the file (a failure is kept in :attr:`error`, not raised)."""
+        if self.error is not None or self._fh.closed:
+            return
+        try:
             self._fh.flush()
+        except OSError as exc:
+            self._fail(exc)
+            return
+        self._good = (self._bytes, self.count)
+
+    def _fail(self, exc: OSError) -> None:
+        """Stop writing: cut the file back to its last complete flushed line."""
+        from edge_ecg.outputs import disk_error
+
+        good_bytes, good_events = self._good
+        self.error = disk_error(self.option, self.path, exc, f"the file keeps the first {good_events} events; "
+                                                              f"events after them were not written")
+        log.error("%s", self.error)
+        try:
+            self._fh.close()
+        except OSError:
+            pass  # the buffer that did not fit: dropped
+        try:
+            os.truncate(self.path, good_bytes)
+        except OSError:
+            pass
 
     def write_event(self, event: BeatEvent) -> None:
         """Write one :class:`BeatEvent` (its :meth:`BeatEvent.to_dict`)."""
         self.write(event.to_dict())
 
     def close(self) -> None:
-        """Flush and close the file (idempotent)."""
+        """Flush and close the file (idempotent; a failure is kept in :attr:`error`)."""
         if not self._fh.closed:
-            self._fh.flush()
-            self._fh.close()
+            self.flush()
+            if not self._fh.closed:
+                self._fh.close()
 
     def __enter__(self) -> "JsonlWriter":
         return self

@@ -57,12 +57,23 @@ def find_default_model(models_dir: str | Path | None = None) -> Path:
     return max(int8, key=lambda p: p.stat().st_mtime)
 
 
+def model_path(model: str | Path | None) -> Path:
+    """The .tflite ``--model`` names: a file as given; a folder (a run folder, models/) its int8
+    .tflite (:func:`find_default_model`); None the shipped model."""
+    if model is None:
+        return find_default_model()
+    path = Path(model)
+    if path.is_dir() and not any(p for p in path.glob("*.tflite") if "edgetpu" not in p.name):
+        raise ModelError(f"{path}: a folder without a .tflite; convert the run first: edge-ecg convert --model {path}")
+    return find_default_model(path) if path.is_dir() else path
+
+
 def load_classifier(model: str | Path | None = None, threads: int = 1, delegate: str = "none"):
     """A :class:`edge_ecg.runtime.TFLiteClassifier` for ``model`` (default: :func:`find_default_model`),
     checked to fit the stream (window rate a detector can run at, a class per output)."""
     from edge_ecg.runtime.interpreter import TFLiteClassifier
 
-    path = Path(model) if model is not None else find_default_model()
+    path = model_path(model)
     clf = TFLiteClassifier(path, threads=threads, delegate=delegate)
     check_fits_stream(clf, str(path))
     return clf
@@ -114,7 +125,7 @@ def profile_model(model: str | Path | None = None, threads: int = 1, delegate: s
         clf.predict(X[i % len(X)], rr[i % len(X)])
         times[i] = time.perf_counter() - t
     ms = times * 1000.0
-    path = Path(model) if model is not None else find_default_model()
+    path = model_path(model)
     extra = {"adapt": time_adaptation(clf, X, rr, runs)} if adapt else {}
     return {
         "model": str(path),

@@ -5,7 +5,9 @@ thread behind a bounded queue (:class:`~edge_ecg.stream.sources.ThreadedReader`)
 replay at full speed in the same thread (nothing to wait for, nothing to drop). It stops
 when the source ends, after ``duration_s`` seconds of signal, after ``max_beats`` beats, or
 on Ctrl-C or SIGTERM (how systemd stops a service), and always returns (and lets the caller
-print) a summary.
+print) a summary. A stop signal is only noted (:func:`stop_signals`), and the loop ends at its
+next turn, so however many signals arrive, the outputs are closed and the summary written; an
+output that could not be written (a full disk) is closed with one line in ``output_errors``.
 """
 
 from __future__ import annotations
@@ -20,26 +22,67 @@ from edge_ecg.stream.pipeline import StreamPipeline
 from edge_ecg.stream.sources import Source, ThreadedReader
 
 
-def _interrupt(signum, frame):
-    raise KeyboardInterrupt
+class _StopState:
+    """What the stop signals asked for (module state: a signal handler has nowhere else to put it)."""
+
+    requested = False
+    signals = 0
+    depth = 0
+    previous: dict = {}
+
+
+def _request_stop(signum, frame) -> None:
+    """A stop signal: note it (and count repeats). Nothing is raised, so a second signal can
+    never break the shutdown (closing files, the summary, the wearer state) halfway."""
+    _StopState.signals += 1
+    _StopState.requested = True
+
+
+def stop_requested() -> bool:
+    """True once SIGINT or SIGTERM has arrived inside :func:`stop_signals`."""
+    return _StopState.requested
 
 
 @contextlib.contextmanager
 def stop_signals():
-    """SIGINT and SIGTERM raise KeyboardInterrupt while the block runs (main thread only).
+    """SIGINT and SIGTERM ask the run to stop (:func:`stop_requested`) while the block runs (main
+    thread only); repeated signals are counted and otherwise ignored until the block ends.
 
+    Blocks nest: the outermost one (``edge-ecg stream`` wraps the whole command, from loading the
+    model to saving the wearer state) installs the handlers and restores the previous ones.
     Set explicitly because a process started in the background of a non-interactive shell
     inherits SIGINT ignored, and SIGTERM would otherwise end it without a summary.
     """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = {s: signal.signal(s, _interrupt) for s in (signal.SIGINT, signal.SIGTERM)}
+    if _StopState.depth == 0:
+        _StopState.requested, _StopState.signals = False, 0
+        _StopState.previous = {s: signal.signal(s, _request_stop) for s in (signal.SIGINT, signal.SIGTERM)}
+    _StopState.depth += 1
     try:
         yield
     finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
+        _StopState.depth -= 1
+        if _StopState.depth == 0:
+            for s, handler in _StopState.previous.items():
+                signal.signal(s, handler)
+
+
+def close_outputs(*things) -> list[str]:
+    """Close each writer (None skipped); returns the one-line errors of those that could not
+    write everything (their ``error``), never raising: the summary still has to be written."""
+    errors = []
+    for thing in things:
+        if thing is None:
+            continue
+        try:
+            thing.close()
+        except OSError as exc:  # a writer without its own error handling
+            errors.append(f"{getattr(thing, 'path', thing)}: {exc.strerror or exc}")
+        if getattr(thing, "error", None):
+            errors.append(thing.error)
+    return errors
 
 
 def run_stream(
@@ -91,6 +134,9 @@ def run_stream(
             if reader is not None:
                 reader.start()
             while True:
+                if stop_requested():
+                    interrupted = True
+                    break
                 t0 = time.perf_counter()
                 if reader is not None:
                     chunk = reader.get(timeout=0.1)
@@ -139,9 +185,7 @@ def run_stream(
             else:
                 source.stop()
                 source.close()
-            for thing in (writer, saver):
-                if thing is not None:
-                    thing.close()
+            output_errors = close_outputs(writer, saver)
             if view is not None:
                 try:
                     view.update(pipeline, stats(), reader.dropped_samples if reader else 0, force=True)
@@ -164,15 +208,25 @@ def run_stream(
         interrupted=interrupted,
         ended="interrupted" if interrupted else ended,
     )
+    if _StopState.signals > 1:
+        summary["stop_signals"] = _StopState.signals
+    if output_errors:
+        summary["output_errors"] = output_errors
     if getattr(source, "device", False):  # a board sets the pace: say how it kept it, not "x real time"
-        connected = wall - summary["source_stats"].get("disconnected_s", 0.0)
-        summary.update(device=True, fs=pipeline.fs,
-                       received_hz=round(summary["samples"] / connected, 2) if connected > 0 else None)
+        st = summary["source_stats"]
+        if st.get("active_s"):  # from the first samples to the last of each connected spell
+            connected, n = st["active_s"], st.get("active_samples", summary["samples"])
+        else:
+            connected, n = wall - st.get("disconnected_s", 0.0), summary["samples"]
+        summary.update(device=True, fs=pipeline.fs, received_hz=round(n / connected, 2) if connected > 0 else None)
     summary.update(summary_extra or {})
     if summary_json is not None:
-        from edge_ecg.outputs import write_atomic
+        from edge_ecg.outputs import write_or_fallback
 
-        write_atomic(summary_json, json.dumps(summary, indent=2, default=str) + "\n")
+        written, note = write_or_fallback(summary_json, json.dumps(summary, indent=2, default=str) + "\n",
+                                          "--summary-json")
+        if note:
+            summary.setdefault("output_errors", []).append(note)
     if error is not None:
         raise error
     return summary

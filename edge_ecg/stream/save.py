@@ -1,8 +1,11 @@
 """``--save RECORD``: the raw stream written as a WFDB record while it runs.
 
 Samples go to ``RECORD.dat`` (WFDB format 16: little-endian int16) as they arrive, so memory
-stays bounded however long the run; ``RECORD.hea`` is (re)written at every flush and on
-close. Samples known to be lost in a gap are written as WFDB's invalid value (-32768), so
+stays bounded however long the run; ``RECORD.hea`` is written atomically (a complete new
+header or the old one) with the first samples, at every flush and on close, so the record is
+readable however the run ends. A write that fails (a full disk) stops the recording without
+raising: ``RECORD.dat`` is cut back to the samples the last header counts, and
+:attr:`WfdbStreamWriter.error` says so in one line. Samples known to be lost in a gap are written as WFDB's invalid value (-32768), so
 time in the record stays stream time. When the device changes its sampling rate, the record
 is finished and recording goes on in a new one, ``NAME_2`` (then ``_3``...), at the new
 rate: no sample is dropped. ADC counts are stored as they came (gain from the
@@ -13,6 +16,7 @@ simulator) are stored at 1000 adu/mV (1 uV steps, +-32.7 mV).
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 import numpy as np
@@ -53,6 +57,8 @@ class WfdbStreamWriter:
         self.first_value = 0
         self._since_flush = 0
         self.stopped = False
+        self.error: str | None = None
+        self._hea_n = 0  # samples the header on disk counts
 
     def _start(self, chunk) -> None:
         self.fs = float(chunk.fs)
@@ -87,7 +93,7 @@ class WfdbStreamWriter:
         if self.n == 0:
             self.first_value = int(q[0])
         self._append(q)
-        if self._since_flush >= self.flush_every_s * self.fs:
+        if self._since_flush >= self.flush_every_s * self.fs or self._hea_n == 0:
             self.flush()
 
     def _next_record(self, chunk) -> None:
@@ -99,21 +105,28 @@ class WfdbStreamWriter:
                     chunk.fs, old, self.path)
         self.records.append(self.path)
         self._fh = None
-        self.n = self.checksum = self.first_value = self._since_flush = 0
+        self.n = self.checksum = self.first_value = self._since_flush = self._hea_n = 0
         self.gain, self.baseline, self.units, self.scale = 1.0, 0, "adu", 1.0
         self._start(chunk)
 
     def _append(self, q: np.ndarray) -> None:
-        self._fh.write(q.tobytes())
+        if self.stopped:
+            return
+        try:
+            self._fh.write(q.tobytes())
+        except OSError as exc:
+            self._fail(exc)
+            return
         self.n += q.size
         self._since_flush += q.size
         self.checksum = (self.checksum + int(q.astype(np.int64).sum())) & 0xFFFF
 
     def flush(self) -> None:
         """Flush the samples and rewrite the header (the record is readable after this)."""
-        if self._fh is None:
+        if self._fh is None or self.stopped:
             return
-        self._fh.flush()
+        from edge_ecg.outputs import write_atomic
+
         self._since_flush = 0
         checksum = self.checksum - 0x10000 if self.checksum >= 0x8000 else self.checksum
         name = self.path.name
@@ -123,10 +136,37 @@ class WfdbStreamWriter:
             f"{self.lead}\n"
             f"# recorded by edge-ecg stream\n"
         )
-        self.path.with_suffix(".hea").write_text(header)
+        try:
+            self._fh.flush()
+            write_atomic(self.path.with_suffix(".hea"), header)
+        except OSError as exc:
+            self._fail(exc)
+            return
+        self._hea_n = self.n
+
+    def _fail(self, exc: OSError) -> None:
+        """Stop recording: the .dat is cut back to what the header on disk counts."""
+        from edge_ecg.outputs import disk_error
+
+        self.stopped = True
+        self.error = disk_error("--save", self.path, exc, f"the record keeps its first {self._hea_n} samples "
+                                                          f"({self._hea_n / self.fs:.1f} s); recording stopped")
+        log.error("%s", self.error)
+        try:
+            self._fh.close()
+        except OSError:
+            pass
+        try:
+            os.truncate(self.path.with_suffix(".dat"), 2 * self._hea_n)
+        except OSError:
+            pass
 
     def close(self) -> None:
         """Finish the record (idempotent)."""
         if self._fh is not None and not self._fh.closed:
             self.flush()
-            self._fh.close()
+            if not self._fh.closed:
+                try:
+                    self._fh.close()
+                except OSError as exc:
+                    self._fail(exc)

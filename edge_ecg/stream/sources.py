@@ -36,6 +36,11 @@ log = logging.getLogger(__name__)
 
 #: Longest text line accepted from an ASCII device (bytes); longer is garbage.
 MAX_LINE = 256
+#: Unreadable ASCII lines in a row that are repaired (the last good value held, like a glitch);
+#: a longer run is a stretch without signal, flagged unusable.
+MAX_HELD_LINES = 2
+#: Largest magnitude an ASCII value may have (ADC counts or mV); beyond is garbage (digits run together).
+MAX_VALUE = 1e7
 #: Sampling rates a device (or an emulated board) may have, Hz: one range for every command.
 DEVICE_FS_RANGE = (50.0, 4000.0)
 #: Seconds of bytes without a usable sample before the source says what the bytes look like.
@@ -232,6 +237,8 @@ class ReplaySource(Source):
         self.pacer = Pacer(speed, self._stop)
         self.chunk = max(1, int(round((chunk_s or default_chunk_s(speed)) * self.fs)))
         n = len(record.signal)
+        if start_s > 0 and int(round(start_s * self.fs)) >= n:
+            raise ConfigError(f"--start {start_s:g} s is past the end of record {record.name} ({n / self.fs:.0f} s)")
         self.start = min(n, max(0, int(round(start_s * self.fs))))
         self.end = n if duration_s is None else min(n, self.start + int(round(duration_s * self.fs)))
         self.name = f"replay {record.name}"
@@ -365,6 +372,13 @@ class SerialSource(Source):
         self.lost_since: float | None = None  # monotonic time the device was lost (None: connected)
         self.disconnected_s = 0.0
         self.last_data: float | None = None  # monotonic time of the last byte
+        self.opened_at: float | None = None  # monotonic time the port was (re)opened
+        self.closed_at: float | None = None  # monotonic time the port was closed at the end of the run
+        self.silent_s = 0.0  # seconds the open port gave no data for more than SILENCE_S
+        self.active_s = 0.0  # seconds from first to last samples of the finished connected spells
+        self.active_samples = 0  # samples of those spells (their first reads excluded)
+        self._spell_t0: float | None = None
+        self._spell_last: float | None = None
 
     # ---- device handling
 
@@ -381,10 +395,13 @@ class SerialSource(Source):
             self._ser = self._open_port()
         except Exception as exc:  # serial.SerialException (an OSError subclass is wrapped)
             raise device_error(self.path, exc) from None
+        self.opened_at = time.monotonic()
         log.info("%s: opened at %d baud", self.path, self.baud)
         self.reset_parser(first=True)
 
     def close(self) -> None:
+        if self.stopped and self._ser is not None:
+            self.closed_at = time.monotonic()  # the end of the run: its status is frozen here
         ser, self._ser = self._ser, None
         if ser is not None:
             try:
@@ -395,6 +412,7 @@ class SerialSource(Source):
     def _reconnect(self) -> bool:
         """Retry opening until it works (True) or the source is stopped (False)."""
         self.close()
+        self._end_spell()
         self.counters["disconnects"] += 1
         t_lost = self.lost_since = time.monotonic()
         log.warning("%s: device lost, reconnecting (retrying with back-off)", self.path)
@@ -412,6 +430,7 @@ class SerialSource(Source):
             self.counters["reconnects"] += 1
             self.disconnected_s += time.monotonic() - t_lost
             self.lost_since = None
+            self.opened_at = self.last_data = time.monotonic()
             log.warning("%s: reconnected after %.1f s; resuming", self.path, time.monotonic() - t_lost)
             self._gap_pending = True
             self.reset_parser(first=True)
@@ -422,21 +441,34 @@ class SerialSource(Source):
     def status(self) -> str | None:
         """None while samples flow; else what is wrong, one line: the device is lost, silent,
         or sends bytes that give no samples (see :class:`FormatGuard`)."""
-        now = time.monotonic()
+        now = self.closed_at if self.closed_at is not None else time.monotonic()
         if self.lost_since is not None:
             return f"device lost, reconnecting ({now - self.lost_since:.0f} s)"
         if self.guard.hint:
             return self.guard.hint
-        if self._ser is not None and self.last_data is not None and now - self.last_data > SILENCE_S:
-            return f"no data from the device for {now - self.last_data:.0f} s"
+        last = self.last_data if self.last_data is not None else self.opened_at
+        open_now = self._ser is not None or self.closed_at is not None
+        if open_now and last is not None and now - last > SILENCE_S:
+            return f"no data from {self.path} for {now - last:.0f} s"
         return None
+
+    def _silent_now(self) -> float:
+        last = self.last_data if self.last_data is not None else self.opened_at
+        now = self.closed_at if self.closed_at is not None else time.monotonic()
+        return 0.0 if last is None else now - last
 
     def serial_stats(self) -> dict:
         """The counters, with the time spent disconnected and the current :meth:`status`."""
         out = dict(self.counters)
         lost = self.disconnected_s + (time.monotonic() - self.lost_since if self.lost_since is not None else 0.0)
         out["disconnected_s"] = round(lost, 2)
+        spell = (self._spell_last - self._spell_t0) if self._spell_last is not None else 0.0
+        out["active_s"] = round(self.active_s + spell, 3)
+        out["active_samples"] = self.active_samples
         status = self.status()
+        silent = self.silent_s + (self._silent_now() if status and status.startswith("no data") else 0.0)
+        if silent:
+            out["silent_s"] = round(silent, 1)
         if status:
             out["status"] = status
         return out
@@ -455,11 +487,12 @@ class SerialSource(Source):
             if not data:
                 continue
             self.counters["bytes"] += len(data)
-            self.last_data = time.monotonic()
+            self._note_silence(time.monotonic())
             arrival = time.perf_counter()
             thrown = self.thrown_away()
             chunks = self.parse(data, arrival)
-            self.guard.update(data, sum(len(c) for c in chunks), self.thrown_away() - thrown, self.last_data)
+            self.guard.update(data, self.good_samples(chunks), self.thrown_away() - thrown, self.last_data)
+            self._note_active(sum(len(c) for c in chunks))
             spent = (time.perf_counter() - arrival) / max(1, len(chunks))
             for chunk in chunks:
                 chunk.read_s = spent
@@ -467,6 +500,38 @@ class SerialSource(Source):
                     chunk.gap = True
                     self._gap_pending = False
                 yield chunk
+
+    def _note_active(self, n: int) -> None:
+        """``n`` samples just arrived: the connected time runs from a spell's first samples to its
+        last ones (start-up and the time it takes to notice a lost device do not count), and the
+        samples of a spell's first read (a backlog) are not counted against it."""
+        if not n:
+            return
+        now = time.monotonic()
+        if self._spell_t0 is None:
+            self._spell_t0 = now
+        else:
+            self.active_samples += n
+            self._spell_last = now
+
+    def _end_spell(self) -> None:
+        if self._spell_t0 is not None and self._spell_last is not None:
+            self.active_s += self._spell_last - self._spell_t0
+        self._spell_t0 = self._spell_last = None
+
+    def _note_silence(self, now: float) -> None:
+        """Data came at ``now`` (monotonic s): a wait of more than :data:`SILENCE_S` since the last
+        data (or the port's opening) is counted in ``silences`` and ``silent_s``."""
+        last = self.last_data if self.last_data is not None else self.opened_at
+        if last is not None and now - last > SILENCE_S:
+            self.counters["silences"] = self.counters.get("silences", 0) + 1
+            self.silent_s += now - last
+            log.warning("%s: no data for %.0f s; data again", self.path, now - last)
+        self.last_data = now
+
+    def good_samples(self, chunks: list[Chunk]) -> int:
+        """How many of the samples in ``chunks`` came from usable input (for :class:`FormatGuard`)."""
+        return sum(len(c) for c in chunks)
 
     # ---- to be provided by subclasses
 
@@ -486,9 +551,18 @@ class AsciiParser:
     spaces, tabs or semicolons of which column ``column`` (0-based, ``--column``) is taken. ``label:value``
     tokens (the Arduino serial plotter's format) are accepted.
 
-    Lines that do not parse are counted in ``bad_lines``; the first line after a (re)connect
-    is dropped as a probable half line (``partial_lines``); a line longer than
-    :data:`MAX_LINE` bytes is garbage (``bad_lines``).
+    Every complete line is one sample slot (the board printed it at its sampling instant), so
+    time is kept whatever the line holds: a line that does not parse is counted in
+    ``bad_lines`` and a lead-off line (``!``, what a board prints while an electrode is off,
+    as ``edge-ecg emulate --format ascii`` does) in ``lead_off_lines``; both become a sample
+    holding the last good value (see :meth:`feed_slots`). Lead-off samples are flagged
+    unusable; so are unreadable lines from the third in a row on (:data:`MAX_HELD_LINES`):
+    one or two are repaired, as a glitch is. Slots before the
+    first good value since the parser was made are dropped (there is no time to keep yet).
+    The first line after a (re)connect is dropped as a probable half line (``partial_lines``);
+    a line longer than :data:`MAX_LINE` bytes is garbage (``bad_lines``, no slot: it is
+    several lines run together). ``counter_run`` counts consecutive strictly increasing values
+    of lines with several values (a ``millis`` column read as ECG).
     """
 
     def __init__(self, column: int = 0):
@@ -496,24 +570,41 @@ class AsciiParser:
             raise ConfigError(f"--column must be >= 0 (a 0-based column), got {column}")
         self.column = int(column)
         self.bad_lines = 0
+        self.lead_off_lines = 0
         self.partial_lines = 0
         self.lines = 0
+        self.bad_slots = 0  # bad lines kept as sample slots
+        self._bad_run: list[int] = []  # positions (in this feed's output) of the current run of bad lines
+        self._run_len = 0  # length of that run, across feeds
+        self.counter_run = 0
+        self.last: float | None = None  # the last good value (what a bad slot holds)
         self.reset(first=True)
 
     def reset(self, first: bool = False) -> None:
         """Forget a partial line; with ``first``, also drop the next line (it may be cut)."""
         self._buf = b""
+        self._discarding = False  # inside a line already longer than MAX_LINE
         self._skip_next = first
 
     def feed(self, data: bytes) -> np.ndarray:
-        """Parse ``data`` (any cut); returns the values of the complete lines (float64)."""
+        """Parse ``data`` (any cut); returns the good values of the complete lines (float64)."""
+        values, _ = self.feed_slots(data)
+        return values[self.parsed]
+
+    def feed_slots(self, data: bytes) -> tuple[np.ndarray, np.ndarray]:
+        """Parse ``data`` (any cut); returns ``(values (n,) float64, bad (n,) bool)``, one per
+        complete line: a bad or lead-off line holds the last good value and is flagged."""
         buf = self._buf + data
         parts = buf.split(b"\n")
         self._buf = parts.pop()
+        if self._discarding and parts:  # the end of an over-long line: garbage, not a value
+            parts[0], self._discarding = b"", False
         if len(self._buf) > MAX_LINE:
-            self.bad_lines += 1
-            self._buf = b""
-        out = []
+            if not self._discarding:
+                self.bad_lines += 1
+            self._buf, self._discarding = b"", True
+        out, bad, parsed = [], [], []
+        self._bad_run = []
         for raw in parts:
             if self._skip_next:
                 self._skip_next = False
@@ -522,20 +613,56 @@ class AsciiParser:
             line = raw.strip()
             if not line:
                 continue
-            self.lines += 1
-            value = self._value(line)
-            if value is None:
+            if len(line) > MAX_LINE:  # several lines run together: no sample slot of its own
                 self.bad_lines += 1
+                continue
+            self.lines += 1
+            if line.startswith(b"!"):
+                self.lead_off_lines += 1
+                value = None
             else:
-                out.append(value)
-        return np.asarray(out, dtype=np.float64)
+                value = self._value(line)
+                if value is None:
+                    self.bad_lines += 1
+            if value is None:
+                if self.last is not None:
+                    lead_off = line.startswith(b"!")
+                    out.append(self.last)
+                    bad.append(lead_off)
+                    parsed.append(False)
+                    if not lead_off:
+                        self._hold(bad)
+                continue
+            self._run_len, self._bad_run = 0, []
+            if self.last is not None and value > self.last and self._several:
+                self.counter_run += 1
+            else:
+                self.counter_run = 0
+            self.last = value
+            out.append(value)
+            bad.append(False)
+            parsed.append(True)
+        self.parsed = np.asarray(parsed, dtype=bool)  # which slots hold a value read from their own line
+        return np.asarray(out, dtype=np.float64), np.asarray(bad, dtype=bool)
+
+    def _hold(self, bad: list[bool]) -> None:
+        """The unreadable line just added to ``bad`` holds the last value; from the
+        (:data:`MAX_HELD_LINES` + 1)-th in a row on, the run is flagged unusable."""
+        self.bad_slots += 1
+        self._run_len += 1
+        self._bad_run.append(len(bad) - 1)
+        if self._run_len > MAX_HELD_LINES:
+            for i in self._bad_run:
+                bad[i] = True
 
     def _value(self, line: bytes) -> float | None:
+        self._several = False
         if len(line) > MAX_LINE:
             return None
         tokens = line.replace(b",", b" ").replace(b";", b" ").replace(b"\t", b" ").split()
         if len(tokens) <= self.column:
             return None
+        self._several = len(tokens) > 1
         token = tokens[self.column]
         if b":" in token:
             token = token.rsplit(b":", 1)[1]
@@ -543,15 +670,21 @@ class AsciiParser:
             value = float(token)
         except ValueError:
             return None
-        return value if np.isfinite(value) else None
+        return value if np.isfinite(value) and abs(value) <= MAX_VALUE else None
 
 
 class SerialAsciiSource(SerialSource):
     """A board printing text lines (see :class:`AsciiParser`) at ``fs`` Hz (which it cannot tell us).
 
-    ``check_rate_s``: after that many seconds of data, the measured sample rate is compared
-    with ``fs``; more than 25 % off is a :class:`DeviceError` (a wrong ``--fs``).
+    ``check_rate_s``: after that many seconds of data, the measured line rate (every line is a
+    sample slot, bad and lead-off lines too) is compared with ``fs``; more than 25 % off is a
+    :class:`DeviceError` (a wrong ``--fs``). A value column that only ever grows for
+    ``COUNTER_S`` seconds (a ``millis`` column read as ECG) is logged once and shown as the
+    source's status, with the ``--column`` to try.
     """
+
+    #: Seconds of strictly increasing values (in lines of several values) that make a column a counter.
+    COUNTER_S = 2.0
 
     def __init__(self, path: str, fs: float, baud: int = 115200, column: int = 0, check_rate_s: float | None = 3.0,
                  **kwargs):
@@ -562,30 +695,50 @@ class SerialAsciiSource(SerialSource):
         self.fs = float(fs)
         self.check_rate_s = check_rate_s
         self._rate_t0: float | None = None
-        self._rate_n = self._rate_bad = 0
+        self._rate_n = self._rate_good = self._rate_bad = 0
         self._rate_checked = False
+        self._good_in_parse = 0
+        self.column_hint: str | None = None
 
     def reset_parser(self, first: bool = False) -> None:
         self.parser.reset(first)
         self._rate_t0 = None
-        self._rate_n = 0
+        self._rate_n = self._rate_good = 0
 
     def thrown_away(self) -> int:
         return self.parser.bad_lines
 
+    def good_samples(self, chunks: list[Chunk]) -> int:
+        return self._good_in_parse
+
+    def status(self) -> str | None:
+        return super().status() or self.column_hint
+
     def stats(self) -> dict:
         out = self.serial_stats()
-        out.update(lines=self.parser.lines, bad_lines=self.parser.bad_lines, partial_lines=self.parser.partial_lines)
+        out.update(lines=self.parser.lines, bad_lines=self.parser.bad_lines, lead_off_lines=self.parser.lead_off_lines,
+                   partial_lines=self.parser.partial_lines)
         return out
 
     def parse(self, data: bytes, arrival: float) -> list[Chunk]:
-        values = self.parser.feed(data)
+        slots_before = self.parser.bad_slots
+        values, bad = self.parser.feed_slots(data)
+        self._good_in_parse = values.size - (self.parser.bad_slots - slots_before)
         if values.size == 0:
             return []
-        self._check_rate(values.size, arrival)
-        return [Chunk(values, self.fs, arrival, units="adc")]
+        self._check_rate(values.size, int(values.size - bad.sum()), arrival)
+        self._check_counter()
+        return [Chunk(values, self.fs, arrival, units="adc", bad=bad if bad.any() else None)]
 
-    def _check_rate(self, n: int, now: float) -> None:
+    def _check_counter(self) -> None:
+        if self.column_hint is None and self.parser.counter_run >= self.COUNTER_S * self.fs:
+            c = self.parser.column
+            self.column_hint = (f"column {c} only ever grows (a counter such as millis?): "
+                                f"give the ECG's column with --column {c + 1 if c == 0 else 0}")
+            log.warning("%s: %s", self.path, self.column_hint)
+
+    def _check_rate(self, n: int, good: int, now: float) -> None:
+        """``n`` sample slots (lines) arrived at ``now``, ``good`` of them with a value."""
         if self.check_rate_s is None or self._rate_checked:
             return
         if self._rate_t0 is None:
@@ -593,10 +746,11 @@ class SerialAsciiSource(SerialSource):
             self._rate_bad = self.parser.bad_lines
             return
         self._rate_n += n
+        self._rate_good += good
         elapsed = now - self._rate_t0
-        if elapsed >= self.check_rate_s and self.parser.bad_lines - self._rate_bad > self._rate_n:
+        if elapsed >= self.check_rate_s and self.parser.bad_lines - self._rate_bad > self._rate_good:
             # mostly lines that do not parse: a wrong --format or --baud, not a wrong --fs (FormatGuard says so)
-            self._rate_t0, self._rate_n, self._rate_bad = now, 0, self.parser.bad_lines
+            self._rate_t0, self._rate_n, self._rate_good, self._rate_bad = now, 0, 0, self.parser.bad_lines
             return
         if elapsed >= self.check_rate_s:
             self._rate_checked = True

@@ -14,8 +14,8 @@ import time
 from edge_ecg.stream.latency import LatencyStats
 
 #: Source counters worth showing (whatever the source has of them).
-SOURCE_COUNTERS = ("bad_lines", "partial_lines", "garbage_bytes", "crc_errors", "seq_gaps", "lost_frames",
-                   "frames_before_header", "disconnects", "reconnects")
+SOURCE_COUNTERS = ("bad_lines", "lead_off_lines", "partial_lines", "garbage_bytes", "crc_errors", "seq_gaps", "lost_frames",
+                   "frames_before_header", "disconnects", "reconnects", "silences")
 
 
 def _ms(stats: LatencyStats, q: float) -> str:
@@ -173,9 +173,13 @@ def format_summary(summary: dict) -> str:
         f"dropped by a slow consumer {c.get('dropped_samples', 0)}); flagged samples {c['bad_samples']}; "
         f"glitches replaced {c.get('impulses', 0)}",
     ]
-    src = {k: v for k, v in c.get("source_stats", {}).items() if k in SOURCE_COUNTERS and v}
+    st = c.get("source_stats", {})
+    src = {k: v for k, v in st.items() if k in SOURCE_COUNTERS and v}
     if src:
-        lines.append("  source: " + ", ".join(f"{k} {v}" for k, v in src.items()))
+        lines.append("  source: " + ", ".join(f"{k} {v}" for k, v in src.items())
+                     + (f" ({st['silent_s']:.0f} s without data)" if st.get("silent_s") else ""))
+    if st.get("status"):
+        lines.append(f"  at the end: {st['status']}")
     if c.get("truth_agreement") is not None:
         lines.append(f"  agreement with ground truth: {100 * c['truth_agreement']:.1f} % of {c['truth_matched']} beats")
     if c.get("adaptation"):

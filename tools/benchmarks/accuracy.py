@@ -162,7 +162,8 @@ def render(result: dict) -> str:
     if "int8_minus_keras_macro_f1" in result:
         lines.append(f"\nint8 minus its Keras source, macro-F1: {100 * result['int8_minus_keras_macro_f1']:+.2f} "
                      "points (target: within 0.5).")
-    lines += ["", "S beats inside runs (issue 28): the share of DS2's reference S beats of each kind labelled S, % "
+    with_runs = any(m.get("s_in_runs") for m in result["models"].values())
+    lines += [] if not with_runs else ["", "S beats inside runs (issue 28): the share of DS2's reference S beats of each kind labelled S, % "
               "(in a run: reference `prev_rr_ratio` < 0.85; run length counted in consecutive S beats; "
               "number of beats in brackets), all records / without 232:", "",
               "| model | in a run | not in a run | alone | runs of 2-9 | runs of 10+ |", "|---|---:|---:|---:|---:|---:|"]
