@@ -77,6 +77,9 @@ def test_score_fold_scores_finished_folds_ahead_and_score_reuses_them(cv, tmp_pa
     monkeypatch.setattr(cv, "_end_to_end", lambda run, mitdb, records: calls.append(run.name) or
                         ([f"s:{r}" for r in records], [f"o:{r}" for r in records]))
     monkeypatch.setattr(cv, "_mitdb", lambda path: tmp_path)
+    in_run = []
+    monkeypatch.setattr(cv, "_in_run", lambda run, mitdb, records: in_run.append(run.name) or
+                        {r: {"in_run": [2, 1]} for r in records})
     for k in (0, 2):  # folds 1 and 3 finished, 2 and 4 still training
         run = cv.fold_dir(tmp_path, "cand", k)
         run.mkdir(parents=True)
@@ -85,7 +88,9 @@ def test_score_fold_scores_finished_folds_ahead_and_score_reuses_them(cv, tmp_pa
     assert cv.main(["score-fold", "cand", "--svdb", "--runs", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "cand fold 1: scored" in out and "cand fold 2: not trained yet, skipped" in out
-    assert calls == ["fold1", "fold3"]
+    assert calls == ["fold1", "fold3"] and in_run == ["fold1", "fold3"]  # --svdb: round 10's in-run counts too
+    assert cv.fold_in_run(cv.fold_dir(tmp_path, "cand", 0), tmp_path, cv.held_out(0, True))["svdb/800"] == {"in_run": [2, 1]}
+    assert in_run == ["fold1", "fold3"]  # from the run folder's cache
     again = cv.fold_scores(cv.fold_dir(tmp_path, "cand", 2), tmp_path, cv.held_out(2, True))
     assert calls == ["fold1", "fold3"]  # from the run folder's cache
     assert again == ([f"s:{r}" for r in cv.held_out(2, True)], [f"o:{r}" for r in cv.held_out(2, True)])

@@ -242,9 +242,7 @@ def fold_in_run(run: Path, mitdb: Path, records) -> dict:
         saved = json.loads(cache.read_text())
         if saved["records"] == list(records):
             return saved["counts"]
-    from edge_ecg.evaluate import in_run_scores
-
-    counts = in_run_scores(_keras_classifier(run), mitdb, records)
+    counts = _in_run(run, mitdb, records)
     tmp = cache.with_suffix(".tmp")
     tmp.write_text(json.dumps({"records": list(records), "counts": counts}, indent=1) + "\n")
     tmp.replace(cache)
@@ -337,6 +335,13 @@ def _keras_classifier(run: Path):
 
     model = run / "model_qat.keras"
     return KerasClassifier(load_keras_model(model), load_config(run / "config.json"), model)
+
+
+def _in_run(run: Path, mitdb: Path, records) -> dict:
+    """Per-record in-run S counts (:func:`edge_ecg.evaluate.in_run_scores`) of ``run``'s QAT model."""
+    from edge_ecg.evaluate import in_run_scores
+
+    return in_run_scores(_keras_classifier(run), mitdb, records)
 
 
 def _end_to_end(run: Path, mitdb: Path, records) -> tuple[list, list]:
