@@ -33,6 +33,9 @@ T = TypeVar("T")
 
 #: The AAMI EC57 beat classes, in the order every model output and matrix uses.
 CLASSES: tuple[str, ...] = ("N", "S", "V", "F", "Q")
+#: Each class's colour in plots and on the live page (matplotlib colour names; the page
+#: turns them into CSS).
+CLASS_COLORS = {"N": "0.45", "S": "tab:orange", "V": "tab:red", "F": "tab:purple", "Q": "tab:brown"}
 
 #: Past-only RR features (see :mod:`edge_ecg.beats.rr` for definitions).
 RR_FEATURES: tuple[str, ...] = (

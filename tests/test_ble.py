@@ -154,7 +154,7 @@ def test_record_208_through_a_fake_strap_with_the_shipped_model(mitdb_dir):
     shipped model still finds its V beats on both sides of the gap."""
     from edge_ecg.records.load import load_record
     from edge_ecg.signal.resample import ecg_resample
-    from edge_ecg.stream.model import load_classifier
+    from edge_ecg.stream.classifier_files import load_classifier
 
     rec = load_record(mitdb_dir, "208", lead="MLII")
     x = ecg_resample(np.asarray(rec.signal[: 90 * 360], dtype=np.float64), 360.0, 130.0)

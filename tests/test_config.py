@@ -80,7 +80,7 @@ def test_train_with_no_configuration_starts_from_the_shipped_models():
     from dataclasses import replace
     from pathlib import Path
 
-    from edge_ecg.stream.model import shipped_config
+    from edge_ecg.stream.classifier_files import shipped_config
 
     shipped = shipped_config()
     assert shipped == load_config(Path(__file__).resolve().parents[1] / "models" / "config.json")

@@ -208,7 +208,7 @@ def test_variant_b_sequence_model_trains_and_evaluates_record_by_record(tiny_db,
 
     # each record is its own stream: predicting both records at once equals one at a time
     from edge_ecg.beats import build_beatset
-    from edge_ecg.model.predict import predict_records
+    from edge_ecg.evaluate.classify import predict_records
     from edge_ecg.model.run import load_run_classifier
 
     clf = load_run_classifier(out)

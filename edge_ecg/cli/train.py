@@ -121,11 +121,9 @@ def train(data, train_data, data_root, lead, init, config_file, arch, epochs, qa
         config = load_config(init_cfg) if init_cfg.is_file() else RunConfig()
         resolve_init(init, config)  # a missing or unfit model: one line before anything else
     else:
-        from edge_ecg.stream.model import shipped_config
+        from edge_ecg.stream.classifier_files import shipped_config
 
         config = shipped_config()
-    if data_root is None and data is not None:  # other databases beside the MIT-BIH folder
-        data_root = Path(data).expanduser().parent
     from edge_ecg.model.train import resolve_config
 
     config = resolve_config(config, arch=arch, epochs=epochs, qat=qat, seed=seed)

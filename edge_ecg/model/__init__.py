@@ -7,7 +7,7 @@
 - :mod:`~edge_ecg.model.augment`: :func:`load_noise_bank` (nstdb, first 15 min), :func:`augment_windows`.
 - :mod:`~edge_ecg.model.train`: :func:`train_run` (DS1, patient-wise validation, run folder).
 - :mod:`~edge_ecg.model.distribute`: the tf.data epoch pipeline, ``tf.distribute`` strategies, ``TF_CONFIG``.
-- :mod:`~edge_ecg.model.predict`: :class:`KerasClassifier`, :func:`evaluate_classifier`.
+- :mod:`~edge_ecg.model.predict`: :class:`KerasClassifier` (scored by :func:`edge_ecg.evaluate.evaluate_classifier`).
 
 Names are imported lazily so that ``import edge_ecg.model`` does not start TensorFlow.
 """
@@ -22,7 +22,7 @@ _WHERE = {
     "find_model_file": "run", "load_keras_model": "run", "strip_qat": "run", "load_run_classifier": "run",
     "load_noise_bank": "augment", "augment_windows": "augment", "find_nstdb": "augment",
     "train_run": "train", "TrainResult": "train",
-    "KerasClassifier": "predict", "evaluate_classifier": "predict",
+    "KerasClassifier": "predict",
 }
 
 __all__ = sorted(_WHERE)

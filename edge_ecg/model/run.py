@@ -90,7 +90,7 @@ def load_run_classifier(path: str | Path, prefer: str = "qat", threads: int = 1)
     for a ``.tflite``, else an :class:`edge_ecg.model.predict.KerasClassifier` (its window from the
     ``config.json`` beside the model file).
 
-    ``stream``'s :func:`edge_ecg.stream.model.load_classifier` is the TensorFlow-free one:
+    ``stream``'s :func:`edge_ecg.stream.classifier_files.load_classifier` is the TensorFlow-free one:
     ``.tflite`` only, the shipped model by default, checked to fit the live pipeline.
     """
     path, _ = find_model_file(path, prefer)

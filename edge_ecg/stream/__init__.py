@@ -10,5 +10,6 @@ Sub-modules are imported by the code that needs them, so importing this package 
 - ``pipeline``: resample -> clean -> detect -> window -> classify, with gaps and quality gating;
 - ``runner``: the loop (limits, Ctrl-C, summary); ``view``: the live terminal view;
 - ``events``: :class:`BeatEvent` and the JSONL writer; ``save``: ``--save`` as WFDB;
-- ``latency``: stage timers and percentiles; ``model``: default model, ``profile``.
+- ``latency``: stage timers and percentiles; ``classifier_files``: finding and loading the shipped
+  ``.tflite`` (default model), ``profile``.
 """

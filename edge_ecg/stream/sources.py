@@ -257,19 +257,12 @@ class ReplaySource(Source):
             yield Chunk(np.asarray(sig[lo:hi], dtype=np.float64), self.fs, time.perf_counter(), truth=truth)
 
 
-def open_replay(spec: str, data: str | Path | None = None, lead: str | int | None = None):
-    """Load the record named by ``spec`` for replay.
-
-    ``spec`` is a path ``DIR/NAME`` (a ``.hea``/``.dat`` suffix is ignored) or a bare
-    MIT-BIH record name looked up like every other command (``data``, then
-    ``$EDGE_ECG_DATA/mitdb``, then the cache). Returns a :class:`edge_ecg.records.Record`
-    (lead ``lead`` in mV, with its annotations when there is an annotation file). ``lead`` is
-    a signal name or index; ``None`` picks the database's default lead (MIT-BIH: MLII; svdb:
-    ECG1; see :mod:`edge_ecg.records.databases`). A record without the lead asked for is a
-    one-line :class:`~edge_ecg.errors.DataError` naming the leads it has.
-    """
-    from edge_ecg.records.databases import folder_database
-    from edge_ecg.records.load import load_record, read_header
+def find_replay(spec: str, data: str | Path | None = None) -> tuple[Path, str]:
+    """``(folder, record name)`` of the record ``spec`` names: a path ``DIR/NAME`` (a
+    ``.hea``/``.dat``/``.atr`` suffix is ignored) or a bare MIT-BIH record name looked up like
+    every other command (:func:`edge_ecg.records.locate.find_database`). A missing record is a
+    one-line :class:`~edge_ecg.errors.DataError`."""
+    from edge_ecg.records.load import read_header
 
     path = Path(spec)
     if path.suffix in (".hea", ".dat", ".atr"):
@@ -280,10 +273,42 @@ def open_replay(spec: str, data: str | Path | None = None, lead: str | int | Non
         from edge_ecg.records.locate import find_database
 
         folder, name = find_database("mitdb", data), path.name
-    header = read_header(folder, name)  # a missing record: one clear line
+    read_header(folder, name)  # a missing record: one clear line
+    return folder, name
+
+
+def replay_lead(spec: str, data: str | Path | None = None, lead: str | int | None = None,
+                model_lead: str | None = None) -> str | int:
+    """The lead :func:`open_replay` reads (a signal name or index): ``lead`` when given (a
+    record without it is a one-line :class:`~edge_ecg.errors.DataError` naming the leads it
+    has), else the model's lead ``model_lead`` where the record has it, else the database's
+    default (:meth:`~edge_ecg.records.databases.Database.choose_lead`, the rule the offline
+    builder and evaluation use)."""
+    from edge_ecg.records.databases import folder_database
+    from edge_ecg.records.load import read_header
+
+    folder, name = find_replay(spec, data)
+    if isinstance(lead, int):
+        return lead
+    available = read_header(folder, name).sig_name or ()
+    return folder_database(folder).choose_lead(available, lead, name, model_lead=model_lead)
+
+
+def open_replay(spec: str, data: str | Path | None = None, lead: str | int | None = None,
+                model_lead: str | None = None):
+    """Load the record named by ``spec`` for replay (:func:`find_replay`).
+
+    Returns a :class:`edge_ecg.records.Record` (lead :func:`replay_lead` in mV, with its
+    annotations when there is an annotation file). ``lead`` is a signal name or index;
+    ``model_lead`` the classifier's ``window.lead``. Without either, the database's default
+    lead (MIT-BIH: MLII; svdb: ECG1; see :mod:`edge_ecg.records.databases`).
+    """
+    from edge_ecg.records.databases import folder_database
+    from edge_ecg.records.load import load_record
+
+    folder, name = find_replay(spec, data)
     database = folder_database(folder)
-    if not isinstance(lead, int):
-        lead = database.choose_lead(header.sig_name or (), lead, name)
+    lead = replay_lead(spec, data, lead, model_lead)
     return load_record(folder, name, lead=lead, database=database,
                        annotations=(folder / f"{name}.{database.annotator}").is_file())
 

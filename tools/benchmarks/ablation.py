@@ -85,7 +85,8 @@ def _stats(values) -> dict:
 def run(ctx: BenchContext) -> dict:
     from edge_ecg.beats.dataset import build_beatset
     from edge_ecg.config import RunConfig, load_config, to_json
-    from edge_ecg.model.predict import KerasClassifier, evaluate_classifier
+    from edge_ecg.evaluate.classify import evaluate_classifier
+    from edge_ecg.model.predict import KerasClassifier
     from edge_ecg.model.run import load_keras_model
     from edge_ecg.model.train import train_run
     from edge_ecg.records.aami import DS2
