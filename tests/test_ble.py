@@ -12,7 +12,7 @@ from conftest import FakeClassifier
 from fake_ble import Air
 
 from edge_ecg.errors import ConfigError, DeviceError
-from edge_ecg.stream import ble as B
+from edge_ecg.stream.sources import ble as B
 from edge_ecg.stream.pipeline import StreamPipeline
 from edge_ecg.stream.runner import run_stream
 from edge_ecg.stream.simulate import EcgSimulator
@@ -125,7 +125,7 @@ def test_refused_start_and_out_of_range_at_start_are_one_line():
 
 def test_low_battery_is_warned_once(caplog):
     air = Air(_sim_uv(12.0), battery=9)
-    with caplog.at_level(logging.WARNING, logger="edge_ecg.stream.ble"):
+    with caplog.at_level(logging.WARNING, logger="edge_ecg.stream.sources.ble"):
         _, summary = _run(air, _source(air))
     assert summary["source_stats"]["battery_low"] == 1
     assert sum("battery low (9 %)" in r.getMessage() for r in caplog.records) == 1

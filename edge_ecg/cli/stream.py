@@ -154,7 +154,7 @@ def stream(device, replay, simulate, model, fmt, baud, fs, lead, column, speed, 
 
     # the source's own settings first: a mistake there costs no model loading
     if device and device.lower().startswith("ble:"):
-        from edge_ecg.stream.ble import BleStrapSource, check_ble_options, parse_device
+        from edge_ecg.stream.sources.ble import BleStrapSource, check_ble_options, parse_device
 
         check_ble_options(fmt, fs, column)
         source = BleStrapSource(parse_device(device))
