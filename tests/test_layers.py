@@ -171,3 +171,14 @@ def test_device_side_imports_no_heavy_library():
                 if n.split(".")[0] in heavy and f"{path.name}:{n}" not in allowed
             ]
     assert not found, found
+
+
+def test_readme_and_the_package_docstring_list_the_layers_in_this_order():
+    """README's stage table and edge_ecg's docstring are drawn from LAYERS."""
+    import edge_ecg
+
+    readme = (PACKAGE.parent / "README.md").read_text(encoding="utf-8")
+    table = readme[readme.index("| stage | package |"):].split("\n\n", 1)[0]
+    stages = [row.split("|")[1].strip() for row in table.splitlines()[2:]]
+    assert tuple(stages) == LAYERS
+    assert " -> ".join(LAYERS) in edge_ecg.__doc__
