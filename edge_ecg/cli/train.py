@@ -160,7 +160,7 @@ def train(data, train_data, data_root, lead, init, config_file, arch, epochs, qa
     echo = (lambda msg: None) if quiet else click.echo
     try:
         result = train_run(config, records.db_dir, out, nstdb_dir=noise_data, lead=lead, force=force,
-                           resume=resume, progress=not quiet, echo=echo, records=records)
+                           resume=resume, progress=not quiet, echo=echo, records=records, role=role)
     except KeyboardInterrupt:
         raise click.ClickException(interrupted_message(resume)) from None
     m = result.metrics

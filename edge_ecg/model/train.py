@@ -539,6 +539,7 @@ def train_run(
     echo: Callable[[str], None] = print,
     beats: tuple | None = None,
     records: TrainingRecords | None = None,
+    role=None,
 ) -> TrainResult:
     """Train ``config`` and write the run folder ``out``.
 
@@ -557,7 +558,8 @@ def train_run(
     state after every epoch; a later call with ``resume`` and the same configuration continues
     from the last finished epoch (only without a ``train.strategy``).
 
-    Under ``train.strategy = multi_worker`` only the chief writes ``out``; every other worker
+    Under ``train.strategy = multi_worker`` only the chief writes ``out`` (``role``: the
+    :func:`~edge_ecg.model.distribute.cluster_role` a caller has read already); every other worker
     trains in a temporary folder that is removed when it is done (:mod:`edge_ecg.model.distribute`).
     """
     from edge_ecg.model.distribute import cluster_role
@@ -565,7 +567,8 @@ def train_run(
     t_start = time.perf_counter()
     db_dir = Path(db_dir) if db_dir is not None else None
     tc = config.train
-    role = cluster_role(tc.strategy)  # a malformed TF_CONFIG stops here, before anything is written
+    if role is None:  # a malformed TF_CONFIG stops here, before anything is written
+        role = cluster_role(tc.strategy)
     if resume and tc.strategy != "default":
         raise ConfigError(f"--resume works only with train.strategy default, not {tc.strategy!r}")
     if beats is not None:
