@@ -33,18 +33,37 @@ T = TypeVar("T")
 
 #: The AAMI EC57 beat classes, in the order every model output and matrix uses.
 CLASSES: tuple[str, ...] = ("N", "S", "V", "F", "Q")
+#: Each class's colour in plots and on the live page (matplotlib colour names; the page
+#: turns them into CSS).
+CLASS_COLORS = {"N": "0.45", "S": "tab:orange", "V": "tab:red", "F": "tab:purple", "Q": "tab:brown"}
 
-#: Past-only RR features (see :mod:`edge_ecg.beats.rr` for definitions).
-RR_FEATURES: tuple[str, ...] = (
-    "pre_rr",  # s, this beat minus the previous one
-    "prev_rr",  # s, the previous beat minus the one before it
-    "local_rr",  # s, mean of the last 10 RR intervals up to this beat
-    "pre_rr_ratio",  # pre_rr / local_rr
-    "prev_rr_ratio",  # prev_rr / local_rr
-    "pre_rr_long_ratio",  # pre_rr / mean RR of the last 5 minutes
-    "rr_irregularity",  # RMSSD / mean of the 10 RR intervals before pre_rr
-    "rr_irregularity_median",  # median |successive difference| / median, of the 10 RR intervals before pre_rr
-)
+#: Assumed RR interval (s, i.e. 75 bpm) for a beat with no predecessor.
+DEFAULT_RR_S = 0.8
+#: How many recent intervals ``local_rr`` (and the irregularities) use.
+LOCAL_BEATS = 10
+#: How far back (s) the long-term average of ``pre_rr_long_ratio`` reaches.
+LONG_WINDOW_S = 300.0
+
+#: Every past-only RR feature and how it is computed (units: s or a ratio): the one definition,
+#: computed by :mod:`edge_ecg.beats.rr` and written into converted models' metadata
+#: (``rr_definitions``, :func:`edge_ecg.export.metadata.rr_definitions`).
+RR_DEFINITIONS: dict[str, str] = {
+    "pre_rr": "s, this R peak minus the previous one",
+    "prev_rr": "s, the previous R peak minus the one before it",
+    "local_rr": f"s, mean of the last {LOCAL_BEATS} RR intervals up to and including pre_rr",
+    "pre_rr_ratio": "pre_rr / local_rr",
+    "prev_rr_ratio": "prev_rr / local_rr",
+    "pre_rr_long_ratio": f"pre_rr / mean RR interval of the last {LONG_WINDOW_S:g} s",
+    "rr_irregularity": f"RMS of successive differences / mean, of the {LOCAL_BEATS} RR intervals before "
+                       "pre_rr (0 until two exist)",
+    "rr_irregularity_median": f"median |successive difference| / median, of the {LOCAL_BEATS} RR intervals "
+                              "before pre_rr (0 until two exist)",
+}
+#: What every RR feature does without enough history (the first beats, after a gap).
+RR_HISTORY_NOTE = (f"past-only; missing history: pre_rr={DEFAULT_RR_S} s, prev_rr=pre_rr, "
+                   "averages over what exists")
+#: Past-only RR features, in :data:`RR_DEFINITIONS` order.
+RR_FEATURES: tuple[str, ...] = tuple(RR_DEFINITIONS)
 
 
 @dataclass(frozen=True)
@@ -172,7 +191,7 @@ ARCHES: tuple[str, ...] = ("cnn_lstm", "cnn", "lstm")
 
 @dataclass(frozen=True)
 class AugmentConfig:
-    """Training-time augmentation (see :mod:`edge_ecg.model.augment`).
+    """Training-time augmentation (see :mod:`edge_ecg.beats.augment`).
 
     Real noise comes from nstdb's first ``noise_minutes`` minutes only; SNR is in dB relative
     to the window's power; ``wander_amplitude`` is in normalised window units; ``shift_max_s``
@@ -223,13 +242,37 @@ STRATEGIES: tuple[str, ...] = ("default", "mirrored", "multi_worker")
 FEEDS: tuple[str, ...] = ("auto", "shards", "memory")
 
 
+#: What a run trains on when ``train.data`` is empty: de Chazal's DS1 of MIT-BIH.
+DEFAULT_TRAIN_DATA: tuple[str, ...] = ("mitdb:DS1",)
+
+
+def upgrade_train_table(table: dict, where: str = "config.train") -> dict:
+    """A ``train`` table with an old config's ``records`` (MIT-BIH record names; empty: DS1)
+    turned into ``data``: ``["101", "106"]`` -> ``data = ["mitdb:101,106"]``; an empty list is
+    dropped. A table giving both a non-empty ``records`` and ``data`` is a :class:`ConfigError`."""
+    if "records" not in table:
+        return table
+    table = dict(table)
+    records = table.pop("records")
+    if not isinstance(records, (list, tuple)) or not all(isinstance(r, str) for r in records):
+        raise ConfigError(f"{where}.records must be a list of MIT-BIH record names, got {records!r}")
+    if records:
+        if table.get("data"):
+            raise ConfigError(f"{where}: give data only (records is its old form: add 'mitdb:{','.join(records)}' "
+                              "to data)")
+        table["data"] = [f"mitdb:{','.join(records)}"]
+    return table
+
+
 @dataclass(frozen=True)
 class TrainConfig:
-    """The schedule. Validation holds out whole DS1 records (patient-wise).
+    """The schedule. Validation holds out whole patients.
 
-    ``data`` (empty: ``records`` of MIT-BIH, DS1 by default) trains on several databases, one
-    spec each (``mitdb:DS1``, ``svdb``, ``svdb@0.5``; see :mod:`edge_ecg.records.sets`); record
-    ids are then ``db/record`` and ``val_records`` may name them so (a bare name is MIT-BIH's).
+    ``data`` is what a run trains on, one record-set spec per database (``mitdb:DS1``, ``svdb``,
+    ``svdb@0.5``; see :mod:`edge_ecg.records.sets`); empty means :data:`DEFAULT_TRAIN_DATA`
+    (de Chazal's DS1, :meth:`specs`). Record ids are ``db/record`` and ``val_records`` may name
+    them so (a bare name is MIT-BIH's). An old config's ``records`` list (MIT-BIH names) is
+    converted on load to the spec ``mitdb:<names>`` (:func:`upgrade_train_table`).
     A database none of whose records is in ``val_records`` gives ``val_fraction`` of its
     patients (chosen by a hash of the patient id, so always the same) to validation; every
     record of a validation patient is held out, so no patient is on both sides.
@@ -269,7 +312,6 @@ class TrainConfig:
     class_weight_power: float = 0.5
     max_class_weight: float = 30.0
     focal_gamma: float = 2.0
-    records: tuple[str, ...] = ()  # training records (validation ones included); empty: de Chazal's DS1
     val_records: tuple[str, ...] = ("106", "118", "124", "205", "215", "220")
     data: tuple[str, ...] = ()  # several databases: specs SOURCE[:RECORDS][@WEIGHT] (edge_ecg.records.sets)
     val_fraction: float = 0.2  # with data: share of patients held out of a database none of whose records is in val_records
@@ -279,6 +321,10 @@ class TrainConfig:
     ema_momentum: float = 0.0
     strategy: str = "default"  # "default" | "mirrored" | "multi_worker" (see edge_ecg.model.distribute)
     feed: str = "auto"  # "auto" (memory if it fits, else shards) | "shards" (streamed from disk) | "memory" (in RAM)
+
+    def specs(self) -> tuple[str, ...]:
+        """The record-set specs this schedule trains on: ``data``, or :data:`DEFAULT_TRAIN_DATA`."""
+        return tuple(self.data) or DEFAULT_TRAIN_DATA
 
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGIES:
@@ -445,6 +491,8 @@ def from_dict(cls: type[T], data: Any, where: str = "config") -> T:
         return data
     if not isinstance(data, dict):
         raise ConfigError(f"{where} must be a table/object, got {type(data).__name__}")
+    if cls is TrainConfig:
+        data = upgrade_train_table(data, where)
     fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     hints = typing.get_type_hints(cls)
     kwargs = {}

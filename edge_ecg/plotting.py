@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
+from edge_ecg.config import CLASS_COLORS  # one colour per AAMI class, in every plot and on the live page
 from edge_ecg.errors import EdgeEcgError
-
-#: One colour per AAMI class, used by every plot (N grey, S orange, V red, F purple, Q brown).
-CLASS_COLORS = {"N": "0.45", "S": "tab:orange", "V": "tab:red", "F": "tab:purple", "Q": "tab:brown"}
 
 
 def pyplot():

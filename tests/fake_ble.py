@@ -1,5 +1,5 @@
 """A fake Polar H10 for the BLE tests: a bleak-like client over a signal, frames built to Polar's
-published PMD format (:func:`edge_ecg.stream.ble.encode_ecg_frame`), with drop-outs.
+published PMD format (:func:`edge_ecg.stream.sources.ble.encode_ecg_frame`), with drop-outs.
 
 :class:`Air` is the strap and the room: its clock runs at ``speed`` times real time from the
 first connection, the strap keeps sampling while out of range (so the frames' timestamps tell
@@ -13,7 +13,7 @@ import time
 
 import numpy as np
 
-from edge_ecg.stream import ble as B
+from edge_ecg.stream.sources import ble as B
 
 
 class Air:
@@ -56,7 +56,7 @@ class _Services:
 
 
 class FakeClient:
-    """The subset of ``bleak.BleakClient`` :class:`~edge_ecg.stream.ble.BleStrapSource` uses."""
+    """The subset of ``bleak.BleakClient`` :class:`~edge_ecg.stream.sources.ble.BleStrapSource` uses."""
 
     def __init__(self, air: Air, address: str, disconnected_callback=None):
         self.air, self.address, self.on_gone = air, address, disconnected_callback

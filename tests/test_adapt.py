@@ -347,9 +347,9 @@ def test_drift_bounds_on_real_bigeminy_and_atrial_fibrillation(mitdb_dir):
     if not model.is_file():
         pytest.skip("no committed model in models/")
     from edge_ecg.beats.dataset import build_beatset
-    from edge_ecg.model.predict import predict_records
+    from edge_ecg.evaluate.classify import predict_records
     from edge_ecg.runtime.adapt import make_adapter
-    from edge_ecg.stream.model import load_classifier
+    from edge_ecg.stream.classifier_files import load_classifier
 
     clf = load_classifier(model)
     for name in ("119", "208", "201", "203"):

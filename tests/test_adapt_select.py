@@ -13,7 +13,7 @@ import pytest
 
 from edge_ecg.beats.dataset import BeatSet, build_beatset
 from edge_ecg.config import CLASSES, AdaptConfig, WindowConfig
-from edge_ecg.model.predict import predict_records
+from edge_ecg.evaluate.classify import predict_records
 from edge_ecg.runtime.adapt import adapt_records, make_adapter
 
 sys.path.insert(0, str(Path(__file__).parent))

@@ -12,7 +12,7 @@ from conftest import FakeClassifier
 from fake_ble import Air
 
 from edge_ecg.errors import ConfigError, DeviceError
-from edge_ecg.stream import ble as B
+from edge_ecg.stream.sources import ble as B
 from edge_ecg.stream.pipeline import StreamPipeline
 from edge_ecg.stream.runner import run_stream
 from edge_ecg.stream.simulate import EcgSimulator
@@ -125,7 +125,7 @@ def test_refused_start_and_out_of_range_at_start_are_one_line():
 
 def test_low_battery_is_warned_once(caplog):
     air = Air(_sim_uv(12.0), battery=9)
-    with caplog.at_level(logging.WARNING, logger="edge_ecg.stream.ble"):
+    with caplog.at_level(logging.WARNING, logger="edge_ecg.stream.sources.ble"):
         _, summary = _run(air, _source(air))
     assert summary["source_stats"]["battery_low"] == 1
     assert sum("battery low (9 %)" in r.getMessage() for r in caplog.records) == 1
@@ -154,7 +154,7 @@ def test_record_208_through_a_fake_strap_with_the_shipped_model(mitdb_dir):
     shipped model still finds its V beats on both sides of the gap."""
     from edge_ecg.records.load import load_record
     from edge_ecg.signal.resample import ecg_resample
-    from edge_ecg.stream.model import load_classifier
+    from edge_ecg.stream.classifier_files import load_classifier
 
     rec = load_record(mitdb_dir, "208", lead="MLII")
     x = ecg_resample(np.asarray(rec.signal[: 90 * 360], dtype=np.float64), 360.0, 130.0)

@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import pytest
 
@@ -80,7 +81,7 @@ def test_train_with_no_configuration_starts_from_the_shipped_models():
     from dataclasses import replace
     from pathlib import Path
 
-    from edge_ecg.stream.model import shipped_config
+    from edge_ecg.stream.classifier_files import shipped_config
 
     shipped = shipped_config()
     assert shipped == load_config(Path(__file__).resolve().parents[1] / "models" / "config.json")
@@ -110,3 +111,35 @@ def test_feed_auto_holds_beats_in_memory_only_when_they_fit():
     assert resolve_feed(replace(tc, feed="memory"), 1e9, available=1) == ("memory", "train.feed")
     with pytest.raises(ConfigError, match="train.feed must be one of auto, shards, memory"):
         replace(tc, feed="disk")
+
+
+def test_old_train_records_become_a_train_data_spec_on_load(tmp_path):
+    """One training-data path: an old config's train.records (MIT-BIH names) is read as the
+    spec mitdb:<names>; an empty list (DS1) is dropped; records beside data is an error."""
+    def load(train):
+        path = tmp_path / "c.json"
+        path.write_text(json.dumps({"train": train}))
+        return load_config(path).train
+
+    assert load({"records": ["101", "106"]}).data == ("mitdb:101,106",)
+    assert load({"records": [], "data": ["svdb"]}).data == ("svdb",)
+    assert load({"records": []}).data == () and load({"records": []}).specs() == ("mitdb:DS1",)
+    with pytest.raises(ConfigError, match="give data only"):
+        load({"records": ["101"], "data": ["svdb"]})
+    assert not hasattr(load({}), "records")
+    shipped = json.loads((Path(__file__).resolve().parents[1] / "models" / "config.json").read_text())
+    assert "records" not in shipped["train"]
+
+
+def test_each_rr_feature_is_defined_once_and_the_shipped_metadata_still_says_so():
+    """config.RR_DEFINITIONS is the one table: the names RR_FEATURES, the text converted models
+    carry (byte for byte what the shipped models were converted with)."""
+    from edge_ecg.config import RR_DEFINITIONS, RR_FEATURES
+    from edge_ecg.export.metadata import rr_definitions
+    from edge_ecg.runtime.metadata import read_metadata
+
+    assert RR_FEATURES == tuple(RR_DEFINITIONS) and all(RR_DEFINITIONS.values())
+    models = Path(__file__).resolve().parents[1] / "models"
+    for path in (models / "edge_ecg_int8.tflite", models / "ds1_only" / "edge_ecg_int8.tflite"):
+        meta = read_metadata(path)
+        assert meta.rr_definitions == rr_definitions(tuple(meta.rr_features)), path

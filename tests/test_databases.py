@@ -196,7 +196,7 @@ def test_svdb_even_and_odd_sets_and_a_folder_given_for_a_registry_name(two_datab
 
 def test_training_records_is_the_one_place_a_run_learns_its_records(two_databases, tmp_path):
     """train_run and the ablation benchmark both read their records through training_records:
-    record sets split patient-wise, or MIT-BIH names checked in --data; bad input is one line."""
+    record sets split patient-wise (train.data; empty: mitdb:DS1); bad input is one line."""
     from dataclasses import replace
 
     from edge_ecg.config import RunConfig
@@ -217,7 +217,8 @@ def test_training_records_is_the_one_place_a_run_learns_its_records(two_database
     # naming one record of a patient holds out the patient's other records too
     cfg = with_train(data=("incartdb",), val_records=("incartdb/I01",))
     assert training_records(cfg, None, data_root=two_databases).val_names == ["incartdb/I01", "incartdb/I02"]
-    with pytest.raises(DataError, match="DS1 records"):  # MIT-BIH names, no such folder content
+    assert base.train.specs() == ("mitdb:DS1",)
+    with pytest.raises(DataError, match="not WFDB data|empty"):  # DS1 looked for in a folder without it
         training_records(base, tmp_path)
     write_db_record(tmp_path / "mitdb", "100", 360.0, ("MLII", "V5"), BEATS)
     with pytest.raises(ConfigError, match="DS2 record mitdb/100"):

@@ -83,7 +83,7 @@ def test_toml_config_reads_on_every_supported_python(tmp_path):
 
 def test_the_shipped_model_is_found_in_an_installed_package(tmp_path, monkeypatch):
     """An installed wheel has the model as edge_ecg/models package data: it is preferred to the checkout's."""
-    from edge_ecg.stream import model as stream_model
+    from edge_ecg.stream import classifier_files as stream_model
 
     pkg = tmp_path / "site" / "edge_ecg"
     (pkg / "models").mkdir(parents=True)
@@ -98,7 +98,7 @@ def test_the_shipped_model_is_found_in_an_installed_package(tmp_path, monkeypatc
 
 def test_no_model_error_needs_no_tensorflow(tmp_path):
     from edge_ecg.errors import ModelError
-    from edge_ecg.stream.model import find_default_model
+    from edge_ecg.stream.classifier_files import find_default_model
 
     with pytest.raises(ModelError) as err:
         find_default_model(tmp_path)

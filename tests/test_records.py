@@ -3,9 +3,9 @@ import pytest
 
 from edge_ecg.errors import DataError
 from edge_ecg.records import DS1, DS2, PACED, aami_class, find_database, load_record
-from edge_ecg.records.aami import parse_record_list
+from edge_ecg.records.databases import REGISTRY
 from edge_ecg.records.info import database_info, format_info
-from edge_ecg.records.load import list_records
+from edge_ecg.records.locate import list_records
 
 
 def test_aami_mapping_is_de_chazals():
@@ -21,8 +21,8 @@ def test_split_is_disjoint_and_excludes_paced():
     assert len(DS1) == len(DS2) == 22
     assert not set(DS1) & set(DS2)
     assert not (set(DS1) | set(DS2)) & set(PACED)
-    assert parse_record_list("DS1+100,101") == DS1 + ("100",)  # 101 is in DS1 already
-    assert parse_record_list("ds2")[0] == "100"
+    assert tuple(REGISTRY["mitdb"].select("DS1+100,101")) == DS1 + ("100",)  # 101 is in DS1 already
+    assert REGISTRY["mitdb"].select("ds2")[0] == "100"
 
 
 def test_load_synthetic_record(tiny_db):

@@ -317,7 +317,7 @@ def test_data_info_and_verify_take_data(tiny_db):
 
 def test_evaluate_shows_progress_while_classifying(tiny_db, capsys):
     from edge_ecg.beats.dataset import build_beatset
-    from edge_ecg.model.predict import predict_records
+    from edge_ecg.evaluate.classify import predict_records
 
     clf = FakeClassifier()
     beats = build_beatset(tiny_db, ["900", "901"], clf.window, progress=False)

@@ -89,7 +89,7 @@ def test_float16_shards_round_trip_within_half_precision(tiny_db, tmp_path):
 
 
 def test_augmenting_batch_by_batch_equals_augmenting_the_epoch_at_once():
-    from edge_ecg.model.augment import NoiseBank, apply_augmentation, augment_windows, draw_augmentation
+    from edge_ecg.beats.augment import NoiseBank, apply_augmentation, augment_windows, draw_augmentation
 
     rng = np.random.default_rng(0)
     bank = NoiseBank(fs=WINDOW.fs, tracks={"em": [rng.standard_normal(9000).astype(np.float32)],

@@ -92,7 +92,7 @@ def _write_nstdb_like(folder, minutes=0.5, fs=360):
 @pytest.mark.parametrize("fs,minutes", [(360.0, 0.3), (250.0, 0.5)])
 def test_noise_bank_is_bit_identical_to_wfdbs_reading(tmp_path, fs, minutes):
     from edge_ecg.config import AugmentConfig, WindowConfig
-    from edge_ecg.model.augment import load_noise_bank
+    from edge_ecg.beats.augment import load_noise_bank
 
     folder = _write_nstdb_like(tmp_path / "nstdb")
     window, cfg = WindowConfig(fs=fs), AugmentConfig(noise_minutes=minutes)
@@ -109,7 +109,7 @@ def test_noise_bank_is_bit_identical_to_wfdbs_reading(tmp_path, fs, minutes):
 @pytest.mark.realdata
 def test_noise_bank_of_real_nstdb_is_bit_identical_to_wfdbs_reading(nstdb_dir):
     from edge_ecg.config import AugmentConfig, WindowConfig
-    from edge_ecg.model.augment import load_noise_bank
+    from edge_ecg.beats.augment import load_noise_bank
 
     window, cfg = WindowConfig(), AugmentConfig(noise_minutes=2.0)
     bank, ref = load_noise_bank(nstdb_dir, window, cfg), _wfdb_reference_bank(nstdb_dir, window, cfg)

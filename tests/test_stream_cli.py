@@ -526,7 +526,7 @@ def test_model_that_does_not_fit(int8_model, tmp_path):
 
 def test_default_model_is_found_next_to_the_package(tmp_path, monkeypatch):
     from edge_ecg.errors import ModelError
-    from edge_ecg.stream.model import MODELS_DIR, find_default_model
+    from edge_ecg.stream.classifier_files import MODELS_DIR, find_default_model
 
     assert MODELS_DIR == ROOT / "models"
     with pytest.raises(ModelError, match="no .tflite found"):

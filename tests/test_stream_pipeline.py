@@ -9,6 +9,7 @@ import pytest
 
 from edge_ecg.beats.dataset import record_beats
 from edge_ecg.errors import ConfigError
+from edge_ecg.evaluate.live import ReferenceLabeller
 from edge_ecg.records.load import Record, load_record
 from edge_ecg.stream.events import BeatEvent
 from edge_ecg.stream.latency import LatencyStats, StageTimer
@@ -66,11 +67,20 @@ def test_stream_windows_equal_offline_builder_mitdb(mitdb_dir):
     keep = rec.beat_samples < len(rec.signal)
     rec.beat_samples, rec.beat_classes = rec.beat_samples[keep], rec.beat_classes[keep]
     p = StreamPipeline(FakeClassifier(), collect_windows=True)
-    events = [ev for ch in ReplaySource(rec, speed=0).chunks() for ev in p.process(ch)] + p.finish()
+    ref = ReferenceLabeller()
+    events = []
+    for ch in ReplaySource(rec, speed=0).chunks():  # what ``run_stream(..., consumers=(ref,))`` does
+        ref.on_chunk(ch)
+        for ev in p.process(ch):
+            ref.on_event(ev)
+            events.append(ev)
+    for ev in p.finish():
+        ref.on_event(ev)
+        events.append(ev)
     assert_same_as_offline(rec, p, skip_first=1)
     labels = {ev.truth for ev in events}
     assert {"N", "V"} <= labels  # the events were matched to the record's annotations
-    assert p.counters["truth_matched"] >= 0.95 * len(rec.beat_samples)
+    assert ref.counters["truth_matched"] >= 0.95 * len(rec.beat_samples)
 
 
 def test_results_do_not_depend_on_chunking():
@@ -185,17 +195,21 @@ def test_memory_is_bounded_on_a_long_stream():
 
     sim = EcgSimulator(fs, seed=7)
     sizes = []
+    ref = ReferenceLabeller()
     for _ in range(300):  # 10 minutes in 2 s chunks
         x, truth = sim.generate(720)
-        p.process(Chunk(x, fs, time.perf_counter(), truth=[(b.sample, b.label) for b in truth]))
-        sizes.append((p.seg.buf.size, len(p.seg.pending), len(p._arrivals), len(p.truth)))
+        chunk = Chunk(x, fs, time.perf_counter(), truth=[(b.sample, b.label) for b in truth])
+        ref.on_chunk(chunk)
+        for ev in p.process(chunk):
+            ref.on_event(ev)
+        sizes.append((p.seg.buf.size, len(p.seg.pending), len(p._arrivals), len(ref.matcher)))
     sizes = np.array(sizes)
     assert sizes[-50:, 0].max() <= sizes[20:60, 0].max() + 10  # the cleaned-signal buffer does not grow
     assert sizes[:, 0].max() < 20 * p.window.fs
     assert sizes[:, 1].max() < 10
     assert p.counters["beats"] > 600
     # ground truth: the simulator's labels travel with the events
-    assert p.counters["truth_matched"] >= p.counters["beats"] - 2
+    assert ref.counters["truth_matched"] >= p.counters["beats"] - 2
 
 
 def test_beat_latency_is_measured_from_r_peak_arrival():

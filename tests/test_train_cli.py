@@ -45,7 +45,9 @@ def test_smoke_training_writes_a_complete_run_folder_and_evaluates(tiny_db, tmp_
     assert config["window"]["fs"] == 180.0  # the full resolved configuration, defaults included
     metrics = json.loads((out / "metrics.json").read_text())
     assert [h["phase"] for h in metrics["history"]] == ["float", "qat"]
-    assert metrics["val_records"] == ["901"] and metrics["train_records"] == ["900"]
+    # the old form train.records = ["900", "901"] was read as the spec mitdb:900,901
+    assert config["train"]["data"] == ["mitdb:900,901"] and "records" not in config["train"]
+    assert metrics["val_records"] == ["mitdb/901"] and metrics["train_records"] == ["mitdb/900"]
     assert metrics["train_class_counts"]["V"] == 3 and metrics["val_class_counts"]["S"] == 3
 
     # the QAT model (default) and the float model both score, as text and JSON
@@ -121,13 +123,19 @@ def test_data_folder_without_ds1_records(tiny_db, tmp_path):
 def test_data_folder_without_ds1_records_ds1_only(tiny_db, tmp_path):
     result = CliRunner().invoke(main, ["train", "--data", str(tiny_db), "--config",
                                        str(_write_config(tmp_path, {}, "ds1.json")), "--out", str(tmp_path / "x")])
-    _one_line_error(result, "Error:", "no DS1 records", "101")
+    _one_line_error(result, "Error:", str(tiny_db), "record 101 not found")
 
 
-def test_ds2_records_are_refused_for_training(tiny_db, tmp_path):
+def test_ds2_records_are_refused_for_training(tmp_path):
+    from conftest import synthetic_ecg, write_record
+
+    mitdb = tmp_path / "mitdb"
+    mitdb.mkdir()
+    for name in ("101", "232"):
+        write_record(mitdb, name, *synthetic_ecg(12, seed=int(name)))
     path = _write_config(tmp_path, {"train": {"records": ["101", "232"], "val_records": ["101"]}}, "leak.json")
-    result = CliRunner().invoke(main, ["train", "--data", str(tiny_db), "--config", str(path), "--out", str(tmp_path / "x")])
-    _one_line_error(result, "Error:", "DS2 record 232")
+    result = CliRunner().invoke(main, ["train", "--data", str(mitdb), "--config", str(path), "--out", str(tmp_path / "x")])
+    _one_line_error(result, "Error:", "DS2 record mitdb/232")
 
 
 def test_force_never_deletes_a_folder_that_is_not_a_run(tmp_path):
@@ -208,7 +216,7 @@ def test_variant_b_sequence_model_trains_and_evaluates_record_by_record(tiny_db,
 
     # each record is its own stream: predicting both records at once equals one at a time
     from edge_ecg.beats import build_beatset
-    from edge_ecg.model.predict import predict_records
+    from edge_ecg.evaluate.classify import predict_records
     from edge_ecg.model.run import load_run_classifier
 
     clf = load_run_classifier(out)

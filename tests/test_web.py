@@ -165,7 +165,7 @@ def test_device_side_modules_import_nothing_heavy():
     import sys
 
     code = ("import sys\n"
-            "import edge_ecg.stream.web.server, edge_ecg.stream.web.hub, edge_ecg.stream.web.run, edge_ecg.stream.ble\n"
+            "import edge_ecg.stream.web.server, edge_ecg.stream.web.hub, edge_ecg.stream.web.run, edge_ecg.stream.sources.ble\n"
             "import edge_ecg.cli.devices, edge_ecg.cli.stream\n"
             "from edge_ecg.stream.web.hub import class_colors; class_colors()\n"
             "print(','.join(m for m in ('tensorflow', 'scipy', 'wfdb', 'matplotlib', 'bleak', 'selenium') "

@@ -33,7 +33,7 @@ def browser():
 
 @pytest.fixture(scope="module")
 def model():
-    from edge_ecg.stream.model import load_classifier
+    from edge_ecg.stream.classifier_files import load_classifier
 
     try:
         return load_classifier()

@@ -73,12 +73,13 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import os
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
+
+from benchmarks import data_root  # the one data-location rule, with this checkout's ../shared/data
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -108,7 +109,7 @@ def record_set(clf, db_dir: Path, records, lead: str | None = None, progress: bo
     ``prefix`` (e.g. ``"svdb/"``) goes before every record name (beats and excluded).
     """
     from edge_ecg.beats.dataset import build_beatset
-    from edge_ecg.model.predict import predict_records
+    from edge_ecg.evaluate.classify import predict_records
     from edge_ecg.records.load import vf_episodes
 
     window = clf.window if lead is None else dataclasses.replace(clf.window, lead=lead)
@@ -148,7 +149,7 @@ def fold_assignment(ids, folds_dir: Path | None = None) -> dict[str, int]:
 
 def load_fold_models(folds_dir: Path, folds) -> dict:
     """Fold ``k`` -> the int8 classifier ``<folds_dir>/fold<k>/model_int8.tflite`` (LiteRT, 1 thread)."""
-    from edge_ecg.stream.model import load_classifier
+    from edge_ecg.stream.classifier_files import load_classifier
 
     models = {}
     for k in sorted(set(folds)):
@@ -331,7 +332,7 @@ def run_selection(model: Path, svdb: Path, progress: bool = True) -> dict:
     """Round 1's comparison on svdb (see the module docstring); a JSON-able result."""
     from edge_ecg.config import AdaptConfig
     from edge_ecg.runtime.adapt import model_key
-    from edge_ecg.stream.model import load_classifier
+    from edge_ecg.stream.classifier_files import load_classifier
 
     clf = load_classifier(model, threads=1)
     records = svdb_records(svdb)
@@ -402,10 +403,11 @@ def main(argv=None) -> int:
                        help=f"round 2: the fold models' folder (fold<k>/{FOLD_MODEL}), e.g. "
                             "tools/results/cv8_runs/rrpath_svdb; DS1 + svdb out of fold")
     parser.add_argument("--data-root", type=Path,
-                        default=Path(os.environ.get("EDGE_ECG_DATA") or ROOT.parent / "shared" / "data"))
+                        default=None, help="folder holding mitdb/ and svdb/ [default: $EDGE_ECG_DATA, else ../shared/data]")
     parser.add_argument("--out", type=Path, default=None,
                         help="result JSON [default: tools/results/adapt_select.json, with --folds adapt_select_oof.json]")
     args = parser.parse_args(argv)
+    args.data_root = data_root(args.data_root)
     out = args.out or ROOT / "tools" / "results" / ("adapt_select_oof.json" if args.folds else "adapt_select.json")
     try:
         if args.folds is not None:

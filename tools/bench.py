@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
-import os
 import pkgutil
 import shlex
 import sys
@@ -123,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=None, help="results folder (default tools/results)")
     args = parser.parse_args(argv)
 
-    data_root = args.data_root or Path(os.environ.get("EDGE_ECG_DATA") or ROOT.parent / "shared" / "data")
+    data_root = benchmarks.data_root(args.data_root)
     out_dir = args.out or (ROOT / "tools" / "results" / ("_scratch" if args.quick else ""))
     out_dir.mkdir(parents=True, exist_ok=True)
     report = out_dir / "BENCHMARKS.md" if args.quick or args.out else ROOT / "BENCHMARKS.md"

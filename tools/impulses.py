@@ -20,15 +20,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import time
 from pathlib import Path
 
 import numpy as np
 
-from edge_ecg.records.load import list_records, load_record, read_header
+from edge_ecg.records.load import load_record, read_header
+from edge_ecg.records.locate import list_records
 from edge_ecg.signal.impulse import ImpulseRejector, impulse_floor
 from edge_ecg.signal.resample import ecg_resample
+
+from benchmarks import data_root  # the one data-location rule, with this checkout's ../shared/data
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -57,7 +59,7 @@ def main(argv=None) -> int:
     ap.add_argument("--records", nargs="*", default=None)
     ap.add_argument("--out", type=Path, default=ROOT / "tools" / "results" / "impulses.json")
     args = ap.parse_args(argv)
-    root = args.data_root or Path(os.environ.get("EDGE_ECG_DATA") or ROOT.parent / "shared" / "data")
+    root = data_root(args.data_root)
     db = root / "mitdb"
     names = args.records or list_records(db)
     rows, t0 = {}, time.time()

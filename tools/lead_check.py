@@ -23,6 +23,8 @@ import sys
 import time
 from pathlib import Path
 
+from benchmarks import data_root  # the one data-location rule, with this checkout's ../shared/data
+
 ROOT = Path(__file__).resolve().parents[1]
 #: DS2 records whose second signal is V1 (100 and 123 have V5, 103 and 117 V2, 124 V4).
 V1_RECORDS = ["105", "111", "113", "121", "200", "202", "203", "210", "212", "213", "214", "219", "221", "222",
@@ -62,7 +64,7 @@ def main(argv=None) -> int:
     ap.add_argument("--out", type=Path, default=ROOT / "tools" / "results" / "lead_check.json")
     ap.add_argument("--rescore", action="store_true", help="only recompute the headline of --out")
     args = ap.parse_args(argv)
-    root = Path(os.environ.get("EDGE_ECG_DATA") or ROOT.parent / "shared" / "data")
+    root = data_root()
     data = args.data or root / "mitdb"
     if args.out.is_file() and args.rescore:  # rewrite the headline of a finished run
         result = json.loads(args.out.read_text())

@@ -24,13 +24,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 from benchmarks import ROOT, machine_info
+from benchmarks import data_root as find_data_root
 
 BUDGET_S = 30 * 60
 
@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data-root", type=Path, help="folder holding mitdb/, nstdb/, svdb/")
     ap.add_argument("--out", type=Path, default=ROOT / "tools" / "results" / "retrain_check.json")
     args = ap.parse_args(argv)
-    data_root = args.data_root or Path(os.environ.get("EDGE_ECG_DATA") or ROOT.parent / "shared" / "data")
+    data_root = find_data_root(args.data_root)
     run = args.run
     command = None
     if run is None:

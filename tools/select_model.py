@@ -99,7 +99,8 @@ def score_ds2(run: Path, mitdb: Path) -> dict:
     """EC57 gross figures (%) on DS2 at the reference beats of the run's model_qat.keras, and the
     macro-F1 of its float model before QAT (model.keras)."""
     from edge_ecg.config import load_config
-    from edge_ecg.model.predict import KerasClassifier, evaluate_classifier
+    from edge_ecg.evaluate.classify import evaluate_classifier
+    from edge_ecg.model.predict import KerasClassifier
     from edge_ecg.model.run import load_keras_model
     from edge_ecg.records.aami import DS2
 

@@ -28,6 +28,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchmarks import data_root  # the one data-location rule, with this checkout's ../shared/data
+
 ROOT = Path(__file__).resolve().parents[1]
 
 CORPORA = ("DS1", "DS1+svdb")
@@ -38,7 +40,7 @@ def corpus_sources(data_root: Path, corpus: str, window):
     """The :class:`RecordSource` list of ``corpus`` (DS1 ids are bare, svdb's are ``svdb/NNN``)."""
     from edge_ecg.beats.shards import database_sources
     from edge_ecg.records.aami import DS1
-    from edge_ecg.records.load import list_records
+    from edge_ecg.records.locate import list_records
 
     sources = database_sources(data_root / "mitdb", list(DS1), window)
     if corpus == "DS1+svdb":
@@ -98,7 +100,7 @@ def main(argv=None) -> int:
     parser.add_argument("--report", action="store_true", help="print the table of --out again, measuring nothing")
     parser.add_argument("--child", nargs=2, metavar=("CORPUS", "FEED"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    root = args.data_root or Path(os.environ.get("EDGE_ECG_DATA") or ROOT.parent / "shared" / "data")
+    root = data_root(args.data_root)
     if args.report:
         print(format_table(json.loads(args.out.read_text())))
         return 0

@@ -13,11 +13,12 @@ from headless Chromium (:mod:`headless`).
 from __future__ import annotations
 
 import argparse
-import os
 import time
 from pathlib import Path
 
 import numpy as np
+
+from benchmarks import data_root  # the one data-location rule, with this checkout's ../shared/data
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -39,8 +40,9 @@ def busiest_start(record, span_s: float = 40.0) -> float:
 def main(argv=None) -> int:
     from headless import chrome, missing, quit_chrome
 
-    from edge_ecg.stream.model import load_classifier
+    from edge_ecg.stream.classifier_files import load_classifier
     from edge_ecg.stream.sources import ReplaySource, open_replay
+    from edge_ecg.evaluate.live import ReferenceLabeller
     from edge_ecg.stream.web.run import WebStream
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -52,12 +54,13 @@ def main(argv=None) -> int:
     if missing():
         print(missing())
         return 1
-    data = Path(os.environ.get("EDGE_ECG_DATA") or ROOT.parent / "shared" / "data") / "mitdb"
+    data = data_root() / "mitdb"
     record = open_replay(str(data / args.record))
     start = busiest_start(record)
     args.out.mkdir(parents=True, exist_ok=True)
     for name, (w, h) in (("web_desktop.png", (1200, 860)), ("web_phone.png", (390, 844))):
-        ws = WebStream(ReplaySource(record, speed=args.speed, start_s=start), load_classifier()).start()
+        ws = WebStream(ReplaySource(record, speed=args.speed, start_s=start), load_classifier(),
+                       consumers=(ReferenceLabeller(),)).start()
         drv = chrome(w, h)
         try:
             drv.get(ws.url)

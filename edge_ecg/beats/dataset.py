@@ -142,13 +142,11 @@ def beatset_cache_path(db_dir: str | Path, records: Sequence[str], window: Windo
 
 def record_lead(db_dir: Path, name: str, window: WindowConfig, lead: str | None, database) -> str | int:
     """The lead read from record ``name``: ``lead`` when given (it must exist), else the model's
-    own lead ``window.lead`` when the record has it, else the database's default order."""
+    own lead ``window.lead`` when the record has it, else the database's default order
+    (:meth:`~edge_ecg.records.databases.Database.choose_lead`, the one lead rule)."""
     from edge_ecg.records.load import read_header
 
-    available = list(read_header(db_dir, name).sig_name or ())
-    if lead is None and window.lead in available:
-        return window.lead
-    return database.choose_lead(available, lead, name)
+    return database.choose_lead(read_header(db_dir, name).sig_name or (), lead, name, model_lead=window.lead)
 
 
 def build_beatset(

@@ -1,23 +1,11 @@
 """Past-only RR-interval features, computed beat by beat as a stream would.
 
-For the beat at R peak ``r_i`` (all times in seconds, from sample indices at ``fs``):
-
-========================== ===================================================================
-``pre_rr``           ``r_i - r_{i-1}``
-``prev_rr``          ``r_{i-1} - r_{i-2}``
-``local_rr``         mean of the last 10 RR intervals up to and including ``pre_rr``
-``pre_rr_ratio``     ``pre_rr / local_rr``
-``prev_rr_ratio``    ``prev_rr / local_rr``
-``pre_rr_long_ratio`` ``pre_rr`` / mean of the RR intervals of the last 5 minutes
-``rr_irregularity``  how irregular the rhythm before this beat is: the root mean square of the
-                     successive differences of the 10 RR intervals before ``pre_rr``, divided
-                     by their mean (about 0.02 in sinus rhythm, 0.2 and more in atrial
-                     fibrillation, where an early beat is no sign of an S beat)
-``rr_irregularity_median`` the same 10 intervals' median absolute successive difference over
-                     their median: robust to a few pauses or early beats, so a slow rhythm
-                     broken by runs of APCs stays low (MIT-BIH 232: about 0.05) where atrial
-                     fibrillation stays high (about 0.2 and more)
-========================== ===================================================================
+For the beat at R peak ``r_i`` (all times in seconds, from sample indices at ``fs``), each feature
+is what :data:`edge_ecg.config.RR_DEFINITIONS` says (the one table, also written into converted
+models). ``rr_irregularity`` is about 0.02 in sinus rhythm and 0.2 and more in atrial
+fibrillation, where an early beat is no sign of an S beat; ``rr_irregularity_median`` is robust
+to a few pauses or early beats, so a slow rhythm broken by runs of APCs stays low (MIT-BIH 232:
+about 0.05) where atrial fibrillation stays high.
 
 Nothing after ``r_i`` is used, so a streaming detector has every input by the time it
 reports the beat. Ratios to the patient's own running average are what lets an
@@ -33,14 +21,7 @@ from collections import deque
 
 import numpy as np
 
-from edge_ecg.config import RR_FEATURES
-
-#: Assumed RR interval (s, i.e. 75 bpm) for a beat with no predecessor.
-DEFAULT_RR_S = 0.8
-#: How many recent intervals ``local_rr`` averages.
-LOCAL_BEATS = 10
-#: How far back (s) the long-term average reaches.
-LONG_WINDOW_S = 300.0
+from edge_ecg.config import DEFAULT_RR_S, LOCAL_BEATS, LONG_WINDOW_S, RR_FEATURES
 
 
 class RRTracker:

@@ -93,8 +93,8 @@ def main(verbose: int) -> None:
       edge-ecg convert --model runs/a       full-integer .tflite (+ --edgetpu, --c-array)
       edge-ecg stream --simulate            run it live; --device /dev/ttyUSB0 for a board
 
-    Data is looked for in --data DIR, then $EDGE_ECG_DATA/<db>, then the per-user cache
-    that `data fetch` fills.
+    Data is looked for in --data DIR, then --data-root DIR/<db>, then next to the --data
+    folder, then $EDGE_ECG_DATA/<db>, then the per-user cache that `data fetch` fills.
     """
     level = logging.WARNING - 10 * min(verbose, 2)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")

@@ -24,7 +24,7 @@ def ble_straps(scan_s: float) -> tuple[list[dict], str | None]:
     import asyncio
 
     from edge_ecg.errors import DeviceError
-    from edge_ecg.stream.ble import ble_error, find_straps
+    from edge_ecg.stream.sources.ble import ble_error, find_straps
 
     try:
         import bleak  # noqa: F401

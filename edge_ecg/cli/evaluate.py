@@ -74,7 +74,7 @@ def evaluate(model, records, data, lead, prefer_float, as_json, plot, threads, q
         raise DataError(f"{db_dir}: record {unannotated[0]} has no beat annotations ({unannotated[0]}."
                         f"{database.annotator}); evaluate needs reference beats")
 
-    from edge_ecg.model.predict import evaluate_classifier
+    from edge_ecg.evaluate.classify import evaluate_classifier
     from edge_ecg.model.run import find_model_file, load_run_classifier
 
     path, run_dir = find_model_file(model, "float" if prefer_float else "qat")

@@ -123,8 +123,9 @@ def stream(device, replay, simulate, model, fmt, baud, fs, lead, column, speed, 
       edge-ecg stream --device ble: --web 0.0.0.0:8080         a Polar H10, watched from a phone
       edge-ecg stream --device ble:A0:9E:1A:12:34:56 --jsonl strap.jsonl
     """
+    from edge_ecg.evaluate.live import ReferenceLabeller
     from edge_ecg.stream.events import JsonlWriter, event_log_header
-    from edge_ecg.stream.model import load_classifier
+    from edge_ecg.stream.classifier_files import load_classifier
     from edge_ecg.stream.pipeline import StreamPipeline
     from edge_ecg.stream.runner import run_stream, stop_signals
     from edge_ecg.stream.view import LiveView, format_summary
@@ -153,7 +154,7 @@ def stream(device, replay, simulate, model, fmt, baud, fs, lead, column, speed, 
 
     # the source's own settings first: a mistake there costs no model loading
     if device and device.lower().startswith("ble:"):
-        from edge_ecg.stream.ble import BleStrapSource, check_ble_options, parse_device
+        from edge_ecg.stream.sources.ble import BleStrapSource, check_ble_options, parse_device
 
         check_ble_options(fmt, fs, column)
         source = BleStrapSource(parse_device(device))
@@ -167,16 +168,22 @@ def stream(device, replay, simulate, model, fmt, baud, fs, lead, column, speed, 
         else:
             source = SerialBinarySource(device, baud=baud, column=column, fs=fs)
     elif replay:
-        from edge_ecg.stream.sources import ReplaySource, open_replay
+        from edge_ecg.stream.sources import find_replay, replay_lead
 
-        record = open_replay(replay, data, lead=lead)
-        source = ReplaySource(record, speed=speed, start_s=start_s)
+        # a missing record or --lead: one line, before the model loads
+        find_replay(replay, data) if lead is None else replay_lead(replay, data, lead)
+        source = None  # opened once the model's lead is known (the lead the offline builder reads)
     else:
         from edge_ecg.stream.sources import SimulatedSource
 
         source = SimulatedSource(fs=fs or 360.0, speed=speed, seed=seed)
 
     clf = load_classifier(model, threads=threads, delegate=delegate)
+    if replay:
+        from edge_ecg.stream.sources import ReplaySource, open_replay
+
+        record = open_replay(replay, data, lead=lead, model_lead=getattr(getattr(clf, "window", None), "lead", None))
+        source = ReplaySource(record, speed=speed, start_s=start_s)
     if device:
         source.open()  # a missing port or a permission problem: one line, before anything runs
     adapter = open_wearer(clf, adapt, wearer)
@@ -198,7 +205,8 @@ def stream(device, replay, simulate, model, fmt, baud, fs, lead, column, speed, 
     ended = "error"
     try:
         summary = run_stream(source, pipeline, duration_s=duration, max_beats=max_beats, writer=writer, saver=saver,
-                             view=live_view, on_event=on_event, summary_json=summary_json, summary_extra=about)
+                             view=live_view, on_event=on_event, summary_json=summary_json, summary_extra=about,
+                             consumers=(ReferenceLabeller(),))
         ended = summary["ended"]
     finally:
         if web_run is not None:
@@ -293,7 +301,7 @@ def profile(model, old_model, threads, delegate, runs, warmup, as_json, adapt) -
       edge-ecg profile --adapt                  # per beat: model + adaptation, and adaptation alone
     """
     model = merge_model(model, old_model)
-    from edge_ecg.stream.model import profile_model
+    from edge_ecg.stream.classifier_files import profile_model
 
     result = profile_model(model, threads=threads, delegate=delegate, runs=runs, warmup=warmup, adapt=adapt)
     if as_json:

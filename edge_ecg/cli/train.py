@@ -1,4 +1,4 @@
-"""``edge-ecg train``: train a quantization-aware CNN+LSTM on DS1 and write a run folder."""
+"""``edge-ecg train``: train a quantization-aware CNN+LSTM on record sets (shipped: DS1 + svdb) and write a run folder."""
 
 from __future__ import annotations
 
@@ -23,7 +23,8 @@ strategy_option = click.option(
 @strategy_option
 @data_option
 @click.option("--train-data", "train_data", multiple=True, metavar="SPEC",
-              help="Train on these records instead of MIT-BIH DS1; repeat for several databases. SPEC is "
+              help="Train on these records instead of the configuration's train.data (shipped: mitdb:DS1 + svdb:EVEN); repeat "
+                   "for several databases. SPEC is "
                    "SOURCE[:RECORDS][@WEIGHT]: a database name (mitdb, svdb, incartdb, edb, ltdb, icentia11k) or a "
                    "folder of WFDB records; RECORDS a set (DS1), all (default) or a comma list; WEIGHT the "
                    "database's sampling weight (default 1). Recorded in config.json as train.data.")
@@ -110,22 +111,21 @@ def train(data, train_data, data_root, lead, init, config_file, arch, epochs, qa
     from dataclasses import replace
 
     from edge_ecg.config import RunConfig, load_config
-    from edge_ecg.records.locate import find_database
 
     if config_file is not None:
         config = load_config(config_file)
     elif init is not None:
         from edge_ecg.model.train import resolve_init
 
-        init_cfg = Path(init) / "config.json" if Path(init).is_dir() else Path(init).parent / "config.json"
+        from edge_ecg.model.run import RUN_CONFIG
+
+        init_cfg = Path(init) / RUN_CONFIG if Path(init).is_dir() else Path(init).parent / RUN_CONFIG
         config = load_config(init_cfg) if init_cfg.is_file() else RunConfig()
         resolve_init(init, config)  # a missing or unfit model: one line before anything else
     else:
-        from edge_ecg.stream.model import shipped_config
+        from edge_ecg.stream.classifier_files import shipped_config
 
         config = shipped_config()
-    if data_root is None and data is not None:  # other databases beside the MIT-BIH folder
-        data_root = Path(data).expanduser().parent
     from edge_ecg.model.train import resolve_config
 
     config = resolve_config(config, arch=arch, epochs=epochs, qat=qat, seed=seed)
@@ -142,27 +142,16 @@ def train(data, train_data, data_root, lead, init, config_file, arch, epochs, qa
     role = cluster_role(config.train.strategy)  # a malformed TF_CONFIG: one line, nothing written
     if out is None:
         out = Path("runs") / f"{config.model.arch}-{time.strftime('%Y%m%d-%H%M%S')}"
-    if config.train.data:
-        from edge_ecg.model.train import split_patients
-        from edge_ecg.records.sets import resolve_specs
+    from edge_ecg.errors import DataError
+    from edge_ecg.model.train import training_records
 
-        # before any slow work: every database found, records present, patients split
-        from edge_ecg.errors import DataError
-
-        try:
-            sets = resolve_specs(config.train.data, data_root, lead, folders=None if data is None else {"mitdb": data})
-        except DataError as exc:
-            if config_file is not None or init is not None or train_data:
-                raise
-            raise DataError(f"{exc} (no options train the shipped model on {' + '.join(config.train.data)}: "
-                            "--data-root DIR holds those folders; --train-data mitdb:DS1 trains on DS1 alone)") from None
-        split_patients(sets, config.train.val_records, config.train.val_fraction)
-        db_dir = Path(data) if data is not None else None
-    else:
-        from edge_ecg.model.train import check_records
-
-        db_dir = find_database("mitdb", data)
-        check_records(db_dir, config)  # before any slow work: records present, none from DS2
+    try:  # before any slow work, once: every database found, records present, patients split, no DS2
+        records = training_records(config, data, data_root, lead)
+    except DataError as exc:
+        if config_file is not None or init is not None or train_data or not config.train.data:
+            raise
+        raise DataError(f"{exc} (no options train the shipped model on {' + '.join(config.train.data)}: "
+                        "--data-root DIR holds those folders; --train-data mitdb:DS1 trains on DS1 alone)") from None
     if role.is_chief and Path(out).exists() and Path(out).is_dir() and any(Path(out).iterdir()) and not force:
         raise click.ClickException(f"{out}: already exists; pass --force to replace it, or choose another --out")
 
@@ -170,8 +159,8 @@ def train(data, train_data, data_root, lead, init, config_file, arch, epochs, qa
 
     echo = (lambda msg: None) if quiet else click.echo
     try:
-        result = train_run(config, db_dir, out, nstdb_dir=noise_data, data_root=data_root, lead=lead, force=force,
-                           resume=resume, progress=not quiet, echo=echo)
+        result = train_run(config, records.db_dir, out, nstdb_dir=noise_data, lead=lead, force=force,
+                           resume=resume, progress=not quiet, echo=echo, records=records, role=role)
     except KeyboardInterrupt:
         raise click.ClickException(interrupted_message(resume)) from None
     m = result.metrics

@@ -35,15 +35,17 @@ def cut_record(rec, seconds: float | None):
 
 def load_record_id(mitdb: str | Path, rid: str, window):
     """Record ``rid`` (a MIT-BIH name such as ``"100"``, or ``db/record`` such as ``"svdb/800"``
-    from the folder ``db`` beside ``mitdb``), named ``rid``, on the lead the offline builder
+    from the folder ``db`` beside ``mitdb``, by :func:`~edge_ecg.records.locate.find_database`'s
+    rule), named ``rid``, on the lead the offline builder
     would read for ``window`` (a :class:`~edge_ecg.config.WindowConfig`): the model's lead
     where the record has it, else its database's default."""
     from edge_ecg.beats.dataset import record_lead
     from edge_ecg.records.databases import folder_database, split_record_id
     from edge_ecg.records.load import load_record
+    from edge_ecg.records.locate import find_database
 
     db, name = split_record_id(rid)
-    folder = Path(mitdb) if db == "mitdb" else Path(mitdb).parent / db
+    folder = Path(mitdb) if db == "mitdb" else find_database(db, beside=mitdb)
     database = folder_database(folder, db)
     rec = load_record(folder, name, lead=record_lead(folder, name, window, None, database), database=database)
     rec.name = rid
@@ -123,7 +125,7 @@ def offline_labels(clf, rec, positions=None) -> list[str]:
     offline builder at ``positions`` (R-peak samples at ``rec.fs``; None: the reference beats)."""
     from edge_ecg.beats.dataset import record_beats
     from edge_ecg.config import CLASSES
-    from edge_ecg.model.predict import predict_records
+    from edge_ecg.evaluate.classify import predict_records
 
     beats = record_beats(rec, clf.window, r_samples=None if positions is None else np.asarray(positions))
     pred = predict_records(clf, beats)  # a fresh stream of beats for a sequence model

@@ -24,7 +24,7 @@ from edge_ecg.config import CLASSES, ModelConfig, WindowConfig, from_dict, read_
 from edge_ecg.errors import ConfigError, EdgeEcgError, ModelError, first_line
 from edge_ecg.export.flatbuffer import op_name, read_model, tensor_type_name
 from edge_ecg.export.metadata import attach_metadata, build_metadata
-from edge_ecg.model.run import RUN_QAT_WRAPPED, find_model_file, is_qat_model, load_keras_model, strip_qat
+from edge_ecg.model.run import RUN_CONFIG, RUN_QAT_WRAPPED, find_model_file, is_qat_model, load_keras_model, strip_qat
 from edge_ecg.runtime.metadata import ModelMetadata
 from edge_ecg.tfcompat import quiet_native_stderr
 
@@ -128,9 +128,9 @@ def load_source_model(path: str | Path, config: str | Path | None = None, prefer
     if config is not None:
         window, model_cfg = read_run_config(config)
         source = str(config)
-    elif run_dir is not None and (run_dir / "config.json").is_file():
-        window, model_cfg = read_run_config(run_dir / "config.json")
-        source = str(run_dir / "config.json")
+    elif run_dir is not None and (run_dir / RUN_CONFIG).is_file():
+        window, model_cfg = read_run_config(run_dir / RUN_CONFIG)
+        source = str(run_dir / RUN_CONFIG)
     model = load_keras_model(model_file)
     check_signature(model, window, str(model_file), window_source=source)
     return SourceModel(

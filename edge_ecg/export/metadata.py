@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from edge_ecg import __version__
-from edge_ecg.config import CLASSES, WindowConfig
+from edge_ecg.config import CLASSES, RR_DEFINITIONS, RR_HISTORY_NOTE, WindowConfig
 from edge_ecg.errors import ModelError
 from edge_ecg.export.flatbuffer import read_model, schema, tensor_type_name, write_model
 from edge_ecg.runtime.metadata import METADATA_NAME, ModelMetadata, TensorInfo
@@ -23,25 +23,11 @@ INPUT_ROLES: tuple[str, ...] = ("beat", "rr")
 
 
 def rr_definitions(features: tuple[str, ...]) -> dict[str, str]:
-    """How each RR feature in ``features`` is computed (units: seconds or ratios)."""
-    from edge_ecg.beats.rr import DEFAULT_RR_S, LOCAL_BEATS, LONG_WINDOW_S
-
-    table = {
-        "pre_rr": "s, this R peak minus the previous one",
-        "prev_rr": "s, the previous R peak minus the one before it",
-        "local_rr": f"s, mean of the last {LOCAL_BEATS} RR intervals up to and including pre_rr",
-        "pre_rr_ratio": "pre_rr / local_rr",
-        "prev_rr_ratio": "prev_rr / local_rr",
-        "pre_rr_long_ratio": f"pre_rr / mean RR interval of the last {LONG_WINDOW_S:g} s",
-        "rr_irregularity": f"RMS of successive differences / mean, of the {LOCAL_BEATS} RR intervals before "
-                           "pre_rr (0 until two exist)",
-        "rr_irregularity_median": f"median |successive difference| / median, of the {LOCAL_BEATS} RR intervals "
-                                  "before pre_rr (0 until two exist)",
-    }
-    note = f"past-only; missing history: pre_rr={DEFAULT_RR_S} s, prev_rr=pre_rr, averages over what exists"
-    out = {name: table.get(name, "") for name in features}
+    """How each RR feature in ``features`` is computed (units: seconds or ratios), from
+    :data:`edge_ecg.config.RR_DEFINITIONS`, with the missing-history note under ``_history``."""
+    out = {name: RR_DEFINITIONS.get(name, "") for name in features}
     if out:
-        out["_history"] = note
+        out["_history"] = RR_HISTORY_NOTE
     return out
 
 

@@ -21,10 +21,22 @@ from pathlib import Path
 
 from edge_ecg.errors import ModelError, first_line
 
-#: Files looked for in a training run folder, in order of preference (QAT first).
-RUN_MODEL_FILES: tuple[str, ...] = ("model_qat.keras", "model_qat.h5", "model.keras", "model.h5")
+#: A run folder's layout: the one place its file names are written (train writes them, the rest reads).
+RUN_CONFIG = "config.json"
+#: The float model (batch norm folded) and the QAT-trained one (quantisation wrappers stripped).
+RUN_FLOAT_MODEL = "model.keras"
+RUN_QAT_MODEL = "model_qat.keras"
 #: The fake-quantised QAT model of a run folder (a reference for the DS2 comparison).
 RUN_QAT_WRAPPED = "qat_wrapped.h5"
+#: Training figures (history, validation scores, class weights) and their plot.
+RUN_METRICS = "metrics.json"
+RUN_CURVES = "curves.png"
+#: Per-epoch state of a resumable run.
+RUN_CHECKPOINTS = "checkpoints"
+#: Every file a finished run folder holds.
+RUN_FILES: tuple[str, ...] = (RUN_CONFIG, RUN_FLOAT_MODEL, RUN_QAT_MODEL, RUN_QAT_WRAPPED, RUN_METRICS, RUN_CURVES)
+#: Files looked for in a training run folder, in order of preference (QAT first; .h5 from older runs).
+RUN_MODEL_FILES: tuple[str, ...] = (RUN_QAT_MODEL, "model_qat.h5", RUN_FLOAT_MODEL, "model.h5")
 #: File suffixes that name a model.
 MODEL_SUFFIXES: tuple[str, ...] = (".keras", ".h5", ".tflite")
 #: Which model of a run folder: the QAT-trained one first, or only the float one.
@@ -90,7 +102,7 @@ def load_run_classifier(path: str | Path, prefer: str = "qat", threads: int = 1)
     for a ``.tflite``, else an :class:`edge_ecg.model.predict.KerasClassifier` (its window from the
     ``config.json`` beside the model file).
 
-    ``stream``'s :func:`edge_ecg.stream.model.load_classifier` is the TensorFlow-free one:
+    ``stream``'s :func:`edge_ecg.stream.classifier_files.load_classifier` is the TensorFlow-free one:
     ``.tflite`` only, the shipped model by default, checked to fit the live pipeline.
     """
     path, _ = find_model_file(path, prefer)

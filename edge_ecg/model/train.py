@@ -1,9 +1,10 @@
-"""The training loop: DS1 only, patient-wise validation, imbalance handling, QAT, a run folder.
+"""The training loop: record sets, patient-wise validation, imbalance handling, QAT, a run folder.
 
 :func:`train_run` does, in order:
 
-1. builds (or loads from cache) the beat set of ``train.records`` (DS1 by default) and holds
-   out the whole records ``train.val_records`` for validation (patient-wise);
+1. builds (or loads from cache) the beats of ``train.data``'s record sets (``mitdb:DS1`` when
+   empty; resolved once, :func:`training_records`) and holds out whole patients (the records
+   ``train.val_records``, else ``train.val_fraction`` of a database's patients) for validation;
 2. trains the float model on freshly augmented windows each epoch, keeping the weights of
    the epoch with the best validation macro-F1 over N, S and V (EC57 statistics) and
    stopping after ``early_stopping_patience`` epochs without improvement;
@@ -17,7 +18,7 @@ Training beats reach the model batch by batch through ``tf.data`` from per-recor
 the same generator and give the same run. ``train.strategy`` runs the same loop under a
 ``tf.distribute`` strategy (:mod:`edge_ecg.model.distribute`); only the chief writes the run folder.
 
-Run folder::
+Run folder (its names are :mod:`edge_ecg.model.run`'s ``RUN_*``)::
 
     config.json        the full resolved RunConfig
     model.keras        the float tf_keras model (batch norm not folded)
@@ -48,13 +49,21 @@ from typing import Callable
 
 import numpy as np
 
+from edge_ecg.beats.sampling import class_weights, epoch_order
 from edge_ecg.config import CLASSES, RunConfig, TrainConfig, to_json
 from edge_ecg.errors import ConfigError, DataError, first_line
-from edge_ecg.records.aami import DS1, DS2
+from edge_ecg.model.run import (
+    RUN_CHECKPOINTS,
+    RUN_CONFIG,
+    RUN_CURVES,
+    RUN_FLOAT_MODEL,
+    RUN_METRICS,
+    RUN_QAT_MODEL,
+    RUN_QAT_WRAPPED,
+)
 
 log = logging.getLogger(__name__)
 
-RUN_FILES = ("config.json", "model.keras", "model_qat.keras", "qat_wrapped.h5", "metrics.json", "curves.png")
 
 
 @dataclass
@@ -84,7 +93,7 @@ def prepare_run_dir(out: str | Path, force: bool = False) -> Path:
         if any(out.iterdir()):
             if not force:
                 raise ConfigError(f"{out}: already exists; pass --force to replace it, or choose another --out")
-            if not (out / "config.json").is_file():
+            if not (out / RUN_CONFIG).is_file():
                 raise ConfigError(f"{out}: exists and is not an edge-ecg run folder (no config.json); not replacing it")
     return out
 
@@ -119,7 +128,7 @@ def staged_run_dir(out: str | Path, force: bool = False, resume: bool = False):
     except OSError as exc:
         raise ConfigError(f"{out}: cannot create the run folder ({exc.strerror or exc})") from None
     try:
-        (staging / "checkpoints").mkdir(exist_ok=True)
+        (staging / RUN_CHECKPOINTS).mkdir(exist_ok=True)
         yield staging
     except BaseException:
         if not resume:
@@ -134,27 +143,6 @@ def staged_run_dir(out: str | Path, force: bool = False, resume: bool = False):
         shutil.rmtree(old, ignore_errors=True)
 
 
-def check_records(db_dir: str | Path, config: RunConfig) -> tuple[list[str], list[str]]:
-    """Training and validation record names, after checking they exist and hold no DS2 record."""
-    db_dir = Path(db_dir)
-    records = list(config.train.records) or list(DS1)
-    leaked = [r for r in records if r in DS2]
-    if leaked:
-        raise ConfigError(f"train.records includes DS2 record {leaked[0]}: DS2 is kept for the final report only")
-    missing = [r for r in records if not (db_dir / f"{r}.hea").is_file()]
-    if missing:
-        what = "DS1 records" if len(missing) == len(records) else "training records"
-        raise DataError(f"{db_dir}: no {what} {', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''} "
-                        f"({len(missing)} of {len(records)} missing); point --data at the mitdb folder")
-    val = [r for r in config.train.val_records if r in records]
-    if not val:
-        raise ConfigError("none of train.val_records is among train.records: validation needs held-out records")
-    train = [r for r in records if r not in val]
-    if not train:
-        raise ConfigError("every training record is a validation record; leave some for training")
-    return train, val
-
-
 def split_patients(record_sets, val_records, fraction: float) -> tuple[list[str], list[str], dict[str, str]]:
     """Training and validation record ids (``db/record``) of several record sets, patient-wise.
 
@@ -165,7 +153,7 @@ def split_patients(record_sets, val_records, fraction: float) -> tuple[list[str]
     """
     import hashlib
 
-    from edge_ecg.records.aami import DS2
+    from edge_ecg.records.aami import DS2  # the one DS2 leak check
 
     patient_of: dict[str, str] = {}
     for rs in record_sets:
@@ -200,9 +188,9 @@ def split_patients(record_sets, val_records, fraction: float) -> tuple[list[str]
 class TrainingRecords:
     """The records a run trains and validates on, resolved and checked before any slow work.
 
-    ``train_names`` / ``val_names`` are MIT-BIH record names (``train.records``) or, with
-    ``train.data``, ``db/record`` ids of ``record_sets`` (``patient_of`` maps each id to its
-    patient). ``db_dir`` is the MIT-BIH folder (or the first set's folder)."""
+    ``train_names`` / ``val_names`` are ``db/record`` ids of ``record_sets`` (``patient_of`` maps
+    each id to its patient; for beats made elsewhere, their record names and no sets).
+    ``db_dir`` is the MIT-BIH folder (or the first set's folder): noise is looked for beside it."""
 
     db_dir: Path | None
     train_names: list[str]
@@ -213,53 +201,26 @@ class TrainingRecords:
 
     def load(self, config: RunConfig, progress: bool = True) -> tuple:
         """``(train, validation)`` beats, as :func:`load_training_beats` makes them for ``config``'s feed."""
-        return load_training_beats(self.db_dir, list(config.train.records) or list(DS1), self.val_names, config,
-                                   progress, lead=self.lead, record_sets=self.record_sets)
+        return load_training_beats(self.record_sets, self.val_names, config, progress)
 
 
 def training_records(config: RunConfig, db_dir: str | Path | None, data_root: str | Path | None = None,
                      lead: str | None = None) -> TrainingRecords:
-    """What :func:`train_run` trains on: ``config.train.data``'s record sets split patient-wise
-    (:func:`split_patients`; ``mitdb`` is ``db_dir`` when given, other databases are looked for in
-    ``data_root``), else ``train.records`` of the MIT-BIH folder ``db_dir`` (:func:`check_records`).
-    Raises a one-line :class:`ConfigError` / :class:`DataError` for missing data or a DS2 leak."""
+    """What :func:`train_run` trains on: the record sets of ``config.train.specs()`` (``train.data``;
+    ``mitdb:DS1`` when empty) split patient-wise (:func:`split_patients`). ``mitdb`` is ``db_dir``
+    when given; other databases are found by :func:`edge_ecg.records.locate.find_database`'s rule
+    (``data_root``, beside ``db_dir``, ...). Raises a one-line :class:`ConfigError` /
+    :class:`DataError` for missing data or a DS2 leak: call it once, before any slow work."""
+    from edge_ecg.records.sets import resolve_specs
+
     tc = config.train
     db_dir = Path(db_dir) if db_dir is not None else None
-    if tc.data:
-        from edge_ecg.records.sets import resolve_specs
-
-        sets = resolve_specs(tc.data, data_root=data_root, lead=lead, folders=None if db_dir is None else {"mitdb": db_dir})
-        train, val, patient_of = split_patients(sets, tc.val_records, tc.val_fraction)
-        return TrainingRecords(db_dir or sets[0].folder, train, val, sets, patient_of, lead)
-    train, val = check_records(db_dir, config)
-    return TrainingRecords(db_dir, train, val, lead=lead)
+    sets = resolve_specs(tc.specs(), data_root=data_root, lead=lead, folders=None if db_dir is None else {"mitdb": db_dir})
+    train, val, patient_of = split_patients(sets, tc.val_records, tc.val_fraction)
+    return TrainingRecords(db_dir or sets[0].folder, train, val, sets, patient_of, lead)
 
 
 # --------------------------------------------------------------------------- imbalance
-
-
-def class_weights(y: np.ndarray, power: float, cap: float) -> np.ndarray:
-    """Per-class weights ``(5,)``: ``min((n_max / n_c) ** power, cap)``, 0 for absent classes,
-    scaled so that the mean weight over the beats ``y`` is 1."""
-    counts = np.bincount(y, minlength=len(CLASSES)).astype(np.float64)
-    w = np.zeros(len(CLASSES))
-    present = counts > 0
-    w[present] = np.minimum((counts.max() / counts[present]) ** power, cap)
-    w /= (w[y]).mean()
-    return w
-
-
-def epoch_order(y: np.ndarray, rng: np.random.Generator, mode: str, weights: np.ndarray,
-                scale: np.ndarray | None = None) -> np.ndarray:
-    """Indices of one epoch (``len(y)`` of them): a permutation, or for ``balanced_sampling``
-    a draw with replacement where beat i has probability proportional to ``weights[y[i]]``
-    (times ``scale[i]``, its database's sampling weight, when given)."""
-    if mode == "balanced_sampling":
-        p = weights[y] if scale is None else weights[y] * scale
-        return rng.choice(len(y), size=len(y), replace=True, p=p / p.sum())
-    if scale is not None:  # other modes: database weights as sampling probabilities
-        return rng.choice(len(y), size=len(y), replace=True, p=scale / scale.sum())
-    return rng.permutation(len(y))
 
 
 def focal_loss(gamma: float):
@@ -342,7 +303,7 @@ class _Phase:
 
     def run(self, epochs: int) -> dict:
         tc, use_rr = self.config.train, self.config.model.use_rr
-        ckpt = self.run_dir / "checkpoints"
+        ckpt = self.run_dir / RUN_CHECKPOINTS
         best_path, last_path = ckpt / f"{self.name}_best.weights.h5", ckpt / f"{self.name}_last.weights.h5"
         patience = tc.early_stopping_patience
         start, done, best_weights = 0, False, None
@@ -435,7 +396,7 @@ class _Phase:
 
     def _fit_arrays(self, order: np.ndarray, rng: np.random.Generator, epoch: int, epochs: int):
         """One epoch from the beat set in memory: every window of the epoch augmented at once."""
-        from edge_ecg.model.augment import augment_rr, augment_windows
+        from edge_ecg.beats.augment import augment_rr, augment_windows
 
         tc, use_rr = self.config.train, self.config.model.use_rr
         if self.train_idx is None:
@@ -462,7 +423,7 @@ class _Phase:
         The epoch's random draws (order, augmentation, RR) are made first, from the same
         generator in the same order as :meth:`_fit_arrays`, so both feed the same batches.
         """
-        from edge_ecg.model.augment import apply_augmentation, augment_rr, draw_augmentation
+        from edge_ecg.beats.augment import apply_augmentation, augment_rr, draw_augmentation
         from edge_ecg.model.distribute import epoch_batches, epoch_dataset
 
         tc, aug, window, use_rr = self.config.train, self.config.augment, self.config.window, self.config.model.use_rr
@@ -577,25 +538,28 @@ def train_run(
     progress: bool = True,
     echo: Callable[[str], None] = print,
     beats: tuple | None = None,
+    records: TrainingRecords | None = None,
+    role=None,
 ) -> TrainResult:
     """Train ``config`` and write the run folder ``out``.
 
-    The beats are ``config.train.data``'s record sets when given (``mitdb`` is ``db_dir`` when
-    given, other registry names are looked for in ``data_root`` first), else ``config.train.records`` (DS1 by default) from the
-    MIT-BIH folder ``db_dir``. ``lead`` reads that lead from every record (default: the
-    model's ``window.lead`` where a record has it, else its database's default lead).
+    The beats are those of ``records`` (:func:`training_records`, resolved by the caller), else
+    of ``config.train.data``'s record sets resolved here (``mitdb`` is ``db_dir`` when given, other
+    registry names are looked for in ``data_root`` first). ``lead`` reads that lead from every
+    record (default: the model's ``window.lead`` where a record has it, else its database's default lead).
 
     ``nstdb_dir`` is the noise database (found beside ``db_dir`` when not given; only needed
     when ``augment.noise_prob > 0``). Raises :class:`ConfigError`/:class:`DataError` with one
     line for bad input before any training starts. ``beats`` = ``(train, validation)`` trains
     on beat sets made elsewhere (a :class:`~edge_ecg.beats.dataset.BeatSet` or, for training,
-    a :class:`~edge_ecg.beats.shards.ShardedBeats`) instead of reading ``config.train.records``.
+    a :class:`~edge_ecg.beats.shards.ShardedBeats`) instead of reading ``config.train.data``.
 
     ``resume`` writes the run into ``.<out>.partial`` (:func:`resume_dir`) and saves each phase's
     state after every epoch; a later call with ``resume`` and the same configuration continues
     from the last finished epoch (only without a ``train.strategy``).
 
-    Under ``train.strategy = multi_worker`` only the chief writes ``out``; every other worker
+    Under ``train.strategy = multi_worker`` only the chief writes ``out`` (``role``: the
+    :func:`~edge_ecg.model.distribute.cluster_role` a caller has read already); every other worker
     trains in a temporary folder that is removed when it is done (:mod:`edge_ecg.model.distribute`).
     """
     from edge_ecg.model.distribute import cluster_role
@@ -603,19 +567,20 @@ def train_run(
     t_start = time.perf_counter()
     db_dir = Path(db_dir) if db_dir is not None else None
     tc = config.train
-    role = cluster_role(tc.strategy)  # a malformed TF_CONFIG stops here, before anything is written
+    if role is None:  # a malformed TF_CONFIG stops here, before anything is written
+        role = cluster_role(tc.strategy)
     if resume and tc.strategy != "default":
         raise ConfigError(f"--resume works only with train.strategy default, not {tc.strategy!r}")
     if beats is not None:
         records = TrainingRecords(db_dir, *(list(dict.fromkeys(b.record.tolist())) for b in beats), lead=lead)
-    else:
+    elif records is None:
         records = training_records(config, db_dir, data_root=data_root, lead=lead)
     db_dir = records.db_dir
     init_path = resolve_init(tc.init, config) if tc.init else None
     noise = None
     aug = config.augment
     if aug.enabled and aug.noise_prob > 0:
-        from edge_ecg.model.augment import find_nstdb, load_noise_bank
+        from edge_ecg.beats.augment import find_nstdb, load_noise_bank
 
         noise = load_noise_bank(find_nstdb(db_dir, nstdb_dir), config.window, aug)
     run = _RunInputs(config, records, beats, noise, init_path, role, progress, echo, t_start, resume)
@@ -651,10 +616,10 @@ def _write_run(run: _RunInputs, run_dir: Path) -> dict:
     config, tc, beats, echo, progress = run.config, run.config.train, run.beats, run.echo, run.progress
     records, noise = run.records, run.noise
     record_sets, val_names, train_names = records.record_sets, records.val_names, records.train_names
-    if run.resume and (run_dir / "config.json").is_file() and (run_dir / "config.json").read_text() != to_json(config):
+    if run.resume and (run_dir / RUN_CONFIG).is_file() and (run_dir / RUN_CONFIG).read_text() != to_json(config):
         raise ConfigError(f"{run_dir}: an interrupted run of another configuration; remove that folder to start "
                           "afresh, or resume with the configuration it was started with")
-    (run_dir / "config.json").write_text(to_json(config))
+    (run_dir / RUN_CONFIG).write_text(to_json(config))
 
     from edge_ecg.model.arch import build_model, count_params
     from edge_ecg.model.distribute import make_strategy
@@ -668,8 +633,7 @@ def _write_run(run: _RunInputs, run_dir: Path) -> dict:
 
         feed, why = ("shards" if isinstance(beats[0], ShardedBeats) else "memory"), "auto: the beats given"
     else:
-        feed, why = resolve_feed(tc, ecg_seconds(records.db_dir, list(tc.records) or list(DS1), record_sets)
-                                 if tc.feed == "auto" else 0.0, available_memory_bytes())
+        feed, why = resolve_feed(tc, ecg_seconds(record_sets) if tc.feed == "auto" else 0.0, available_memory_bytes())
     if feed != tc.feed:  # what `auto` chose runs; config.json keeps what was asked
         config = replace(config, train=replace(tc, feed=feed))
         tc = config.train
@@ -711,7 +675,7 @@ def _write_run(run: _RunInputs, run_dir: Path) -> dict:
     t0 = time.perf_counter()
     float_summary = float_phase.run(tc.epochs)
     float_summary["seconds"] = time.perf_counter() - t0
-    save_clean(model, config, run_dir / "model.keras")
+    save_clean(model, config, run_dir / RUN_FLOAT_MODEL)
     history = list(float_phase.history)
 
     qat_summary = None
@@ -729,8 +693,8 @@ def _write_run(run: _RunInputs, run_dir: Path) -> dict:
         qat_summary["seconds"] = time.perf_counter() - t0
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # "HDF5 is legacy": .keras cannot hold QAT wrappers
-            qat_model.save(run_dir / "qat_wrapped.h5", include_optimizer=False)
-        strip_qat(qat_model).save(run_dir / "model_qat.keras")
+            qat_model.save(run_dir / RUN_QAT_WRAPPED, include_optimizer=False)
+        strip_qat(qat_model).save(run_dir / RUN_QAT_MODEL)
         history += qat_phase.history
 
     metrics = {
@@ -758,8 +722,8 @@ def _write_run(run: _RunInputs, run_dir: Path) -> dict:
     if not run.role.is_chief:
         shutil.rmtree(run_dir, ignore_errors=True)
         return metrics
-    (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-    plot_curves(history, run_dir / "curves.png")
+    (run_dir / RUN_METRICS).write_text(json.dumps(metrics, indent=2) + "\n")
+    plot_curves(history, run_dir / RUN_CURVES)
     return metrics
 
 
@@ -772,10 +736,10 @@ def resolve_init(init: str | Path, config: RunConfig) -> Path:
 
     path = Path(init).expanduser()
     if path.is_dir():
-        path = path / "model.keras"
+        path = path / RUN_FLOAT_MODEL
     if not path.is_file() or path.suffix.lower() != ".keras":
         raise ModelError(f"--init {init}: give a run folder (with model.keras) or a .keras file")
-    cfg_path = path.parent / "config.json"
+    cfg_path = path.parent / RUN_CONFIG
     if not cfg_path.is_file():
         raise ModelError(f"--init {init}: no config.json beside {path.name} (needed to check the window)")
     theirs = load_config(cfg_path)
@@ -819,14 +783,12 @@ def available_memory_bytes() -> int | None:
     return None
 
 
-def ecg_seconds(db_dir: Path | None, records: list[str], record_sets=None) -> float:
-    """Seconds of ECG in the training records (from their headers; nothing else is read)."""
+def ecg_seconds(record_sets) -> float:
+    """Seconds of ECG in the records of ``record_sets`` (from their headers; nothing else is read)."""
     from edge_ecg.records.load import read_header
 
-    pairs = ([(rs.folder, r) for rs in record_sets for r in rs.records] if record_sets is not None
-             else [(db_dir, r) for r in records])
     total = 0.0
-    for folder, name in pairs:
+    for folder, name in [(rs.folder, r) for rs in record_sets for r in rs.records]:
         h = read_header(folder, name)
         fs = float(getattr(h, "fs", 0) or 0)
         n = float(getattr(h, "sig_len", 0) or 0)
@@ -854,31 +816,24 @@ def resolve_feed(train: TrainConfig, seconds: float, available: int | None) -> t
     return "shards", f"auto: about {need / 1e9:.1f} GB of beats would not fit in half of {available / 1e9:.1f} GB available"
 
 
-def load_training_beats(db_dir: Path, records: list[str], val_names: list[str], config: RunConfig,
-                        progress: bool = True, lead: str | None = None, record_sets=None) -> tuple:
-    """``(train, validation)`` beats of ``records`` in ``db_dir`` (or, when given, of the
-    :class:`~edge_ecg.records.sets.RecordSet` s ``record_sets``, ids ``db/record``): validation
-    (the records ``val_names``) always as an in-memory BeatSet; training as one too with
+def load_training_beats(record_sets, val_names: list[str], config: RunConfig, progress: bool = True) -> tuple:
+    """``(train, validation)`` beats of the :class:`~edge_ecg.records.sets.RecordSet` s
+    ``record_sets`` (ids ``db/record``, each set on its own lead): validation (the records
+    ``val_names``) always as an in-memory BeatSet; training as one too with
     ``train.feed = memory``, else as :class:`~edge_ecg.beats.shards.ShardedBeats` (windows stay
     on disk)."""
     tc = config.train
     if tc.feed == "memory":
-        from edge_ecg.beats.dataset import build_beatset, build_sets_beatset
+        from edge_ecg.beats.dataset import build_sets_beatset
 
-        if record_sets is None:
-            beats = build_beatset(db_dir, records, config.window, progress=progress, lead=lead)
-        else:
-            beats = build_sets_beatset(record_sets, config.window, progress=progress)
+        beats = build_sets_beatset(record_sets, config.window, progress=progress)
         is_val = np.isin(beats.record, val_names)
         return beats.subset(~is_val), beats.subset(is_val)
     from edge_ecg.beats.shards import build_shards, database_sources
 
-    if record_sets is None:
-        sources = database_sources(db_dir, records, config.window, lead=lead)
-    else:
-        sources = [src for rs in record_sets
-                   for src in database_sources(rs.folder, rs.records, config.window, db=rs.name, lead=rs.lead,
-                                                  database=rs.database)]
+    sources = [src for rs in record_sets
+               for src in database_sources(rs.folder, rs.records, config.window, db=rs.name, lead=rs.lead,
+                                              database=rs.database)]
     beats = build_shards(sources, config.window, progress=progress)
     is_val = np.isin(beats.record, val_names)
     return beats.subset(~is_val), beats.subset(is_val).load()
@@ -890,7 +845,7 @@ def _worker_dir() -> Path:
     import tempfile
 
     path = Path(tempfile.mkdtemp(prefix="edge-ecg-worker-"))
-    (path / "checkpoints").mkdir()
+    (path / RUN_CHECKPOINTS).mkdir()
     atexit.register(shutil.rmtree, path, True)
     return path
 

@@ -5,8 +5,8 @@ PhysioNet publishes, in physical units (mV), with beat annotations mapped to AAM
 """
 
 from edge_ecg.records.aami import AAMI_MAP, CLASSES, DS1, DS2, PACED, aami_class
-from edge_ecg.records.load import Record, list_records, load_record
-from edge_ecg.records.locate import find_database
+from edge_ecg.records.load import Record, load_record
+from edge_ecg.records.locate import find_data_root, find_database, list_records
 
 __all__ = [
     "AAMI_MAP",
@@ -16,6 +16,7 @@ __all__ = [
     "PACED",
     "Record",
     "aami_class",
+    "find_data_root",
     "find_database",
     "list_records",
     "load_record",

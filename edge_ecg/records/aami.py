@@ -43,13 +43,3 @@ RECORD_SETS: dict[str, tuple[str, ...]] = {"DS1": DS1, "DS2": DS2}
 def aami_class(symbol: str) -> str | None:
     """The AAMI class of a MIT-BIH beat symbol, or ``None`` when the symbol is not a beat."""
     return AAMI_MAP.get(symbol)
-
-
-def parse_record_list(spec: str) -> tuple[str, ...]:
-    """Records from ``DS1``, ``DS2``, ``DS1+DS2`` or a comma list such as ``100,101`` (MIT-BIH's
-    :meth:`~edge_ecg.records.databases.Database.select`; an empty spec names no record)."""
-    if not spec.replace(" ", "").replace("+", "").replace(",", ""):
-        return ()
-    from edge_ecg.records.databases import REGISTRY
-
-    return tuple(REGISTRY["mitdb"].select(spec))

@@ -17,7 +17,7 @@ entry's ``patients_note``.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,6 +25,7 @@ from edge_ecg.errors import DataError
 from edge_ecg.records.aami import DS1, DS2, PACED
 
 from edge_ecg.records.aami import AAMI_MAP as DE_CHAZAL  # de Chazal's mapping of MIT-BIH symbols
+from edge_ecg.records.locate import check_wfdb_dir, list_records
 
 #: Beat symbols mitdb never uses but other databases do, with their AAMI class (EC57 Table 1):
 #: ``B`` bundle branch block beat (unspecified), ``n`` supraventricular escape beat, both N;
@@ -68,12 +69,15 @@ class Database:
     physionet: str = ""  # PhysioNet's slug ("" for a local folder)
     folder: Path | None = None  # set for a user's folder
 
-    def choose_lead(self, available: Sequence[str], wanted: str | None = None, record: str = "") -> str | int:
-        """The lead to read from a record whose signals are ``available``.
+    def choose_lead(self, available: Sequence[str], wanted: str | None = None, record: str = "",
+                    model_lead: str | None = None) -> str | int:
+        """The lead to read from a record whose signals are ``available``: edge-ecg's one lead rule,
+        for the offline builder, evaluation and ``stream --replay`` alike.
 
         ``wanted`` (the user's ``--lead``) must exist: otherwise a one-line :class:`DataError`
-        names the leads the record has. Without it, the first of :attr:`leads` the record has,
-        else (``first_signal_fallback``) its first signal (index 0).
+        names the leads the record has. Without it, ``model_lead`` (the model's
+        ``window.lead``) when the record has it, else the first of :attr:`leads` the record
+        has, else (``first_signal_fallback``) its first signal (index 0).
         """
         available = list(available)
         where = f"record {record}" if record else "the record"
@@ -81,6 +85,8 @@ class Database:
             if wanted in available:
                 return wanted
             raise DataError(f"{where} has no lead {wanted!r} (it has {', '.join(available) or 'no signals'})")
+        if model_lead is not None and model_lead in available:
+            return model_lead
         for name in self.leads:
             if name in available:
                 return name
@@ -94,8 +100,6 @@ class Database:
         when a folder is known, else the registry's full list."""
         folder = Path(folder) if folder is not None else self.folder
         if folder is not None:
-            from edge_ecg.records.load import list_records
-
             return list_records(folder)
         if self.records:
             return list(self.records)
@@ -243,8 +247,6 @@ def folder_database(folder: str | Path, db: str | None = None) -> Database:
     is that database, and any other folder of WFDB records is a user database named after the
     folder, with :data:`GENERIC_LEADS`, the extended AAMI mapping and one patient per record.
     """
-    from edge_ecg.records.locate import check_wfdb_dir
-
     folder = check_wfdb_dir(folder)
     if db is not None:
         entry = get_database(db)
@@ -273,11 +275,3 @@ def split_record_id(rid: str, default_db: str = "mitdb", known: Sequence[str] | 
     if sep and head in (REGISTRY if known is None else known):
         return head, rest
     return default_db, rid
-
-
-def patient_groups(records: Sequence[str], patient_of: Callable[[str], str]) -> dict[str, list[str]]:
-    """Patient id -> its records (in the order given)."""
-    out: dict[str, list[str]] = {}
-    for r in records:
-        out.setdefault(patient_of(r), []).append(r)
-    return out

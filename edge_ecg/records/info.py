@@ -8,7 +8,8 @@ from pathlib import Path
 from edge_ecg.config import CLASSES
 from edge_ecg.errors import DataError
 from edge_ecg.records.databases import Database, folder_database
-from edge_ecg.records.load import check_signal_files, list_records, read_beats, read_header
+from edge_ecg.records.load import check_signal_files, read_beats, read_header
+from edge_ecg.records.locate import list_records
 from edge_ecg.textable import format_table
 
 

@@ -16,6 +16,8 @@ import numpy as np
 from edge_ecg.errors import DataError
 from edge_ecg.records import wfdb_io
 from edge_ecg.records.aami import AAMI_MAP
+from edge_ecg.records.databases import folder_database
+from edge_ecg.records.locate import list_records
 
 
 @dataclass
@@ -42,15 +44,6 @@ class Record:
     def duration_s(self) -> float:
         """Length of the record in seconds."""
         return len(self.signal) / self.fs
-
-
-def list_records(db_dir: str | Path) -> list[str]:
-    """Record names in ``db_dir``: its ``RECORDS`` file, else every ``*.hea`` stem, sorted."""
-    db_dir = Path(db_dir)
-    listing = db_dir / "RECORDS"
-    if listing.is_file():
-        return [line.strip() for line in listing.read_text().splitlines() if line.strip()]
-    return sorted(p.stem for p in db_dir.glob("*.hea"))
 
 
 def read_header(db_dir: str | Path, name: str):
@@ -221,8 +214,6 @@ def load_record(db_dir: str | Path, name: str, lead: str | int | None = "MLII", 
     """
     db_dir = Path(db_dir)
     if database is None and (lead is None or annotations):
-        from edge_ecg.records.databases import folder_database
-
         database = folder_database(db_dir)
     header = read_header(db_dir, name)
     if lead is None:

@@ -1,7 +1,15 @@
-"""Where a PhysioNet database is looked for on this machine.
+"""Where a PhysioNet database is on this machine: the one rule every command and tool uses.
 
-In order: an explicit folder (``--data DIR``), then ``$EDGE_ECG_DATA/<db>``, then
-``<per-user cache>/data/<db>``, which is where ``edge-ecg data fetch`` puts it.
+:func:`find_database` looks for database ``db`` in this order:
+
+1. an explicit folder (the CLI's ``--data DIR``; it must be a WFDB folder);
+2. ``<root>/<db>`` under a data root holding database folders (``--data-root DIR``);
+3. ``<db>`` next to a known database's folder (``../nstdb`` beside ``--data .../mitdb``);
+4. ``$EDGE_ECG_DATA/<db>``;
+5. ``<per-user cache>/data/<db>``, which is where ``edge-ecg data fetch`` puts it.
+
+:func:`find_data_root` is the same rule for a folder of databases (tools' ``--data-root``).
+The module also lists a folder's records (:func:`list_records`) and checks a WFDB folder.
 """
 
 from __future__ import annotations
@@ -10,15 +18,6 @@ import os
 from pathlib import Path
 
 from edge_ecg.errors import DataError
-
-def _versions() -> dict[str, str]:
-    from edge_ecg.records.databases import REGISTRY
-
-    return {name: db.version for name, db in REGISTRY.items()}
-
-
-#: PhysioNet databases edge-ecg knows (:data:`edge_ecg.records.databases.REGISTRY`), with their versions.
-DATABASES: dict[str, str] = _versions()
 
 
 def cache_dir() -> Path:
@@ -37,13 +36,37 @@ def default_data_dir(db: str) -> Path:
 
 
 def candidate_dirs(db: str) -> list[Path]:
-    """The folders searched for ``db`` after an explicit ``--data``, in order."""
+    """The folders searched for ``db`` when no folder, root or neighbour is given, in order:
+    ``$EDGE_ECG_DATA/<db>``, then the cache."""
     out = []
     env = os.environ.get("EDGE_ECG_DATA")
     if env:
         out.append(Path(env).expanduser() / db)
     out.append(default_data_dir(db))
     return out
+
+
+def find_data_root(root: str | Path | None = None, checkout: str | Path | None = None) -> Path:
+    """A folder holding database folders (``mitdb/``, ``nstdb/``, ...): ``root`` when given, else
+    ``$EDGE_ECG_DATA``, else ``checkout`` (a source checkout's data folder, e.g. ``../shared/data``)
+    when given, else the cache's ``data`` folder."""
+    if root is not None:
+        return Path(root).expanduser()
+    env = os.environ.get("EDGE_ECG_DATA")
+    if env:
+        return Path(env).expanduser()
+    if checkout is not None:
+        return Path(checkout)
+    return cache_dir() / "data"
+
+
+def list_records(db_dir: str | Path) -> list[str]:
+    """Record names in ``db_dir``: its ``RECORDS`` file, else every ``*.hea`` stem, sorted."""
+    db_dir = Path(db_dir)
+    listing = db_dir / "RECORDS"
+    if listing.is_file():
+        return [line.strip() for line in listing.read_text().splitlines() if line.strip()]
+    return sorted(p.stem for p in db_dir.glob("*.hea"))
 
 
 def is_wfdb_dir(path: Path) -> bool:
@@ -65,14 +88,23 @@ def check_wfdb_dir(path: str | Path) -> Path:
     return path
 
 
-def find_database(db: str = "mitdb", data: str | Path | None = None) -> Path:
-    """The folder holding database ``db``.
+def find_database(db: str = "mitdb", data: str | Path | None = None, root: str | Path | None = None,
+                  beside: str | Path | None = None) -> Path:
+    """The folder holding database ``db``, by the module's rule.
 
-    ``data`` (the CLI's ``--data``) wins when given; otherwise ``$EDGE_ECG_DATA/<db>`` and
-    then the cache are tried. Raises :class:`DataError` saying where it looked.
+    ``data``: the folder itself (wins; checked to be WFDB data); ``root``: a folder of database
+    folders, used when ``<root>/<db>`` is a folder (then checked); ``beside``: a known database's
+    folder, used when ``<beside>/../<db>`` holds WFDB headers; then ``$EDGE_ECG_DATA/<db>`` and
+    the cache. Raises a one-line :class:`DataError` saying where it looked.
     """
     if data is not None:
         return check_wfdb_dir(data)
+    if root is not None and (Path(root).expanduser() / db).is_dir():
+        return check_wfdb_dir(Path(root).expanduser() / db)
+    if beside is not None:
+        sibling = Path(beside).expanduser().resolve().parent / db
+        if is_wfdb_dir(sibling):
+            return sibling
     tried = candidate_dirs(db)
     for path in tried:
         if is_wfdb_dir(path):

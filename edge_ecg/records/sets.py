@@ -23,6 +23,7 @@ from pathlib import Path
 
 from edge_ecg.errors import ConfigError, DataError
 from edge_ecg.records.databases import REGISTRY, Database, folder_database, record_id
+from edge_ecg.records.locate import find_database
 
 
 @dataclass(frozen=True)
@@ -85,17 +86,15 @@ def resolve_spec(spec: str, data_root: str | Path | None = None, lead: str | Non
     """The :class:`RecordSet` a spec names, with its records checked to exist.
 
     ``folders`` maps a registry name to its folder (``{"mitdb": "~/data/mitdb"}``: the CLI's
-    ``--data``); ``data_root`` is a folder holding database folders (``<root>/svdb``); both are
-    tried, in that order, before the usual places for a registry name.
+    ``--data``); ``data_root`` is a folder holding database folders (``<root>/svdb``). A registry
+    name is found by :func:`~edge_ecg.records.locate.find_database`'s rule: its folder in
+    ``folders``, then ``data_root``, then beside the ``mitdb`` folder of ``folders``, then the usual
+    places.
     """
-    from edge_ecg.records.locate import find_database
-
     source, records, weight = parse_spec(spec)
     if source in REGISTRY and not Path(source).is_dir():
-        root = Path(data_root).expanduser() / source if data_root is not None else None
-        given = (folders or {}).get(source)
-        folder = find_database(source, Path(given).expanduser() if given is not None
-                               else root if root is not None and root.is_dir() else None)
+        known = folders or {}
+        folder = find_database(source, data=known.get(source), root=data_root, beside=known.get("mitdb"))
         database = folder_database(folder, source)
     else:
         database = folder_database(source)

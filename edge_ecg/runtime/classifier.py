@@ -1,7 +1,7 @@
 """The seam between a model and everything that runs one: the :class:`Classifier` protocol.
 
 The stream (:class:`edge_ecg.stream.pipeline.StreamPipeline`), the offline evaluation
-(:func:`edge_ecg.model.predict.predict_records`), end-to-end scoring
+(:func:`edge_ecg.evaluate.classify.predict_records`), end-to-end scoring
 (:func:`edge_ecg.evaluate.end_to_end_scores`) and the wearer's adaptation
 (:func:`edge_ecg.runtime.adapt.make_adapter`) take any object that has these members. The
 package's classifiers say so explicitly (they subclass :class:`Classifier`):

@@ -25,9 +25,9 @@ touches an unusable sample is emitted unclassified (``skipped="quality"``).
 
 Every stage is timed (:class:`~edge_ecg.stream.latency.StageTimer`), and each beat's
 latency from the arrival of its R-peak sample to its label is recorded. The detector and
-signal-quality settings are one :class:`~edge_ecg.config.StreamConfig`; when the source knows
-the ground truth, each beat gets its reference label from
-:class:`edge_ecg.evaluate.match.TruthMatcher`.
+signal-quality settings are one :class:`~edge_ecg.config.StreamConfig`. The pipeline knows no
+reference: a chunk's ground truth (``Chunk.truth``) is for the run's consumers (evaluation's
+:class:`edge_ecg.evaluate.live.ReferenceLabeller`), which label the emitted beats.
 """
 
 from __future__ import annotations
@@ -41,7 +41,6 @@ from edge_ecg.beats.rr import RRTracker
 from edge_ecg.beats.windows import normalise_window
 from edge_ecg.config import StreamConfig, WindowConfig, to_dict
 from edge_ecg.errors import ModelError
-from edge_ecg.evaluate.match import TruthMatcher
 from edge_ecg.runtime.classifier import Classifier
 from edge_ecg.signal.detect import QRSDetector
 from edge_ecg.signal.filter import StreamFilter, clean_sos
@@ -153,15 +152,13 @@ class StreamPipeline:
         self.counts = {c: 0 for c in self.classes}
         self.counters = {
             "samples": 0, "chunks": 0, "beats": 0, "classified": 0, "skipped_quality": 0, "dropped_at_gap": 0,
-            "gaps": 0, "lost_samples": 0, "bad_samples": 0, "impulses": 0, "truth_beats": 0, "truth_matched": 0,
-            "truth_agree": 0,
+            "gaps": 0, "lost_samples": 0, "bad_samples": 0, "impulses": 0,
         }
         self.seg: _Segment | None = None
         self.fs: float | None = None
         self.stream_pos = 0  # device samples since the start, counting known-lost ones
         self.win_offset = 0  # window.fs samples of closed segments (model_sample numbering)
         self._arrivals: deque = deque(maxlen=8192)  # (stream end sample, arrival time)
-        self.truth = TruthMatcher()
         self.last_events: deque = deque(maxlen=32)
         self.hr_bpm: float | None = None
         self.signal_ok = True
@@ -188,9 +185,6 @@ class StreamPipeline:
         n = x.size
         self.counters["chunks"] += 1
         self.counters["samples"] += n
-        for s, label in chunk.truth:
-            self.truth.add(s, label)
-            self.counters["truth_beats"] += 1
         self.stream_pos += n
         self._arrivals.append((self.stream_pos, chunk.arrival))
         x, dev_bad = self._release(seg, x, chunk.bad)
@@ -271,8 +265,6 @@ class StreamPipeline:
         out["counts"] = dict(self.counts)
         out["stage_latency_ms"] = self.timer.summary_ms()
         out["beat_latency_ms"] = self.beat_latency.summary_ms()
-        matched = self.counters["truth_matched"]
-        out["truth_agreement"] = None if not matched else round(self.counters["truth_agree"] / matched, 4)
         if self.adapter is not None:
             out["adaptation"] = self.adapter.progress()
         out["stream_config"] = to_dict(self.config)
@@ -409,10 +401,6 @@ class StreamPipeline:
             self.counters["classified"] += 1
             if latency is not None:
                 self.beat_latency.add(latency / 1000.0)
-        ev.truth = self.truth.match(s, seg.fs)
-        if ev.truth is not None and ev.label is not None:
-            self.counters["truth_matched"] += 1
-            self.counters["truth_agree"] += int(ev.truth == ev.label)
         self.last_events.append(ev)
         return ev
 

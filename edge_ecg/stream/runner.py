@@ -98,6 +98,7 @@ def run_stream(
     max_chunks: int = 256,
     summary_json=None,
     summary_extra: dict | None = None,
+    consumers: tuple = (),
 ) -> dict:
     """Run ``source`` through ``pipeline`` until it ends or a limit is reached; returns the summary.
 
@@ -109,6 +110,10 @@ def run_stream(
     in a thread with a queue of ``max_chunks`` chunks. ``summary_json``: a path the summary
     (with ``summary_extra`` added) is written to atomically however the run ends, also when
     an error (a device that cannot be read) ends it; the error is then raised.
+
+    ``consumers``: objects with ``on_chunk(chunk)`` (called with every chunk before the
+    pipeline), ``on_event(ev)`` (every beat, before the outputs see it) and ``summary() -> dict``
+    (merged into the summary), e.g. :class:`edge_ecg.evaluate.live.ReferenceLabeller`.
     """
     threaded = source.live if threaded is None else threaded
     reader = ThreadedReader(source, max_chunks=max_chunks) if threaded else None
@@ -119,6 +124,8 @@ def run_stream(
 
     def deliver(events) -> None:
         for ev in events:
+            for consumer in consumers:
+                consumer.on_event(ev)
             if writer is not None:
                 writer.write_event(ev)
             if on_event is not None:
@@ -165,6 +172,8 @@ def run_stream(
                             chunk.bad = chunk.bad[:left]
                 if saver is not None:
                     saver.write(chunk)
+                for consumer in consumers:
+                    consumer.on_chunk(chunk)
                 deliver(pipeline.process(chunk, read_s=read_s))
                 if view is not None:
                     view.update(pipeline, stats(), reader.dropped_samples if reader else 0)
@@ -194,6 +203,8 @@ def run_stream(
     wall = time.perf_counter() - t_start
     cpu = time.process_time() - cpu_start
     summary = pipeline.summary()
+    for consumer in consumers:
+        summary.update(consumer.summary())
     stream_s = pipeline.stream_pos / pipeline.fs if pipeline.fs else 0.0
     summary.update(
         source=source.name,

@@ -29,6 +29,17 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "tools" / "results"
+#: A source checkout's data folder: ``../shared/data`` beside the repository.
+CHECKOUT_DATA = ROOT.parent / "shared" / "data"
+
+
+def data_root(given: str | Path | None = None) -> Path:
+    """The folder holding ``mitdb/``, ``nstdb/``, ``svdb/`` for a tool: ``given`` (``--data-root``),
+    else ``$EDGE_ECG_DATA``, else :data:`CHECKOUT_DATA` -- the library's rule
+    (:func:`edge_ecg.records.locate.find_data_root`) with this checkout's folder."""
+    from edge_ecg.records.locate import find_data_root
+
+    return find_data_root(given, checkout=CHECKOUT_DATA)
 
 #: Package versions recorded with every result.
 VERSIONS_OF = ("edge-ecg", "numpy", "scipy", "wfdb", "tensorflow", "tf-keras", "ai-edge-litert",
@@ -59,7 +70,7 @@ def shipped_model(ctx: BenchContext) -> Path:
 
     The same choice ``edge-ecg stream`` makes when given no ``--model``.
     """
-    from edge_ecg.stream.model import find_default_model
+    from edge_ecg.stream.classifier_files import find_default_model
 
     if ctx.model is None:
         return find_default_model()

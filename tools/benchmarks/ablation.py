@@ -85,22 +85,23 @@ def _stats(values) -> dict:
 def run(ctx: BenchContext) -> dict:
     from edge_ecg.beats.dataset import build_beatset
     from edge_ecg.config import RunConfig, load_config, to_json
-    from edge_ecg.model.predict import KerasClassifier, evaluate_classifier
+    from edge_ecg.evaluate.classify import evaluate_classifier
+    from edge_ecg.model.predict import KerasClassifier
     from edge_ecg.model.run import load_keras_model
     from edge_ecg.model.train import train_run
     from edge_ecg.records.aami import DS2
 
     config_path = ROOT / "models" / "config.json"
     base = load_config(config_path) if config_path.is_file() else RunConfig()
-    seeds, epochs, records, eval_records = SEEDS, EPOCHS, (), DS2
+    seeds, epochs, eval_records = SEEDS, EPOCHS, DS2
     data = base.train.data
     if ctx.quick:
-        seeds, epochs, records, eval_records, data = (0,), 1, ("101", "106", "118"), ("100", "232"), ()
+        seeds, epochs, eval_records, data = (0,), 1, ("100", "232"), ("mitdb:101,106,118",)
     base = dataclasses.replace(
         base,
         train=dataclasses.replace(base.train, epochs=epochs, early_stopping_patience=PATIENCE, qat=False, data=data,
                                   threads=min(2, os.cpu_count() or 1),
-                                  records=records, val_records=("118",) if ctx.quick else base.train.val_records),
+                                  val_records=("118",) if ctx.quick else base.train.val_records),
     )
     # finished runs are kept as they land (a stopped benchmark goes on from there with the same
     # configuration); the training and DS2 beats are built once for all nine runs

@@ -89,7 +89,7 @@ def _clean(obj):
 
 
 def run(ctx: BenchContext) -> dict:
-    from edge_ecg.model.predict import evaluate_classifier
+    from edge_ecg.evaluate.classify import evaluate_classifier
     from edge_ecg.model.run import load_run_classifier
     from edge_ecg.records.aami import DS2
 

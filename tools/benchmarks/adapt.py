@@ -169,7 +169,7 @@ def drift(clf, mitdb: Path, config) -> dict:
 def costs(model: Path, mitdb: Path, quick: bool = False) -> dict:
     """Per-beat time with / without adaptation (``profile``), and ``stream --adapt --wearer``'s
     peak memory and state file size after a whole record."""
-    from edge_ecg.stream.model import profile_model
+    from edge_ecg.stream.classifier_files import profile_model
 
     from benchmarks.stream import peak_rss
 
@@ -227,7 +227,7 @@ def run(ctx) -> dict:
     from edge_ecg.config import AdaptConfig, to_dict
     from edge_ecg.records.aami import DS2
     from edge_ecg.runtime.adapt import ADAPT_BY_DEFAULT, model_key
-    from edge_ecg.stream.model import load_classifier
+    from edge_ecg.stream.classifier_files import load_classifier
 
     from benchmarks import shipped_model
 

@@ -39,7 +39,7 @@ def run(ctx: BenchContext) -> dict:
     from benchmarks.accuracy import _summary
     from benchmarks.accuracy import s_in_runs as runs_table
     from edge_ecg.export.pipeline import run_convert
-    from edge_ecg.model.predict import evaluate_classifier
+    from edge_ecg.evaluate.classify import evaluate_classifier
     from edge_ecg.model.run import load_run_classifier
     from edge_ecg.records.aami import DS2
 

@@ -198,7 +198,7 @@ def soak(seconds: float, model: Path | None = None, seed: int = 0, workdir: Path
     """Run the soak for ``seconds`` of board time; returns the measurements (see the module docstring)."""
     from edge_ecg.runtime.adapt import make_adapter
     from edge_ecg.stream.events import JsonlWriter, read_jsonl
-    from edge_ecg.stream.model import load_classifier
+    from edge_ecg.stream.classifier_files import load_classifier
     from edge_ecg.stream.pipeline import StreamPipeline
     from edge_ecg.stream.runner import run_stream
     from edge_ecg.stream.sources import SerialAsciiSource

@@ -56,7 +56,7 @@ def _load(ctx, name: str, seconds: float | None = None):
 
 def throughput(model: Path, rec, repeats: int = 2) -> dict:
     """Best of ``repeats`` full-speed replays of ``rec`` on one core; x real time and stage latency."""
-    from edge_ecg.stream.model import load_classifier
+    from edge_ecg.stream.classifier_files import load_classifier
     from edge_ecg.stream.pipeline import StreamPipeline
     from edge_ecg.stream.runner import run_stream
     from edge_ecg.stream.sources import ReplaySource
@@ -103,7 +103,7 @@ def _load_average() -> float | None:
 def realtime_latency(model: Path, rec, seconds: float) -> dict:
     """Beat-to-label latency (ms) at real-time speed: ``seconds`` of ``rec`` replayed (``rec``
     None: the simulator at the model's own rate, so without the resampler's look-ahead)."""
-    from edge_ecg.stream.model import load_classifier
+    from edge_ecg.stream.classifier_files import load_classifier
     from edge_ecg.stream.pipeline import StreamPipeline
     from edge_ecg.stream.runner import run_stream
     from edge_ecg.stream.sources import ReplaySource, SimulatedSource
@@ -179,7 +179,7 @@ def largest_gaps(per_record: dict, cls: str, n: int = 4) -> list[tuple[str, int,
 def ds2_end_to_end(model: Path, ctx, records, seconds: float | None) -> dict:
     """EC57 scores of the stream (own detector) vs the offline model at reference positions."""
     from edge_ecg.evaluate import Report, end_to_end_scores, gap_decomposition
-    from edge_ecg.stream.model import load_classifier
+    from edge_ecg.stream.classifier_files import load_classifier
 
     clf = load_classifier(model, threads=1)
     scores = end_to_end_scores(clf, ctx.mitdb, records, seconds, decompose=True)

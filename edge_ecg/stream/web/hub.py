@@ -20,13 +20,13 @@ import numpy as np
 
 from edge_ecg.stream.view import adaptation_text, status_fields
 
-#: matplotlib's names of the plot colours (:data:`edge_ecg.plotting.CLASS_COLORS`) as CSS.
+#: matplotlib's names of the plot colours (:data:`edge_ecg.config.CLASS_COLORS`) as CSS.
 MPL_CSS = {"tab:orange": "#ff7f0e", "tab:red": "#d62728", "tab:purple": "#9467bd", "tab:brown": "#8c564b",
            "tab:blue": "#1f77b4", "tab:green": "#2ca02c", "tab:cyan": "#17becf", "tab:pink": "#e377c2"}
 
 
 def css_color(name: str) -> str:
-    """A matplotlib colour name of :data:`edge_ecg.plotting.CLASS_COLORS` as a CSS colour: ``"0.45"``
+    """A matplotlib colour name of :data:`edge_ecg.config.CLASS_COLORS` as a CSS colour: ``"0.45"``
     (a grey level) -> ``"#737373"``, ``"tab:red"`` -> ``"#d62728"``; anything else as it is."""
     try:
         level = float(name)
@@ -38,7 +38,7 @@ def css_color(name: str) -> str:
 
 def class_colors() -> dict[str, str]:
     """Class letter -> CSS colour, the same as every plot's (``edge-ecg plot``)."""
-    from edge_ecg.plotting import CLASS_COLORS  # no matplotlib import: it is loaded lazily there
+    from edge_ecg.config import CLASS_COLORS
 
     return {k: css_color(v) for k, v in CLASS_COLORS.items()}
 

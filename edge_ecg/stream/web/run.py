@@ -65,14 +65,15 @@ class WebStream:
     ``edge-ecg stream --web`` does, with the source, model and port chosen by the caller.
 
     ``source`` -> pipeline (``classifier``, ``adapter``) -> page at :attr:`url` (``host``, any
-    free port; ``token`` as ``--web-token``). :meth:`start` runs it; :meth:`join` waits and
+    free port; ``token`` as ``--web-token``; ``consumers`` as :func:`~edge_ecg.stream.runner.run_stream`'s). :meth:`start` runs it; :meth:`join` waits and
     gives the run's summary; the pages are told when it ended and the server serves on until
     :meth:`stop`.
     """
 
     def __init__(self, source, classifier, token: str | None = None, host: str = "127.0.0.1", max_beats=None,
-                 duration_s=None, adapter=None):
+                 duration_s=None, adapter=None, consumers: tuple = ()):
         self.source, self.classifier = source, classifier
+        self.consumers = tuple(consumers)
         from edge_ecg.stream.pipeline import StreamPipeline
 
         self.web = open_web(f"{host}:0", token)
@@ -98,7 +99,8 @@ class WebStream:
 
         try:
             self.summary = run_stream(self.source, self.pipeline, duration_s=self.duration_s,
-                                      max_beats=self.max_beats, view=self.view, on_event=self.on_event)
+                                      max_beats=self.max_beats, view=self.view, on_event=self.on_event,
+                                      consumers=self.consumers)
             ended = self.summary["ended"]
         except BaseException as exc:  # noqa: BLE001 - handed to the test
             self.error = exc

@@ -102,17 +102,14 @@ def load_noise_bank(nstdb_dir: str | Path, window: WindowConfig, cfg: AugmentCon
 
 
 def find_nstdb(mitdb_dir: str | Path | None = None, nstdb: str | Path | None = None) -> Path:
-    """The nstdb folder: ``nstdb`` if given, else ``<mitdb_dir>/../nstdb``, else the usual places."""
-    from edge_ecg.records.locate import find_database, is_wfdb_dir
+    """The nstdb folder by :func:`edge_ecg.records.locate.find_database`'s rule: ``nstdb`` if
+    given, else beside ``mitdb_dir`` (``<mitdb_dir>/../nstdb``), else the usual places."""
+    from edge_ecg.records.locate import find_database
 
     if nstdb is not None:
         return find_database("nstdb", nstdb)
-    if mitdb_dir is not None:
-        sibling = Path(mitdb_dir).resolve().parent / "nstdb"
-        if is_wfdb_dir(sibling):
-            return sibling
     try:
-        return find_database("nstdb")
+        return find_database("nstdb", beside=mitdb_dir)
     except DataError:
         raise DataError(
             "no nstdb data for noise augmentation (looked beside the mitdb folder and in the usual places); "

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from edge_ecg.errors import ConfigError, DeviceError
-from edge_ecg.stream.sources import Chunk, Source
+from edge_ecg.stream.sources.base import Chunk, Source
 
 log = logging.getLogger(__name__)
 
