@@ -3,6 +3,8 @@
 
     python tools/retrain_check.py                          # trains into runs/retrain_check (~25 min here)
     python tools/retrain_check.py --run runs/default_check # compare a run made earlier with `edge-ecg train`
+    python tools/retrain_check.py --model-dir models/ds1_only --out-run runs/ds1_check \
+        --out tools/results/retrain_check_ds1_only.json      # the DS1-only model, from its own config.json
 
 Runs ``edge-ecg train --data <mitdb> --out <run>`` with no other option (so the packaged
 ``models/config.json``: DS1 + svdb:EVEN, one TensorFlow thread), unless ``--run`` names a finished
@@ -73,7 +75,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out-run", type=Path, default=ROOT / "runs" / "retrain_check", help="where to train")
     ap.add_argument("--data-root", type=Path, help="folder holding mitdb/, nstdb/, svdb/")
     ap.add_argument("--out", type=Path, default=ROOT / "tools" / "results" / "retrain_check.json")
+    ap.add_argument("--model-dir", type=Path, default=ROOT / "models",
+                    help="the model to retrain and compare with (its config.json, training_metrics.json, "
+                         "model_qat.keras); other than models/, it is trained with --config DIR/config.json")
     args = ap.parse_args(argv)
+    model_dir = args.model_dir.resolve()
     data_root = find_data_root(args.data_root)
     run = args.run
     command = None
@@ -81,6 +87,8 @@ def main(argv: list[str] | None = None) -> int:
         run = args.out_run
         command = [sys.executable, "-m", "edge_ecg", "train", "--data", str(data_root / "mitdb"), "--out", str(run),
                    "--force"]
+        if model_dir != (ROOT / "models").resolve():
+            command += ["--config", str(model_dir / "config.json")]
         print("training:", " ".join(command[2:]), flush=True)
         t0 = time.perf_counter()
         if subprocess.run(command, cwd=ROOT).returncode != 0:
@@ -92,12 +100,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"Error: {run} holds no metrics.json: not a finished `edge-ecg train` run", file=sys.stderr)
         return 2
     mine = json.loads(metrics_path.read_text())
-    shipped = json.loads((ROOT / "models" / "training_metrics.json").read_text())
+    shipped = json.loads((model_dir / "training_metrics.json").read_text())
     history = compare_history(mine["history"], shipped["history"])
-    diff = max_weight_difference(run / "model_qat.keras", ROOT / "models" / "model_qat.keras")
+    diff = max_weight_difference(run / "model_qat.keras", model_dir / "model_qat.keras")
     result = {
         "run": str(run), "command": " ".join(["edge-ecg"] + (command[3:] if command else ["train", "(given --run)"])),
-        "config_same_as_shipped": (run / "config.json").read_text() == (ROOT / "models" / "config.json").read_text(),
+        "model_dir": str(model_dir.relative_to(ROOT)) if model_dir.is_relative_to(ROOT) else str(model_dir),
+        "config_same_as_shipped": (run / "config.json").read_text() == (model_dir / "config.json").read_text(),
         "seconds": mine["seconds"], "budget_seconds": BUDGET_S, "within_budget": mine["seconds"] <= BUDGET_S,
         "shipped_seconds": shipped["seconds"], "feed": mine.get("feed"),
         "qat_val_macro_f1": mine["qat"]["val"]["macro_f1"], "shipped_qat_val_macro_f1": shipped["qat"]["val"]["macro_f1"],
