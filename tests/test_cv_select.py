@@ -178,3 +178,23 @@ def test_round10_candidates_meet_the_committed_speed_gate_before_training(cv):
         config = json.loads((cv.CANDIDATES / f"{name}.json").read_text())
         assert (config["window"]["pre_s"], config["window"]["post_s"], config["model"]["lstm_units"]) == (0.35, 0.5, 16)
     assert cv.IN_RUN_PREV_RR_RATIO == 0.85
+
+
+def test_kept_fold_scores_survive_a_checkout_and_not_a_retraining(cv, tmp_path, monkeypatch):
+    """A fold's kept scores name its metrics.json by hash: file times reset by a git checkout do not
+    throw them away, a retrained fold (other metrics.json) does."""
+    import os
+
+    calls = []
+    monkeypatch.setattr(cv, "_in_run", lambda run, mitdb, records: calls.append(1) or {r: {"in_run": [1, 1]} for r in records})
+    run = cv.fold_dir(tmp_path, "cand", 0)
+    run.mkdir(parents=True)
+    (run / "metrics.json").write_text('{"seconds": 1}')
+    records = cv.held_out(0, True)
+    cv.fold_in_run(run, tmp_path, records)
+    os.utime(run / "held_out_inrun.json", (1_000, 1_000))  # older than metrics.json, as after a checkout
+    cv.fold_in_run(run, tmp_path, records)
+    assert calls == [1]
+    (run / "metrics.json").write_text('{"seconds": 2}')  # retrained
+    cv.fold_in_run(run, tmp_path, records)
+    assert calls == [1, 1]

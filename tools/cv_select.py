@@ -222,15 +222,39 @@ def fold_scores(run: Path, mitdb: Path, records) -> tuple[list, list]:
     import pickle
 
     cache = run / "held_out_scores.pkl"
-    if cache.is_file() and cache.stat().st_mtime > (run / "metrics.json").stat().st_mtime:
+    if _cache_fresh(cache, run):
         saved = pickle.loads(cache.read_bytes())
-        if saved["records"] == list(records):
+        if saved["records"] == list(records) and saved.get("metrics_sha256", _metrics_hash(run)) == _metrics_hash(run):
             return saved["stream"], saved["offline"]
     stream, offline = _end_to_end(run, mitdb, records)
     tmp = cache.with_suffix(".tmp")
-    tmp.write_bytes(pickle.dumps({"records": list(records), "stream": stream, "offline": offline}))
+    tmp.write_bytes(pickle.dumps({"records": list(records), "stream": stream, "offline": offline,
+                                  "metrics_sha256": _metrics_hash(run)}))
     tmp.replace(cache)
     return stream, offline
+
+
+def _metrics_hash(run: Path) -> str:
+    """SHA-256 of a fold run's ``metrics.json``: what a kept score belongs to."""
+    import hashlib
+
+    return hashlib.sha256((run / "metrics.json").read_bytes()).hexdigest()
+
+
+def _cache_fresh(cache: Path, run: Path) -> bool:
+    """A kept score may be reused: it names the run's ``metrics.json`` by hash (so it survives a
+    git checkout, which sets file times anew), or, kept before hashes, is newer than it."""
+    if not cache.is_file():
+        return False
+    if cache.suffix == ".json":
+        if "metrics_sha256" in json.loads(cache.read_text()):
+            return True
+    else:
+        import pickle
+
+        if "metrics_sha256" in pickle.loads(cache.read_bytes()):
+            return True
+    return cache.stat().st_mtime > (run / "metrics.json").stat().st_mtime
 
 
 def fold_in_run(run: Path, mitdb: Path, records) -> dict:
@@ -238,13 +262,14 @@ def fold_in_run(run: Path, mitdb: Path, records) -> dict:
     (:func:`edge_ecg.evaluate.in_run_scores`), kept in ``<run>/held_out_inrun.json`` and reused
     while the run's ``metrics.json`` is not newer."""
     cache = run / "held_out_inrun.json"
-    if cache.is_file() and cache.stat().st_mtime > (run / "metrics.json").stat().st_mtime:
+    if _cache_fresh(cache, run):
         saved = json.loads(cache.read_text())
-        if saved["records"] == list(records):
+        if saved["records"] == list(records) and saved.get("metrics_sha256", _metrics_hash(run)) == _metrics_hash(run):
             return saved["counts"]
     counts = _in_run(run, mitdb, records)
     tmp = cache.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"records": list(records), "counts": counts}, indent=1) + "\n")
+    tmp.write_text(json.dumps({"records": list(records), "counts": counts, "metrics_sha256": _metrics_hash(run)},
+                              indent=1) + "\n")
     tmp.replace(cache)
     return counts
 
