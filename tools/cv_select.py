@@ -222,10 +222,9 @@ def fold_scores(run: Path, mitdb: Path, records) -> tuple[list, list]:
     import pickle
 
     cache = run / "held_out_scores.pkl"
-    if _cache_fresh(cache, run):
-        saved = pickle.loads(cache.read_bytes())
-        if saved["records"] == list(records) and saved.get("metrics_sha256", _metrics_hash(run)) == _metrics_hash(run):
-            return saved["stream"], saved["offline"]
+    saved = _kept(cache, run, records, lambda: pickle.loads(cache.read_bytes()))
+    if saved is not None:
+        return saved["stream"], saved["offline"]
     stream, offline = _end_to_end(run, mitdb, records)
     tmp = cache.with_suffix(".tmp")
     tmp.write_bytes(pickle.dumps({"records": list(records), "stream": stream, "offline": offline,
@@ -241,20 +240,18 @@ def _metrics_hash(run: Path) -> str:
     return hashlib.sha256((run / "metrics.json").read_bytes()).hexdigest()
 
 
-def _cache_fresh(cache: Path, run: Path) -> bool:
-    """A kept score may be reused: it names the run's ``metrics.json`` by hash (so it survives a
-    git checkout, which sets file times anew), or, kept before hashes, is newer than it."""
+def _kept(cache: Path, run: Path, records, load):
+    """A kept score of ``run`` for ``records`` (``load()`` reads ``cache``), or None. It names the run's
+    ``metrics.json`` by hash (so it survives a git checkout, which sets file times anew); one kept
+    before hashes counts while it is newer than ``metrics.json``."""
     if not cache.is_file():
-        return False
-    if cache.suffix == ".json":
-        if "metrics_sha256" in json.loads(cache.read_text()):
-            return True
+        return None
+    saved = load()
+    if "metrics_sha256" in saved:
+        fresh = saved["metrics_sha256"] == _metrics_hash(run)
     else:
-        import pickle
-
-        if "metrics_sha256" in pickle.loads(cache.read_bytes()):
-            return True
-    return cache.stat().st_mtime > (run / "metrics.json").stat().st_mtime
+        fresh = cache.stat().st_mtime > (run / "metrics.json").stat().st_mtime
+    return saved if fresh and saved["records"] == list(records) else None
 
 
 def fold_in_run(run: Path, mitdb: Path, records) -> dict:
@@ -262,10 +259,9 @@ def fold_in_run(run: Path, mitdb: Path, records) -> dict:
     (:func:`edge_ecg.evaluate.in_run_scores`), kept in ``<run>/held_out_inrun.json`` and reused
     while the run's ``metrics.json`` is not newer."""
     cache = run / "held_out_inrun.json"
-    if _cache_fresh(cache, run):
-        saved = json.loads(cache.read_text())
-        if saved["records"] == list(records) and saved.get("metrics_sha256", _metrics_hash(run)) == _metrics_hash(run):
-            return saved["counts"]
+    saved = _kept(cache, run, records, lambda: json.loads(cache.read_text()))
+    if saved is not None:
+        return saved["counts"]
     counts = _in_run(run, mitdb, records)
     tmp = cache.with_suffix(".tmp")
     tmp.write_text(json.dumps({"records": list(records), "counts": counts, "metrics_sha256": _metrics_hash(run)},
