@@ -120,7 +120,13 @@ def test_random_signals_at_random_moments_never_lose_outputs(tmp_path):
         proc = subprocess.Popen([sys.executable, "-m", "edge_ecg", *map(str, args)], stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True, cwd=ROOT, start_new_session=True,
                                 env=dict(os.environ, PYTHONPATH=str(ROOT)))
-        time.sleep(rng.uniform(1.5, 4.0))
+        # The handlers are installed once the command starts (after Python and the package import,
+        # which a loaded CI machine can stretch past 4 s); a signal before that ends any Python
+        # program. So the random moment is counted from the run's first output file.
+        deadline = time.monotonic() + 90
+        while not (d / "e.jsonl").exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(rng.uniform(0.0, 2.5))
         for _ in range(rng.randint(1, 4)):
             os.killpg(proc.pid, rng.choice([signal.SIGINT, signal.SIGTERM]))
             time.sleep(rng.uniform(0.0, 0.3))
