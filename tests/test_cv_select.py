@@ -180,6 +180,18 @@ def test_round10_candidates_meet_the_committed_speed_gate_before_training(cv):
     assert cv.IN_RUN_PREV_RR_RATIO == 0.85
 
 
+def test_round11_candidates_are_what_its_rule_says_and_meet_the_speed_gate(cv):
+    speed = json.loads((ROOT / "tools" / "results" / "arch_speed_round11.json").read_text())["models"]
+    expected = {"fast_wide_rr": (1.5, 1.0, 4, 24), "fast_mid_rr": (0.7, 0.8, 3, 24)}
+    for name, (pre, post, pool, units) in expected.items():
+        assert speed[name]["ratio_p50"] <= cv.ROUND10_SPEED_LIMIT
+        config = json.loads((cv.CANDIDATES / f"{name}.json").read_text())
+        w, m = config["window"], config["model"]
+        assert (w["pre_s"], w["post_s"], m["pool"], m["lstm_units"]) == (pre, post, pool, units)
+        assert w["rr_features"][-2:] == ["pre_rr", "rr_irregularity_median"]
+        assert name in cv.ROUND11_RULE
+
+
 def test_kept_fold_scores_survive_a_checkout_and_not_a_retraining(cv, tmp_path, monkeypatch):
     """A fold's kept scores name its metrics.json by hash: file times reset by a git checkout do not
     throw them away, a retrained fold (other metrics.json) does."""

@@ -85,6 +85,20 @@ ROUND10_RULE = """Round 10: speed and S beats inside runs (issue 28).
    listed first.
 5. What ships is the winner's seed-0 fold-1 run, converted to int8; DS2 chooses nothing."""
 
+#: Round 11's rule (issue 28), fixed and committed before any of its candidates trained: round
+#: 10's mechanics unchanged (:func:`round10_value`, :func:`round10_choose`, the speed gate), new
+#: challengers and speed file. ``score --round11 tools/results/arch_speed_round11.json``.
+ROUND11_RULE = """Round 11: keep V morphology while going five times faster (issue 28).
+
+Round 10's rules 1-5, unchanged, applied to a new set of candidates, seeds 0, 1 and 2 each, on
+round 8's folds of DS1 + the 40 svdb records:
+- the baseline (listed first, always eligible) is round 10's choice (tools/results/cv_round10.json);
+- fast_wide_rr: the shipped 1.5 + 1.0 s window, pooling 4 after each convolution (7 LSTM steps),
+  LSTM 24, RR inputs pre_rr_ratio, prev_rr_ratio, pre_rr_long_ratio, pre_rr, rr_irregularity_median;
+- fast_mid_rr: a 0.7 + 0.8 s window, pooling 3 (10 steps), LSTM 24, the same RR inputs.
+The speed gate (0.25x the shipped int8 p50) reads tools/results/arch_speed_round11.json, measured
+before any round-11 training. DS2 chooses nothing."""
+
 #: Round 10: the largest int8 p50 ratio to the shipped model a challenger may have.
 ROUND10_SPEED_LIMIT = 0.25
 
@@ -307,9 +321,11 @@ def trained_seeds(candidate: str, runs: Path, seeds: list[int]) -> list[int]:
             if all((fold_dir(runs, name, k) / "metrics.json").is_file() for k in range(len(FOLDS)))]
 
 
-def score_round10(candidates: list[str], runs: Path, mitdb: Path, seeds: list[int], speed_file: Path) -> dict:
-    """Round 10 (:data:`ROUND10_RULE`): every candidate's trained seeds scored with the in-run line,
-    its value, eligibility by speed (``speed_file``: ``tools/arch_speed.py --out``) and the choice."""
+def score_round10(candidates: list[str], runs: Path, mitdb: Path, seeds: list[int], speed_file: Path,
+                  rule: str = ROUND10_RULE) -> dict:
+    """Round 10 (:data:`ROUND10_RULE`; round 11 applies the same with :data:`ROUND11_RULE`): every
+    candidate's trained seeds scored with the in-run line, its value, eligibility by speed
+    (``speed_file``: ``tools/arch_speed.py --out``) and the choice, with ``rule``'s text."""
     speed = json.loads(speed_file.read_text())["models"]
     results = []
     for i, c in enumerate(candidates):
@@ -331,7 +347,7 @@ def score_round10(candidates: list[str], runs: Path, mitdb: Path, seeds: list[in
                         "eligible": i == 0 or (ratio is not None and ratio <= ROUND10_SPEED_LIMIT),
                         "seeds": per_seed})
     winner = round10_choose([r["value"] for r in results], [r["eligible"] for r in results])
-    return {"rule": ROUND10_RULE, "folds": [list(f) for f in FOLDS], "svdb_folds": [list(f) for f in SVDB_FOLDS],
+    return {"rule": rule, "folds": [list(f) for f in FOLDS], "svdb_folds": [list(f) for f in SVDB_FOLDS],
             "in_run_prev_rr_ratio": IN_RUN_PREV_RR_RATIO, "speed_limit": ROUND10_SPEED_LIMIT,
             "speed_file": str(speed_file), "candidates": results, "chosen": results[winner]["candidate"]}
 
@@ -438,6 +454,8 @@ def main(argv: list[str] | None = None) -> int:
                          "and each apart)")
     score_p.add_argument("--round10", type=Path, metavar="SPEED_JSON", help="score by round 10's rule (issue 28: "
                          "in-run S beats, seed spread, speed gate from this tools/arch_speed.py result); implies --svdb")
+    score_p.add_argument("--round11", type=Path, metavar="SPEED_JSON", help="score by round 11's rule (round 10's, "
+                         "with round 11's candidates and speed file); implies --svdb")
     sub.choices["score-fold"].add_argument("--svdb", action="store_true", help="as for score")
     sub.choices["score-fold"].description = ("Score every finished fold run that is not scored yet (kept in the run "
                                              "folder, reused by `score`), skipping folds still training.")
@@ -484,8 +502,9 @@ def _run(args) -> int:
                         fold_in_run(run, mitdb, held_out(k, args.svdb))
                     print(f"{name} fold {k + 1}: scored ({time.perf_counter() - t0:.0f} s)", flush=True)
         return 0
-    if args.round10:
-        result = score_round10(args.candidates, args.runs, mitdb, seeds, args.round10)
+    if args.round10 or args.round11:
+        result = score_round10(args.candidates, args.runs, mitdb, seeds, args.round10 or args.round11,
+                               ROUND10_RULE if args.round10 else ROUND11_RULE)
         _print_round10(result)
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(result, indent=2) + "\n")
