@@ -115,6 +115,7 @@ def run_dir(trained, tmp_path_factory) -> Path:
     model.save(folder / "model.keras")
     cfg = RunConfig(window=WINDOW, model=ModelConfig(conv_filters=(8, 8), conv_kernel=5, lstm_units=16, dense_units=16))
     (folder / "config.json").write_text(to_json(cfg))
+    (folder / "metrics.json").write_text(json.dumps({"train_records": ["mitdb/101"], "val_records": ["mitdb/106"]}))
     return folder
 
 
@@ -162,6 +163,10 @@ def test_int8_end_to_end_loads_in_litert_with_metadata_and_agrees(cli_int8, trai
     assert set(meta.rr_definitions) >= set(WINDOW.rr_features)
     assert meta.normalisation.startswith("robust")
     assert meta.conversion["variable_tensors"] == 2  # LSTM hidden and cell state
+    assert meta.training_records == ("mitdb/101", "mitdb/106")  # from the run's metrics.json, in the file itself
+    from edge_ecg.evaluate.trained import training_records
+
+    assert training_records(path) == {"mitdb/101", "mitdb/106"}  # nothing beside it: the file says
     beat_info = meta.input("beat")
     assert inputs[beat_info.name]["quantization"] == pytest.approx((beat_info.scale, beat_info.zero_point))
 

@@ -52,6 +52,26 @@ def test_evaluate_marks_a_report_of_training_records(tiny_db, tmp_path):
     assert "WARNING" not in res.output
 
 
+def test_a_converted_model_carries_its_training_records_wherever_it_goes(tiny_db, tmp_path):
+    """A .tflite whose metadata lists its training records is flagged alone in a folder; an older
+    file without the field still reads (the files beside it are asked instead)."""
+    import dataclasses
+
+    from edge_ecg.export.metadata import attach_metadata
+    from edge_ecg.runtime.metadata import read_metadata
+
+    meta = read_metadata(SHIPPED)
+    assert meta.training_records == ()  # converted before the field existed
+    moved = tmp_path / "alone" / "model.tflite"
+    moved.parent.mkdir()
+    moved.write_bytes(attach_metadata(SHIPPED.read_bytes(), dataclasses.replace(meta, training_records=("tinydb/901",))))
+    assert read_metadata(moved).training_records == ("tinydb/901",)
+    assert training_records(moved) == {"tinydb/901"}
+    res = CliRunner().invoke(main, ["evaluate", "--model", str(moved), "--data", str(tiny_db), "--quiet"])
+    assert res.exit_code == 0, res.output
+    assert "WARNING: the model was trained (or validated) on 1 of these 2 tinydb records (901)" in res.output
+
+
 def test_readme_does_not_score_the_shipped_model_on_svdb():
     text = (ROOT / "README.md").read_text()
     assert "evaluate --model models/edge_ecg_int8.tflite --data ../shared/data/svdb" not in text

@@ -2,8 +2,9 @@
 
 A score on a model's own training records is not a test result. :func:`training_records`
 reads the training records (``db/record`` names, as ``train`` writes them in ``metrics.json``)
-from what travels with a model: its run folder's ``metrics.json``, or the
-``training_metrics.json`` shipped beside a converted model (``models/``). :func:`trained_on`
+from what travels with a model: a converted model's own metadata (``training_records``,
+written by ``convert``), its run folder's ``metrics.json``, or the ``training_metrics.json``
+shipped beside a converted model (``models/``). :func:`trained_on`
 gives the evaluated records among them and :func:`overlap_warning` the one line a report
 carries. No TensorFlow.
 """
@@ -22,6 +23,9 @@ def training_records(model: str | Path, run_dir: str | Path | None = None) -> se
     validation records (they chose its epochs) included, or None when nothing beside it says
     (a model made elsewhere)."""
     model = Path(model)
+    embedded = _embedded_records(model)
+    if embedded:
+        return embedded
     folders = [Path(run_dir)] if run_dir is not None else []
     folders.append(model if model.is_dir() else model.parent)
     for folder in folders:
@@ -37,6 +41,19 @@ def training_records(model: str | Path, run_dir: str | Path | None = None) -> se
             if records:
                 return {str(r) for r in records}
     return None
+
+
+def _embedded_records(model: Path) -> set[str] | None:
+    """The training records a .tflite's own metadata lists, or None (not a .tflite, none listed, unreadable)."""
+    if model.suffix != ".tflite" or not model.is_file():
+        return None
+    from edge_ecg.errors import ModelError
+    from edge_ecg.runtime.metadata import read_metadata
+
+    try:
+        return set(read_metadata(model).training_records) or None
+    except ModelError:
+        return None
 
 
 def trained_on(trained: set[str] | None, database: str, names: list[str]) -> list[str]:

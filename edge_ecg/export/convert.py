@@ -277,6 +277,7 @@ def convert_model(
     calibration_info: dict | None = None,
     quantizer: str = "legacy",
     qat: bool | None = None,
+    training_records: tuple[str, ...] = (),
 ) -> ConvertedModel:
     """Convert a tf_keras ``model`` to a .tflite carrying ``edge_ecg`` metadata.
 
@@ -288,6 +289,7 @@ def convert_model(
     ``quantizer``: one of :data:`QUANTIZERS`. ``qat`` marks QAT-trained weights in the
     metadata (default: whether ``model`` is wrapped for QAT). The result's ``float_model``
     is the Keras model actually converted (the float reference for comparisons).
+    ``training_records`` (``db/record`` names) are written into the metadata.
     """
     from edge_ecg.tfcompat import load_tf
 
@@ -341,6 +343,7 @@ def convert_model(
         conversion["qat"] = "QAT weights; fake-quantisation ranges replaced by calibration"
     meta = build_metadata(
         raw, window, mode, arch=arch, source=source, qat=qat, model_config=model_config, conversion=conversion,
+        training_records=training_records,
     )
     return ConvertedModel(
         tflite=attach_metadata(raw, meta), metadata=meta, mode=mode, calibration=calibration, float_model=float_model,
@@ -349,12 +352,16 @@ def convert_model(
 
 def convert_source(source: SourceModel, mode: str = "int8", representative=None, calibration_info=None,
                    allow_float_ops: bool = False, quantizer: str = "legacy") -> ConvertedModel:
-    """:func:`convert_model` for a :class:`SourceModel` (its window, arch and file name)."""
+    """:func:`convert_model` for a :class:`SourceModel` (its window, arch and file name, and the
+    training records its run folder's ``metrics.json`` lists, embedded in the metadata)."""
+    from edge_ecg.evaluate.trained import training_records
+
     name = source.run_dir.name + "/" + source.path.name if source.run_dir else source.path.name
+    trained = training_records(source.path, source.run_dir) or set()
     return convert_model(
         source.model, source.window, mode, representative, arch=source.arch, source=name,
         model_config=source.model_config, allow_float_ops=allow_float_ops, calibration_info=calibration_info,
-        quantizer=quantizer, qat=source.qat,
+        quantizer=quantizer, qat=source.qat, training_records=tuple(sorted(trained)),
     )
 
 

@@ -102,8 +102,10 @@ def build_metadata(
     model_config: dict | None = None,
     conversion: dict | None = None,
     edgetpu: bool = False,
+    training_records: tuple[str, ...] = (),
 ) -> ModelMetadata:
-    """The :class:`ModelMetadata` for converted ``model`` bytes (tensors read from the file)."""
+    """The :class:`ModelMetadata` for converted ``model`` bytes (tensors read from the file);
+    ``training_records``: the ``db/record`` names it was trained or validated on (stored sorted)."""
     inputs, outputs = tensor_infos(model)
     uses_rr = any(t.role == "rr" for t in inputs)
     conversion = dict(conversion or {})
@@ -127,6 +129,7 @@ def build_metadata(
         rr_definitions=rr_definitions(tuple(window.rr_features)) if uses_rr else {},
         model_config=dict(model_config or {}),
         conversion=conversion,
+        training_records=tuple(sorted(training_records)),
     )
 
 

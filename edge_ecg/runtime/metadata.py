@@ -66,7 +66,9 @@ class ModelMetadata:
     ``classes`` the output order; ``inputs``/``outputs`` the tensors with their int8
     scale and zero point; ``quantization`` ``int8``/``float16``/``float32``;
     ``conversion`` how it was made (calibration beats, quantizer, ``variable_tensors``:
-    state the runtime must reset before each beat).
+    state the runtime must reset before each beat). ``training_records`` names the records
+    (``db/record``) the model was trained or validated on, so a score on them is flagged
+    wherever the file goes (``()`` when unknown: a model converted outside a run folder).
     """
 
     toolkit_version: str
@@ -85,6 +87,7 @@ class ModelMetadata:
     rr_definitions: dict[str, str] = field(default_factory=dict)
     model_config: dict[str, Any] = field(default_factory=dict)
     conversion: dict[str, Any] = field(default_factory=dict)
+    training_records: tuple[str, ...] = ()
     format_version: int = FORMAT_VERSION
 
     def input(self, role: str) -> TensorInfo | None:
@@ -140,6 +143,7 @@ def parse_metadata(text: str | bytes, where: str = "model") -> ModelMetadata:
     kwargs["window"] = window
     kwargs["classes"] = tuple(data["classes"])
     kwargs["rr_features"] = tuple(data["rr_features"])
+    kwargs["training_records"] = tuple(str(r) for r in data.get("training_records") or ())
     kwargs["inputs"] = tuple(_tensor(t, f"{where}: metadata input") for t in data["inputs"])
     kwargs["outputs"] = tuple(_tensor(t, f"{where}: metadata output") for t in data["outputs"])
     meta = ModelMetadata(**kwargs)
