@@ -98,6 +98,38 @@ def test_score_fold_scores_finished_folds_ahead_and_score_reuses_them(cv, tmp_pa
     assert calls == ["fold1", "fold3", "fold3"]
 
 
+def test_folds_reads_kept_scores_only_and_marks_what_is_missing(cv, tmp_path, monkeypatch, capsys):
+    """`folds` prints a reading of the scored folds from their kept files; it never scores."""
+    monkeypatch.setattr(cv, "_end_to_end", lambda run, mitdb, records: pytest.fail("folds must not score"))
+    scores = {}
+
+    def fake_summary(offline, stream):
+        scores["n"] = len(offline)
+        return {"offline": {"macro_f1": 0.5, "S_f1": 0.25, "V_f1": 0.75}, "stream": {"macro_f1": 0.625}, "score": 0.5}
+
+    monkeypatch.setattr(cv, "_summary", fake_summary)
+    run = cv.fold_dir(tmp_path, "cand", 1)
+    run.mkdir(parents=True)
+    (run / "metrics.json").write_text("{}")
+    records = cv.held_out(1, True)
+    import pickle
+
+    (run / "held_out_scores.pkl").write_bytes(pickle.dumps({"records": list(records), "stream": list(records),
+                                                            "offline": list(records), "metrics_sha256": cv._metrics_hash(run)}))
+    (run / "held_out_inrun.json").write_text(json.dumps({"records": list(records), "metrics_sha256": cv._metrics_hash(run),
+                                                         "counts": {r: {"in_run": [3, 2]} for r in records}}))
+    trained_only = cv.fold_dir(tmp_path, "cand", 2)
+    trained_only.mkdir(parents=True)
+    (trained_only / "metrics.json").write_text("{}")
+    assert cv.main(["folds", "cand", "--svdb", "--runs", str(tmp_path)]) == 0
+    line = capsys.readouterr().out.strip()
+    assert line.startswith("cand ") and "fold 1: -" in line and "fold 3: -" in line and "fold 4: -" in line
+    assert f"fold 2: 50.0/62.5 S 25 V 75 in-run {2 * len(records)}/{3 * len(records)}" in line
+    assert scores["n"] == len(records)
+    (run / "metrics.json").write_text('{"retrained": 1}')  # kept scores of an older run are not read
+    assert cv.fold_reading(run, records) is None
+
+
 @pytest.mark.parametrize("command", ["score", "train"])
 def test_a_missing_data_folder_is_one_line_and_exit_1(cv, tmp_path, capsys, command):
     runs = tmp_path / "runs"

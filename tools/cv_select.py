@@ -19,7 +19,8 @@ the choice has been made. ``--out`` names the result in ``tools/results/``. ``--
 trains and scores each fold with several seeds (a candidate's score is then their mean);
 ``--svdb`` scores the svdb folds too, pooled with DS1's and each apart. ``score-fold`` scores
 the folds that have finished while others still train (each fold's per-record scores are kept
-in its run folder, ``held_out_scores.pkl``), so ``score`` then only pools them.
+in its run folder, ``held_out_scores.pkl``), so ``score`` then only pools them; ``folds`` prints a
+reading of the folds scored so far, per fold, from those kept files (never a verdict).
 
 Every round run so far (what was compared, why, when it was defined and what won) is logged
 in the model card, ``models/MODEL_CARD.md``, section "Cross-validation rounds"; the results
@@ -427,6 +428,42 @@ def _figures(summary: dict, s_name: str, v_name: str) -> str:
             f"{100 * s['V_f1']:.1f}")
 
 
+def fold_reading(run: Path, records) -> dict | None:
+    """A finished fold's kept scores (``score-fold``) pooled over its held-out ``records``: offline
+    and stream figures (:func:`_summary`) and its in-run S beats (``[n, labelled S]``), or None
+    while the fold is not trained or not scored. Reads only kept files: scores nothing."""
+    import pickle
+
+    if not (run / "metrics.json").is_file():
+        return None
+    scores = _kept(run / "held_out_scores.pkl", run, records, lambda: pickle.loads((run / "held_out_scores.pkl").read_bytes()))
+    in_run = _kept(run / "held_out_inrun.json", run, records, lambda: json.loads((run / "held_out_inrun.json").read_text()))
+    if scores is None:
+        return None
+    reading = _summary(scores["offline"], scores["stream"])
+    if in_run is not None:
+        reading["in_run"] = [sum(c["in_run"][i] for c in in_run["counts"].values()) for i in (0, 1)]
+    return reading
+
+
+def _print_readings(candidates: list[str], runs: Path, seeds: list[int], svdb: bool) -> None:
+    """``folds``: one line per candidate and seed, one cell per fold (``-`` not scored yet)."""
+    for c in candidates:
+        for name in with_seeds(c, seeds):
+            cells = []
+            for k in range(len(FOLDS)):
+                r = fold_reading(fold_dir(runs, name, k), held_out(k, svdb))
+                if r is None:
+                    cells.append("-")
+                    continue
+                cell = (f"{100 * r['offline']['macro_f1']:.1f}/{100 * r['stream']['macro_f1']:.1f} "
+                        f"S {100 * r['offline']['S_f1']:.0f} V {100 * r['offline']['V_f1']:.0f}")
+                if "in_run" in r:
+                    cell += f" in-run {r['in_run'][1]}/{r['in_run'][0]}"
+                cells.append(cell)
+            print(f"{name:<22} " + " | ".join(f"fold {k + 1}: {x}" for k, x in enumerate(cells)), flush=True)
+
+
 def _mitdb(path: Path | None) -> Path:
     from edge_ecg.records.locate import find_database
 
@@ -438,7 +475,7 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
                                      epilog=__doc__ + "\nThe rule:\n\n" + SELECTION_RULE)
     sub = parser.add_subparsers(dest="command", required=True)
-    for name in ("train", "score", "score-fold"):
+    for name in ("train", "score", "score-fold", "folds"):
         p = sub.add_parser(name)
         p.add_argument("candidates", nargs="+", help="names in tools/candidates/; the first is the baseline")
         p.add_argument("--runs", type=Path, default=Path("runs/cv"), help="where the fold runs live")
@@ -457,9 +494,13 @@ def main(argv: list[str] | None = None) -> int:
     score_p.add_argument("--round11", type=Path, metavar="SPEED_JSON", help="score by round 11's rule (round 10's, "
                          "with round 11's candidates and speed file); implies --svdb")
     sub.choices["score-fold"].add_argument("--svdb", action="store_true", help="as for score")
+    sub.choices["folds"].add_argument("--svdb", action="store_true", help="as for score")
+    sub.choices["folds"].description = ("A reading while a round trains, never its verdict: each scored fold's held-out "
+                                        "offline/stream macro-F1, S and V F1 (offline) and in-run S beats labelled S, "
+                                        "from the kept scores only (nothing is scored; '-': not trained or scored yet).")
     sub.choices["score-fold"].description = ("Score every finished fold run that is not scored yet (kept in the run "
                                              "folder, reused by `score`), skipping folds still training.")
-    for p in (sub.choices["train"], score_p, sub.choices["score-fold"]):
+    for p in (sub.choices["train"], score_p, sub.choices["score-fold"], sub.choices["folds"]):
         p.add_argument("--seeds", default="0", help="comma-separated training seeds per fold (default 0); a "
                        "candidate's score is the mean over its seeds (round 5)")
     args = parser.parse_args(argv)
@@ -485,6 +526,9 @@ def _run(args) -> int:
         with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
             for line in pool.map(lambda job: train_fold(job[0], job[1], args.runs, mitdb, args.feed), jobs):
                 print(line, flush=True)
+        return 0
+    if args.command == "folds":
+        _print_readings(args.candidates, args.runs, seeds, args.svdb)
         return 0
 
     mitdb = _mitdb(args.data)
