@@ -237,7 +237,7 @@ def fold_scores(run: Path, mitdb: Path, records) -> tuple[list, list]:
     import pickle
 
     cache = run / "held_out_scores.pkl"
-    saved = _kept(cache, run, records, lambda: pickle.loads(cache.read_bytes()))
+    saved = _kept_scores(run, records)
     if saved is not None:
         return saved["stream"], saved["offline"]
     stream, offline = _end_to_end(run, mitdb, records)
@@ -269,12 +269,26 @@ def _kept(cache: Path, run: Path, records, load):
     return saved if fresh and saved["records"] == list(records) else None
 
 
+def _kept_scores(run: Path, records) -> dict | None:
+    """:func:`fold_scores`' kept file of ``run`` for ``records`` (``stream``, ``offline``), or None."""
+    import pickle
+
+    cache = run / "held_out_scores.pkl"
+    return _kept(cache, run, records, lambda: pickle.loads(cache.read_bytes()))
+
+
+def _kept_in_run(run: Path, records) -> dict | None:
+    """:func:`fold_in_run`'s kept file of ``run`` for ``records`` (``counts``), or None."""
+    cache = run / "held_out_inrun.json"
+    return _kept(cache, run, records, lambda: json.loads(cache.read_text()))
+
+
 def fold_in_run(run: Path, mitdb: Path, records) -> dict:
     """Round 10: per held-out record, its S beats in runs labelled S offline by ``run``'s QAT model
     (:func:`edge_ecg.evaluate.in_run_scores`), kept in ``<run>/held_out_inrun.json`` and reused
     while the run's ``metrics.json`` is not newer."""
     cache = run / "held_out_inrun.json"
-    saved = _kept(cache, run, records, lambda: json.loads(cache.read_text()))
+    saved = _kept_in_run(run, records)
     if saved is not None:
         return saved["counts"]
     counts = _in_run(run, mitdb, records)
@@ -432,17 +446,16 @@ def fold_reading(run: Path, records) -> dict | None:
     """A finished fold's kept scores (``score-fold``) pooled over its held-out ``records``: offline
     and stream figures (:func:`_summary`) and its in-run S beats (``[n, labelled S]``), or None
     while the fold is not trained or not scored. Reads only kept files: scores nothing."""
-    import pickle
+    from edge_ecg.evaluate.runs import add_counts
 
     if not (run / "metrics.json").is_file():
         return None
-    scores = _kept(run / "held_out_scores.pkl", run, records, lambda: pickle.loads((run / "held_out_scores.pkl").read_bytes()))
-    in_run = _kept(run / "held_out_inrun.json", run, records, lambda: json.loads((run / "held_out_inrun.json").read_text()))
+    scores, in_run = _kept_scores(run, records), _kept_in_run(run, records)
     if scores is None:
         return None
     reading = _summary(scores["offline"], scores["stream"])
     if in_run is not None:
-        reading["in_run"] = [sum(c["in_run"][i] for c in in_run["counts"].values()) for i in (0, 1)]
+        reading["in_run"] = list(add_counts(list(in_run["counts"].values()))["in_run"])
     return reading
 
 

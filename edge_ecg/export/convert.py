@@ -361,7 +361,7 @@ def convert_source(source: SourceModel, mode: str = "int8", representative=None,
     return convert_model(
         source.model, source.window, mode, representative, arch=source.arch, source=name,
         model_config=source.model_config, allow_float_ops=allow_float_ops, calibration_info=calibration_info,
-        quantizer=quantizer, qat=source.qat, training_records=tuple(sorted(trained)),
+        quantizer=quantizer, qat=source.qat, training_records=tuple(trained),
     )
 
 
