@@ -202,6 +202,11 @@ class AugmentConfig:
     deviation), each beat drops out of the history with probability ``rr_miss_prob``, and a
     spurious beat appears in each RR interval with probability ``rr_extra_prob`` (all 0: the
     features of the reference positions, unchanged).
+
+    ``run_prob`` (issue 28) is the probability that an N or S beat's window gets a synthetic run
+    before its R peak: its last cycle repeated back to the window's start at its own RR interval,
+    and its ``prev_rr_ratio`` set to its ``pre_rr_ratio``
+    (:func:`edge_ecg.beats.augment.tile_context`); 0 (default) draws nothing.
     """
 
     enabled: bool = True
@@ -217,8 +222,11 @@ class AugmentConfig:
     rr_jitter_s: float = 0.0
     rr_miss_prob: float = 0.0
     rr_extra_prob: float = 0.0
+    run_prob: float = 0.0
 
     def __post_init__(self) -> None:
+        if not 0 <= self.run_prob <= 1:
+            raise ConfigError(f"augment.run_prob must be in [0, 1], got {self.run_prob}")
         if not 0 <= self.rr_jitter_s <= 0.05:
             raise ConfigError("augment.rr_jitter_s must be in [0, 0.05] seconds")
         if not (0 <= self.rr_miss_prob <= 0.2 and 0 <= self.rr_extra_prob <= 0.2):
@@ -289,6 +297,10 @@ class TrainConfig:
     count; a run's numbers depend on it (the order of floating-point sums), so the default of
     one thread is what makes the shipped model reproduce exactly.
 
+    ``in_run_weight`` w (issue 28) multiplies the sampling probability of the training S beats
+    that sit inside runs (reference ``prev_rr_ratio`` < 0.85,
+    :func:`edge_ecg.beats.rr.in_run_mask`) by w; 1 (default) leaves the draw as it was.
+
     ``feed`` says how training beats reach the model: ``shards`` keeps each record's
     windows in a shard file on disk and streams each epoch batch by batch through ``tf.data``
     (memory does not grow with the corpus);
@@ -321,6 +333,7 @@ class TrainConfig:
     ema_momentum: float = 0.0
     strategy: str = "default"  # "default" | "mirrored" | "multi_worker" (see edge_ecg.model.distribute)
     feed: str = "auto"  # "auto" (memory if it fits, else shards) | "shards" (streamed from disk) | "memory" (in RAM)
+    in_run_weight: float = 1.0
 
     def specs(self) -> tuple[str, ...]:
         """The record-set specs this schedule trains on: ``data``, or :data:`DEFAULT_TRAIN_DATA`."""
@@ -343,6 +356,8 @@ class TrainConfig:
             raise ConfigError("train.learning_rate and train.qat_learning_rate must be positive")
         if not 0 < self.val_fraction < 1:
             raise ConfigError(f"train.val_fraction must be in (0, 1), got {self.val_fraction}")
+        if not 1 <= self.in_run_weight <= 100:
+            raise ConfigError(f"train.in_run_weight must be in [1, 100] (1: off), got {self.in_run_weight}")
         if not 0 <= self.ema_momentum < 1:
             raise ConfigError(f"train.ema_momentum must be in [0, 1) (0: off), got {self.ema_momentum}")
 

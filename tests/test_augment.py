@@ -170,3 +170,120 @@ def test_class_weights_and_balanced_sampling():
     np.testing.assert_allclose(share, [1 / 3] * 3, atol=0.05)
     perm = epoch_order(y, np.random.default_rng(0), "class_weight", w)
     assert sorted(perm.tolist()) == list(range(len(y)))
+
+
+# --------------------------------------------------------------------------- synthetic runs (issue 28)
+
+
+def _spikes(period: int, n: int = 3) -> np.ndarray:
+    """One window with a unit spike at the R peak and at the previous beat, ``period`` before."""
+    x = np.zeros((n, WINDOW.length), dtype=np.float32)
+    x[:, WINDOW.pre] = 1.0
+    x[:, WINDOW.pre - period] = 0.8
+    x[:, WINDOW.pre - period - 20] = 0.3  # an earlier sinus P wave, where a run has none
+    return x
+
+
+def test_a_synthetic_run_repeats_the_last_cycle_back_to_the_window_start():
+    from edge_ecg.beats.augment import run_onset, tile_context
+
+    onset = run_onset(WINDOW)
+    period = np.array([70, 100, 200])
+    X = np.concatenate([_spikes(p, 1) for p in period])
+    out = tile_context(X, WINDOW.pre, period, onset)
+    b = WINDOW.pre - onset
+    for row, p in enumerate(period):
+        np.testing.assert_array_equal(out[row, b - p:], X[row, b - p:])  # the last cycle and after: untouched
+        beats = np.flatnonzero(out[row] > 0.5)
+        expected = np.arange(WINDOW.pre - p, -1, -p)[::-1]  # every earlier beat one period before the next
+        np.testing.assert_array_equal(beats, np.concatenate([expected, [WINDOW.pre]]))
+        assert out[row, WINDOW.pre - p - 20] == 0  # the old context is gone
+    assert not np.shares_memory(out, X) and X[0, WINDOW.pre - 140] == 0
+    for bad in (4, b + 1):
+        with pytest.raises(ValueError, match="period"):
+            tile_context(X[:1], WINDOW.pre, np.array([bad]), onset)
+
+
+def test_a_synthetic_run_has_no_step_at_its_seams():
+    from edge_ecg.beats.augment import run_onset, tile_context
+
+    x = np.linspace(0.0, 1.0, WINDOW.length, dtype=np.float32)[None, :]  # a ramp: every seam would step
+    out = tile_context(x, WINDOW.pre, np.array([90]), run_onset(WINDOW))
+    assert np.abs(np.diff(out[0])).max() < 0.2 * (90 / WINDOW.length)  # the largest jump: a fifth of one cycle's rise
+
+
+def test_run_periods_are_the_rr_interval_of_n_and_s_beats_that_fit():
+    from edge_ecg.beats.augment import run_onset, run_periods
+
+    fs = WINDOW.fs
+    sample = np.array([100, 250, 280, 430, 900, 50, 200], dtype=np.int64)  # record a, then record b
+    record = np.array(["a"] * 5 + ["b"] * 2)
+    y = np.array([0, 1, 1, 2, 0, 0, 1])  # N S S V N | N S
+    got = run_periods(record, sample, y, WINDOW)
+    longest = WINDOW.pre - run_onset(WINDOW)
+    # first beat of a record: no interval; 30 samples (0.17 s) too short; V never; 470 > the window
+    assert got.tolist() == [0, 150, 0, 0, 0 if 470 > longest else 470, 0, 150]
+    assert int(round(0.25 * fs)) <= 150 <= longest
+
+
+def test_run_rr_makes_the_previous_interval_as_early_as_this_one():
+    from edge_ecg.beats.augment import run_rr
+
+    feats = ("pre_rr_ratio", "prev_rr_ratio", "pre_rr_long_ratio", "pre_rr")
+    rr = np.array([[0.7, 1.0, 0.8, 0.5], [1.0, 1.0, 1.0, 0.8]], dtype=np.float32)
+    out = run_rr(rr, np.array([True, False]), feats)
+    np.testing.assert_array_equal(out, np.array([[0.7, 0.7, 0.8, 0.5], [1.0, 1.0, 1.0, 0.8]], dtype=np.float32))
+    assert rr[0, 1] == 1.0  # not changed in place
+    assert run_rr(rr, np.array([True, False]), ("pre_rr_ratio", "pre_rr_long_ratio", "x", "y")) is rr
+
+
+def test_the_run_draw_comes_last_so_every_other_draw_is_unchanged():
+    from edge_ecg.beats.augment import apply_augmentation, draw_augmentation, run_onset, tile_context
+
+    cfg = AugmentConfig(noise_prob=0.0, wander_prob=0.5)
+    period = np.full(300, 100)
+    period[::3] = 0  # not eligible
+    plain = draw_augmentation(300, np.random.default_rng(3), cfg, WINDOW, run_period=period)
+    runs = draw_augmentation(300, np.random.default_rng(3), dataclasses.replace(cfg, run_prob=0.5), WINDOW,
+                             run_period=period)
+    assert plain.run is None
+    for f in ("factor", "shift", "noise", "snr_db", "scale"):
+        np.testing.assert_array_equal(getattr(plain, f), getattr(runs, f))
+    np.testing.assert_array_equal(np.isnan(plain.wander), np.isnan(runs.wander))
+    picked = runs.run > 0
+    assert 0.25 < picked.mean() < 0.42 and not picked[::3].any() and set(runs.run[picked]) == {100}
+    X = _ecg_windows(300)
+    with_runs = apply_augmentation(X, runs, np.arange(300), cfg, WINDOW)
+    without = apply_augmentation(X, plain, np.arange(300), cfg, WINDOW)
+    np.testing.assert_array_equal(with_runs[~picked], without[~picked])
+    tiled = tile_context(X[picked], WINDOW.pre, runs.run[picked], run_onset(WINDOW))
+    np.testing.assert_array_equal(with_runs[picked], apply_augmentation(tiled, plain, np.flatnonzero(picked), cfg, WINDOW))
+    with pytest.raises(ConfigError, match="run_prob"):
+        AugmentConfig(run_prob=1.5)
+
+
+def test_in_run_beats_are_found_record_by_record_in_time_order():
+    from edge_ecg.beats.rr import in_run_mask
+    from edge_ecg.beats.sampling import epoch_order, in_run_beats
+
+    fs = 100.0
+    # record a: sinus at 1 s, then a run of three S beats at 0.5 s, then sinus; record b: one APC alone
+    a = np.array([0, 100, 200, 300, 400, 450, 500, 550, 650, 750, 850])
+    ya = np.array([0, 0, 0, 0, 0, 1, 1, 1, 0, 0, 0])
+    b = np.array([0, 100, 200, 300, 350, 450, 550])
+    yb = np.array([0, 0, 0, 0, 1, 0, 0])
+    order = np.random.default_rng(0).permutation(len(a) + len(b))  # a beat set need not be in time order
+    record = np.array(["a"] * len(a) + ["b"] * len(b))[order]
+    sample, y = np.concatenate([a, b])[order], np.concatenate([ya, yb])[order]
+    got = in_run_beats(record, sample, y, fs)
+    names = np.asarray(["N", "S"])
+    want = np.concatenate([in_run_mask(a, names[ya], fs), in_run_mask(b, names[yb], fs)])[order]
+    np.testing.assert_array_equal(got, want)
+    assert got.sum() == 2 and set(sample[got]) == {500, 550}  # the run's 2nd and 3rd beats; not its 1st, not b's
+    # the weight multiplies their share of a balanced draw
+    weights = np.ones(5)
+    scale = np.where(got, 10.0, 1.0)
+    drawn = np.concatenate([epoch_order(y, np.random.default_rng(s), "balanced_sampling", weights, scale)
+                            for s in range(200)])
+    share = got[drawn].mean()
+    assert abs(share - 20 / 36) < 0.03  # 2 beats weighing 10 each, 16 weighing 1: 20 of 36

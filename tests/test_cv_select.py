@@ -224,6 +224,25 @@ def test_round11_candidates_are_what_its_rule_says_and_meet_the_speed_gate(cv):
         assert name in cv.ROUND11_RULE
 
 
+def test_round12_challenger_is_fast_wide_rr_trained_on_runs_and_timed_as_it(cv):
+    speed = json.loads((ROOT / "tools" / "results" / "arch_speed_round11.json").read_text())["models"]
+    base = json.loads((cv.CANDIDATES / "fast_wide_rr.json").read_text())
+    runs = json.loads((cv.CANDIDATES / "wide_runs.json").read_text())
+    assert runs["augment"].pop("run_prob") == 0.3 and runs["train"].pop("in_run_weight") == 4.0
+    assert base["augment"].pop("run_prob") == 0.0 and base["train"].pop("in_run_weight") == 1.0
+    assert runs == base  # nothing else differs
+    assert cv.same_network("wide_runs", speed) == "fast_wide_rr"
+    assert cv.same_network("fast_wide_rr", speed) == "fast_wide_rr"
+    assert cv.same_network("rrpath_svdb", speed) is None  # the shipped recipe: another network
+    for name in ("fast_wide_rr", "wide_runs", "run_prob 0.3", "in_run_weight 4", "arch_speed_round11.json"):
+        assert name in cv.ROUND12_RULE
+    for key, value in (("augment", "run_prob"), ("train", "in_run_weight")):  # real settings, not typos
+        from edge_ecg.config import RunConfig, from_dict
+
+        assert getattr(getattr(from_dict(RunConfig, json.loads((cv.CANDIDATES / "wide_runs.json").read_text())), key),
+                       value) in (0.3, 4.0)
+
+
 def test_kept_fold_scores_survive_a_checkout_and_not_a_retraining(cv, tmp_path, monkeypatch):
     """A fold's kept scores name its metrics.json by hash: file times reset by a git checkout do not
     throw them away, a retrained fold (other metrics.json) does."""

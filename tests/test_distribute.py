@@ -30,9 +30,10 @@ RUN_FILES = {"config.json", "model.keras", "model_qat.keras", "qat_wrapped.h5", 
              "checkpoints"}
 
 
-def _config(tmp_path, **train):
+def _config(tmp_path, augment=None, **train):
     path = tmp_path / "smoke.json"
-    path.write_text(json.dumps({**SMOKE, "train": {**SMOKE["train"], **train}}))
+    path.write_text(json.dumps({**SMOKE, "train": {**SMOKE["train"], **train},
+                                "augment": {**SMOKE["augment"], **(augment or {})}}))
     return path
 
 
@@ -40,7 +41,9 @@ def _train_args(tiny_db, config, out, *extra):
     return ["train", "--data", str(tiny_db), "--config", str(config), "--epochs", "1", "--out", str(out), *extra]
 
 
-def test_sharded_training_reads_batch_by_batch_and_equals_the_in_memory_run(tiny_db, tmp_path, monkeypatch):
+# the second: issue 28's synthetic runs and in-run weight drawn the same way from disk as in memory
+@pytest.mark.parametrize("extra", [{}, {"augment": {"run_prob": 0.5}, "in_run_weight": 3.0}], ids=["plain", "runs"])
+def test_sharded_training_reads_batch_by_batch_and_equals_the_in_memory_run(tiny_db, tmp_path, monkeypatch, extra):
     from edge_ecg.beats.shards import ShardedBeats
 
     monkeypatch.setenv("EDGE_ECG_CACHE", str(tmp_path / "cache"))
@@ -50,11 +53,12 @@ def test_sharded_training_reads_batch_by_batch_and_equals_the_in_memory_run(tiny
     history = {}
     for feed in ("memory", "shards"):
         out = tmp_path / feed
-        res = CliRunner().invoke(main, _train_args(tiny_db, _config(tmp_path, feed=feed), out, "--no-qat", "--quiet"),
-                                 catch_exceptions=False)
+        res = CliRunner().invoke(main, _train_args(tiny_db, _config(tmp_path, feed=feed, **extra), out, "--no-qat",
+                                                   "--quiet"), catch_exceptions=False)
         assert res.exit_code == 0, res.output
         metrics = json.loads((out / "metrics.json").read_text())
         assert metrics["feed"] == feed
+        assert json.loads((out / "config.json").read_text())["augment"]["run_prob"] == (0.5 if extra else 0.0)
         history[feed] = metrics["history"]
     # 42 training beats of 900 in batches of 16, read from disk per batch (1: the signature probe);
     # the 42 validation beats of 901 are read once, into memory

@@ -100,6 +100,25 @@ round 8's folds of DS1 + the 40 svdb records:
 The speed gate (0.25x the shipped int8 p50) reads tools/results/arch_speed_round11.json, measured
 before any round-11 training. DS2 chooses nothing."""
 
+#: Round 12's rule (issue 28), fixed and committed before any of its new candidates trained:
+#: round 10's mechanics unchanged, one new challenger that trains on S beats inside runs, and
+#: speed read from round 11's measurement of the same network. ``score --round12 SPEED_JSON``.
+ROUND12_RULE = """Round 12: teach the fast network S beats inside runs (issue 28).
+
+Round 10's rules 1-5, unchanged, applied to these candidates, seeds 0, 1 and 2 each, on round 8's
+folds of DS1 + the 40 svdb records:
+- the baseline (listed first, always eligible) is round 11's choice (tools/results/cv_round11.json);
+- fast_wide_rr: round 11's candidate, its round-11 fold runs reused (training without the two
+  settings below is unchanged, bit for bit);
+- wide_runs: fast_wide_rr's network, window and RR inputs, trained with augment.run_prob 0.3 (an N
+  or S beat's context before its R peak becomes its last cycle repeated back to the window's start,
+  prev_rr_ratio set to pre_rr_ratio: a synthetic run) and train.in_run_weight 4 (S beats inside
+  runs, reference prev_rr_ratio < 0.85, drawn four times as often).
+The speed gate (0.25x the shipped int8 p50) reads tools/results/arch_speed_round11.json; a candidate
+not measured there takes the measurement of the candidate whose model and window sections are
+identical to its own (the int8 graph is the same: both settings act in training only). DS2 chooses
+nothing."""
+
 #: Round 10: the largest int8 p50 ratio to the shipped model a challenger may have.
 ROUND10_SPEED_LIMIT = 0.25
 
@@ -320,6 +339,22 @@ def round10_value(seed_scores: list[float], in_run_se: list[float]) -> float:
     return sum(seed_scores) / len(seed_scores) - spread / 3.0
 
 
+def same_network(candidate: str, speed: dict) -> str | None:
+    """The entry of a speed file's ``models`` that times ``candidate``'s network: its own, else
+    that of a measured candidate whose ``model`` and ``window`` sections are identical (the same
+    int8 graph: augmentation and sampling settings act in training only; round 12); None if none."""
+    if candidate in speed:
+        return candidate
+    mine = json.loads((CANDIDATES / f"{candidate}.json").read_text())
+    for name in speed:
+        path = CANDIDATES / f"{name}.json"
+        if path.is_file():
+            other = json.loads(path.read_text())
+            if all(other.get(k) == mine.get(k) for k in ("model", "window")):
+                return name
+    return None
+
+
 def round10_choose(values: list[float], eligible: list[bool]) -> int:
     """Round 10's winner (rules 3-4): index 0 (the baseline) unless an eligible challenger's value
     is higher; among challengers the highest value, a tie to the one listed first."""
@@ -356,9 +391,11 @@ def score_round10(candidates: list[str], runs: Path, mitdb: Path, seeds: list[in
                 summary["offline"]["macro_f1"] + summary["stream"]["macro_f1"] + se) / 3.0}
         scores = [x["seed_score"] for x in per_seed.values()]
         ses = [x["in_run"]["in_run"]["se"] for x in per_seed.values()]
-        ratio = speed.get(c, {}).get("ratio_p50")
+        measured = same_network(c, speed)
+        ratio = speed[measured]["ratio_p50"] if measured else None
         results.append({"candidate": c, "seeds_scored": done, "value": round10_value(scores, ses),
                         "mean_score": sum(scores) / len(scores), "in_run_se": ses, "speed_ratio_p50": ratio,
+                        "speed_measured_as": measured,
                         "eligible": i == 0 or (ratio is not None and ratio <= ROUND10_SPEED_LIMIT),
                         "seeds": per_seed})
     winner = round10_choose([r["value"] for r in results], [r["eligible"] for r in results])
@@ -371,6 +408,8 @@ def _print_round10(result: dict) -> None:
     for r in result["candidates"]:
         ses = ", ".join(f"{100 * x:.1f}" for x in r["in_run_se"])
         speed = f"{r['speed_ratio_p50']:.3f}x" if r["speed_ratio_p50"] is not None else "1x (incumbent)"
+        if r.get("speed_measured_as") not in (None, r["candidate"]):
+            speed += f" (as {r['speed_measured_as']}: same network)"
         print(f"{r['candidate']:<16} value {100 * r['value']:.2f}  mean score {100 * r['mean_score']:.2f}  "
               f"in-run S Se {ses} (seeds {r['seeds_scored']})  speed {speed}  "
               f"{'eligible' if r['eligible'] else 'NOT eligible (too slow)'}", flush=True)
@@ -506,6 +545,8 @@ def main(argv: list[str] | None = None) -> int:
                          "in-run S beats, seed spread, speed gate from this tools/arch_speed.py result); implies --svdb")
     score_p.add_argument("--round11", type=Path, metavar="SPEED_JSON", help="score by round 11's rule (round 10's, "
                          "with round 11's candidates and speed file); implies --svdb")
+    score_p.add_argument("--round12", type=Path, metavar="SPEED_JSON", help="score by round 12's rule (round 10's, "
+                         "with round 12's candidates; speed of an identical network allowed); implies --svdb")
     sub.choices["score-fold"].add_argument("--svdb", action="store_true", help="as for score")
     sub.choices["folds"].add_argument("--svdb", action="store_true", help="as for score")
     sub.choices["folds"].description = ("A reading while a round trains, never its verdict: each scored fold's held-out "
@@ -559,9 +600,10 @@ def _run(args) -> int:
                         fold_in_run(run, mitdb, held_out(k, args.svdb))
                     print(f"{name} fold {k + 1}: scored ({time.perf_counter() - t0:.0f} s)", flush=True)
         return 0
-    if args.round10 or args.round11:
-        result = score_round10(args.candidates, args.runs, mitdb, seeds, args.round10 or args.round11,
-                               ROUND10_RULE if args.round10 else ROUND11_RULE)
+    speed_file = args.round10 or args.round11 or args.round12
+    if speed_file:
+        rule = ROUND10_RULE if args.round10 else ROUND11_RULE if args.round11 else ROUND12_RULE
+        result = score_round10(args.candidates, args.runs, mitdb, seeds, speed_file, rule)
         _print_round10(result)
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(result, indent=2) + "\n")

@@ -18,6 +18,14 @@ noise-robustness tests), resampled to ``window.fs`` and cleaned with the same ca
    clean window, then scales the amplitude by a factor in ``scale_range`` (the spread a
    window's normalised amplitude has in practice).
 
+Before all of these, with probability ``run_prob`` (0 by default: nothing drawn), an N or S
+beat's context before its R peak becomes a synthetic run (:func:`tile_context`): its last
+real cycle (from just before the previous beat to just before this one: the previous QRS-T
+and this beat's P wave) repeated back to the window's start, so an S beat looks like one
+inside a run of S beats at its own coupling interval; :func:`run_rr` makes its RR features
+say the same (``prev_rr_ratio`` = ``pre_rr_ratio``). Issue 28: the S beats the shipped model
+misses are those inside runs, which the training data barely has.
+
 :func:`draw_augmentation` makes all of these draws for an epoch up front (a few numbers per
 window) and :func:`apply_augmentation` applies them to any batch of windows, so windows streamed
 from disk batch by batch are augmented exactly as the whole epoch at once would be.
@@ -146,7 +154,8 @@ class AugmentDraws:
     ``factor`` float64 ``(n,)`` time-scale about the R peak; ``shift`` int64 ``(n,)`` samples;
     ``noise`` int64 ``(n, 3)`` :meth:`NoiseBank.pick` rows (type -1: no noise) and ``snr_db``
     float64 ``(n,)``; ``wander`` float64 ``(n, 3)`` frequency (Hz), phase (rad), amplitude
-    (NaN: no wander); ``scale`` float32 ``(n,)``. About 70 bytes a window, however long the
+    (NaN: no wander); ``scale`` float32 ``(n,)``; ``run`` int64 ``(n,)`` the period (samples)
+    of a synthetic run before the R peak, 0 for none (None when ``run_prob`` is 0). About 70 bytes a window, however long the
     window: an epoch's draws for a whole corpus stay small while its windows stream from disk.
     """
 
@@ -156,6 +165,7 @@ class AugmentDraws:
     snr_db: np.ndarray
     wander: np.ndarray
     scale: np.ndarray
+    run: np.ndarray | None = None  # int64 (n,): synthetic-run period in samples (0: none); None: run_prob off
 
     def __len__(self) -> int:
         return len(self.scale)
@@ -163,10 +173,15 @@ class AugmentDraws:
 
 def draw_augmentation(
     n: int, rng: np.random.Generator, cfg: AugmentConfig, window: WindowConfig, noise: NoiseBank | None = None,
+    run_period: np.ndarray | None = None,
 ) -> AugmentDraws:
     """Every random draw :func:`augment_windows` makes for ``n`` windows, in the same order from
     ``rng``; apply them to any rows with :func:`apply_augmentation`. With augmentation off it
-    draws nothing (as :func:`augment_windows` does not)."""
+    draws nothing (as :func:`augment_windows` does not).
+
+    ``run_period`` int ``(n,)``: each window's synthetic-run period (:func:`run_periods`; 0: the
+    beat may not get one); the run draw is made last and only when ``cfg.run_prob > 0``, so
+    every other draw is the same with or without it."""
     L = window.length
     if not cfg.enabled:
         return AugmentDraws(np.ones(n), np.zeros(n, dtype=np.int64), np.full((n, 3), -1, dtype=np.int64), np.zeros(n),
@@ -192,7 +207,11 @@ def draw_augmentation(
             wander[pick, 2] = rng.uniform(0, cfg.wander_amplitude, size=k)
     lo, hi = cfg.scale_range
     scale = rng.uniform(lo, hi, size=n).astype(np.float32)
-    return AugmentDraws(factor, np.asarray(shift, dtype=np.int64), where, snr, wander, scale)
+    run = None
+    if cfg.run_prob > 0:
+        period = np.zeros(n, dtype=np.int64) if run_period is None else np.asarray(run_period, dtype=np.int64)
+        run = np.where(rng.random(n) < cfg.run_prob, period, 0)
+    return AugmentDraws(factor, np.asarray(shift, dtype=np.int64), where, snr, wander, scale, run)
 
 
 def apply_augmentation(
@@ -208,6 +227,12 @@ def apply_augmentation(
     m, L = X.shape
     if not cfg.enabled or m == 0:
         return X.copy()
+    if draws.run is not None:
+        period = draws.run[rows]
+        pick = period > 0
+        if pick.any():
+            X = X.copy()
+            X[pick] = tile_context(X[pick], window.pre, period[pick], run_onset(window))
     out = warp_rows(X, window.pre, draws.factor[rows], draws.shift[rows])
     where, snr = draws.noise[rows], draws.snr_db[rows]
     pick = where[:, 0] >= 0
@@ -248,6 +273,83 @@ def augment_windows(
         return X.copy()
     draws = draw_augmentation(n, rng, cfg, window, noise)
     return apply_augmentation(X, draws, np.arange(n), cfg, window, noise)
+
+
+#: Where a synthetic run's repeated cycle starts and ends: this long (s) before an R peak, so the
+#: cycle holds the previous QRS-T complex and this beat's P wave (:func:`tile_context`).
+RUN_ONSET_S = 0.1
+#: The shortest and longest RR interval (s) a synthetic run repeats.
+RUN_PERIOD_S = (0.25, 2.0)
+#: The AAMI classes whose windows may get a synthetic run: S (what is missed in runs) and N
+#: (so that a regular run-like context is not by itself a sign of S).
+RUN_CLASSES: tuple[str, ...] = ("N", "S")
+
+
+def run_onset(window: WindowConfig) -> int:
+    """Samples before the R peak where a synthetic run's cycle starts (:data:`RUN_ONSET_S`)."""
+    return int(round(RUN_ONSET_S * window.fs))
+
+
+def run_periods(record: np.ndarray, sample: np.ndarray, y: np.ndarray, window: WindowConfig) -> np.ndarray:
+    """Each beat's synthetic-run period, int64 ``(n,)`` samples at ``window.fs``: its ``pre_rr``
+    (this R peak minus the previous one, in the same record) when the beat is of a class in
+    :data:`RUN_CLASSES`, the interval is within :data:`RUN_PERIOD_S` and a whole cycle fits in
+    the window before :func:`run_onset`; else 0. ``record``, ``sample``, ``y`` are a beat set's
+    arrays (``sample`` ascending within a record, ``y`` indices into CLASSES)."""
+    from edge_ecg.config import CLASSES
+
+    record, sample = np.asarray(record), np.asarray(sample, dtype=np.int64)
+    pre_rr = np.zeros(len(sample), dtype=np.int64)
+    for name in np.unique(record):
+        idx = np.flatnonzero(record == name)
+        idx = idx[np.argsort(sample[idx], kind="stable")]
+        pre_rr[idx[1:]] = np.diff(sample[idx])
+    lo, hi = (int(round(s * window.fs)) for s in RUN_PERIOD_S)
+    ok = np.isin(np.asarray(y), [CLASSES.index(c) for c in RUN_CLASSES])
+    ok &= (pre_rr >= lo) & (pre_rr <= min(hi, window.pre - run_onset(window)))
+    return np.where(ok, pre_rr, 0)
+
+
+def tile_context(X: np.ndarray, pre: int, period: np.ndarray, onset: int, fade: int = 4) -> np.ndarray:
+    """Windows ``X`` ``(m, L)`` whose context before the R peak (index ``pre``) is a run.
+
+    Row i's last cycle, samples ``[b - period[i], b)`` with ``b = pre - onset`` (just before the
+    previous beat to just before this one), is repeated back to the window's start, so every
+    earlier beat in the window sits ``period[i]`` samples before the next; the copies' last
+    ``fade`` samples are blended linearly into the cycle's first, so no seam makes a step.
+    ``period[i]`` must be in ``[fade + 1, b]``. Returns float32 ``(m, L)``; samples from ``b - period``
+    on are unchanged.
+    """
+    X = np.array(X, dtype=np.float32, copy=True)
+    b = pre - onset
+    for i, p in enumerate(np.asarray(period, dtype=np.int64)):
+        if not fade < p <= b:
+            raise ValueError(f"a synthetic run's period must be in ({fade}, {b}] samples, got {p}")
+        start = b - p
+        if start == 0:
+            continue
+        cycle = X[i, start:b].copy()
+        if fade > 0:  # the cycle's end blended into its start, so no copy steps into the next
+            w = np.linspace(0.0, 1.0, fade + 2, dtype=np.float32)[1:-1]
+            cycle[-fade:] = (1 - w) * cycle[-fade:] + w * cycle[0]
+        X[i, :start] = cycle[(np.arange(start) - start) % p]
+    return X
+
+
+def run_rr(rr: np.ndarray, in_run: np.ndarray, features: tuple[str, ...]) -> np.ndarray:
+    """RR features ``(n, F)`` (named ``features``) of beats given a synthetic run: where
+    ``in_run`` ``(n,)`` is true, the previous interval is as early as this one
+    (``prev_rr_ratio`` = ``pre_rr_ratio``, ``prev_rr`` = ``pre_rr`` when both are there).
+    Returns ``rr`` itself when nothing changes."""
+    pairs = [(features.index(a), features.index(b)) for a, b in (("prev_rr_ratio", "pre_rr_ratio"), ("prev_rr", "pre_rr"))
+             if a in features and b in features]
+    in_run = np.asarray(in_run, dtype=bool)
+    if not pairs or not in_run.any():
+        return rr
+    out = np.array(rr, dtype=np.float32, copy=True)
+    for dst, src in pairs:
+        out[in_run, dst] = out[in_run, src]
+    return out
 
 
 #: No spurious beat is placed closer than this (s) to a real one: a detector's refractory period.

@@ -113,3 +113,23 @@ def rr_features(beat_samples: np.ndarray, fs: float, features: tuple[str, ...] =
     for i, s in enumerate(np.asarray(beat_samples, dtype=np.int64)):
         out[i] = tracker.push(int(s))
     return out
+
+
+#: An S beat whose reference ``prev_rr_ratio`` is below this is "in a run" (the beat before it
+#: was early too): :func:`in_run_mask`.
+IN_RUN_PREV_RR_RATIO = 0.85
+
+
+def in_run_mask(beat_samples, beat_classes, fs: float, threshold: float = IN_RUN_PREV_RR_RATIO) -> np.ndarray:
+    """Boolean ``(n,)``: the S beats inside runs, those whose ``prev_rr_ratio`` is below ``threshold``.
+
+    ``beat_samples``: one record's reference R peaks (ascending sample indices at ``fs`` Hz);
+    ``beat_classes``: their AAMI classes (``"N"``, ``"S"``, ...). Issue 28 scores these beats on
+    their own line (:mod:`edge_ecg.evaluate.runs`) and training may weigh them up
+    (``train.in_run_weight``)."""
+    samples = np.asarray(beat_samples, dtype=np.int64)
+    classes = np.asarray(beat_classes)
+    if samples.size == 0:
+        return np.zeros(0, dtype=bool)
+    prev_ratio = rr_features(samples, fs, ("prev_rr_ratio",))[:, 0]
+    return (classes == "S") & (prev_ratio < threshold)

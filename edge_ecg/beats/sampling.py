@@ -1,7 +1,8 @@
 """Class imbalance in training: per-class weights and the order of an epoch's beats (numpy only).
 
 :func:`class_weights` weighs rare classes up; :func:`epoch_order` draws one epoch's beat
-indices (a permutation, or balanced sampling with replacement). Both are what
+indices (a permutation, or balanced sampling with replacement); :func:`in_run_beats` finds the
+S beats inside runs that ``train.in_run_weight`` draws more often. All are what
 :mod:`edge_ecg.model.train` uses; they touch no TensorFlow, so their tests run in the quick loop.
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from edge_ecg.beats.rr import in_run_mask
 from edge_ecg.config import CLASSES
 
 
@@ -34,3 +36,20 @@ def epoch_order(y: np.ndarray, rng: np.random.Generator, mode: str, weights: np.
     if scale is not None:  # other modes: database weights as sampling probabilities
         return rng.choice(len(y), size=len(y), replace=True, p=scale / scale.sum())
     return rng.permutation(len(y))
+
+
+def in_run_beats(record: np.ndarray, sample: np.ndarray, y: np.ndarray, fs: float) -> np.ndarray:
+    """Boolean ``(n,)``: which beats of a beat set are S beats inside runs
+    (:func:`edge_ecg.beats.rr.in_run_mask` on each record's beats, in time order).
+
+    ``record`` ``(n,)`` record ids, ``sample`` int ``(n,)`` R positions at ``fs`` Hz, ``y`` int
+    ``(n,)`` indices into :data:`CLASSES` (a BeatSet's or ShardedBeats' arrays: every annotated
+    beat of each record, so the intervals are the reference ones)."""
+    record, sample, y = np.asarray(record), np.asarray(sample, dtype=np.int64), np.asarray(y)
+    out = np.zeros(len(y), dtype=bool)
+    names = np.asarray(CLASSES)
+    for name in np.unique(record):
+        idx = np.flatnonzero(record == name)
+        idx = idx[np.argsort(sample[idx], kind="stable")]
+        out[idx] = in_run_mask(sample[idx], names[y[idx]], fs)
+    return out

@@ -2,7 +2,8 @@
 
 An S beat "in a run" follows another early beat: its ``prev_rr_ratio`` (the interval
 before the previous beat, over the mean of the last 10 intervals; :mod:`edge_ecg.beats.rr`)
-computed from the **reference** beats is below :data:`IN_RUN_PREV_RR_RATIO`. In MIT-BIH
+computed from the **reference** beats is below :data:`IN_RUN_PREV_RR_RATIO`
+(:func:`edge_ecg.beats.rr.in_run_mask`, where training finds them too). In MIT-BIH
 DS2 about half of the S beats are such (record 232's APC runs, SVT), in DS1 one in seven.
 Issue 28 scores them on their own line so that a model cannot look good by ignoring them.
 
@@ -16,22 +17,10 @@ from __future__ import annotations
 
 import numpy as np
 
-#: An S beat whose reference ``prev_rr_ratio`` is below this is "in a run".
-IN_RUN_PREV_RR_RATIO = 0.85
+from edge_ecg.beats.rr import IN_RUN_PREV_RR_RATIO, in_run_mask  # defined with the RR features
+
 #: Run-length bands of :func:`in_run_counts` (inclusive lower bounds; the last is open).
 RUN_BANDS: tuple[tuple[str, int, int | None], ...] = (("alone", 1, 1), ("run_2_9", 2, 9), ("run_10_plus", 10, None))
-
-
-def in_run_mask(beat_samples, beat_classes, fs: float, threshold: float = IN_RUN_PREV_RR_RATIO) -> np.ndarray:
-    """Boolean ``(n,)``: reference S beats whose reference ``prev_rr_ratio`` is below ``threshold``."""
-    from edge_ecg.beats.rr import rr_features
-
-    samples = np.asarray(beat_samples, dtype=np.int64)
-    classes = np.asarray(beat_classes)
-    if samples.size == 0:
-        return np.zeros(0, dtype=bool)
-    prev_ratio = rr_features(samples, fs, ("prev_rr_ratio",))[:, 0]
-    return (classes == "S") & (prev_ratio < threshold)
 
 
 def s_run_lengths(beat_classes) -> np.ndarray:

@@ -49,7 +49,7 @@ from typing import Callable
 
 import numpy as np
 
-from edge_ecg.beats.sampling import class_weights, epoch_order
+from edge_ecg.beats.sampling import class_weights, epoch_order, in_run_beats
 from edge_ecg.config import CLASSES, RunConfig, TrainConfig, to_json
 from edge_ecg.errors import ConfigError, DataError, first_line
 from edge_ecg.model.run import (
@@ -296,6 +296,11 @@ class _Phase:
             self.train_idx, self.val_idx = sequence_index(train.record, k), sequence_index(val.record, k)
         else:
             self.train_idx = self.val_idx = None
+        self.run_period = None  # each training beat's synthetic-run period (augment.run_prob > 0)
+        if config.augment.enabled and config.augment.run_prob > 0:
+            from edge_ecg.beats.augment import run_periods
+
+            self.run_period = run_periods(train.record, train.sample, train.y, config.window)
         self.history: list[dict] = []
         self.best_f1, self.best_epoch = -1.0, -1
         self.resume = False  # continue from checkpoints/<phase>_progress.json when it exists
@@ -396,18 +401,21 @@ class _Phase:
 
     def _fit_arrays(self, order: np.ndarray, rng: np.random.Generator, epoch: int, epochs: int):
         """One epoch from the beat set in memory: every window of the epoch augmented at once."""
-        from edge_ecg.beats.augment import augment_rr, augment_windows
+        from edge_ecg.beats.augment import apply_augmentation, augment_rr, augment_windows, draw_augmentation, run_rr
 
         tc, use_rr = self.config.train, self.config.model.use_rr
+        aug, window = self.config.augment, self.config.window
         if self.train_idx is None:
-            X = augment_windows(self.train.X[order], rng, self.config.augment, self.config.window, self.noise)
-            rr = augment_rr(self.train.rr, self.train.record, self.train.sample, rng, self.config.augment,
-                            self.config.window)[order]
+            period = None if self.run_period is None else self.run_period[order]
+            draws = draw_augmentation(len(order), rng, aug, window, self.noise, period)
+            X = apply_augmentation(self.train.X[order], draws, np.arange(len(order)), aug, window, self.noise)
+            rr = augment_rr(self.train.rr, self.train.record, self.train.sample, rng, aug, window)[order]
+            if draws.run is not None:
+                rr = run_rr(rr, draws.run > 0, window.rr_features)
             feed = _inputs(X, rr, use_rr)
         else:  # augment every beat once, then gather each drawn beat's sequence
-            X = augment_windows(self.train.X, rng, self.config.augment, self.config.window, self.noise)
-            rr = augment_rr(self.train.rr, self.train.record, self.train.sample, rng, self.config.augment,
-                            self.config.window)
+            X = augment_windows(self.train.X, rng, aug, window, self.noise)
+            rr = augment_rr(self.train.rr, self.train.record, self.train.sample, rng, aug, window)
             feed = _inputs(X, rr, use_rr, self.train_idx[order])
         y = self.train.y[order]
         sw = None if tc.imbalance in ("balanced_sampling", "none") else self.weights[y].astype(np.float32)
@@ -423,12 +431,13 @@ class _Phase:
         The epoch's random draws (order, augmentation, RR) are made first, from the same
         generator in the same order as :meth:`_fit_arrays`, so both feed the same batches.
         """
-        from edge_ecg.beats.augment import apply_augmentation, augment_rr, draw_augmentation
+        from edge_ecg.beats.augment import apply_augmentation, augment_rr, draw_augmentation, run_rr
         from edge_ecg.model.distribute import epoch_batches, epoch_dataset
 
         tc, aug, window, use_rr = self.config.train, self.config.augment, self.config.window, self.config.model.use_rr
         seq = self.train_idx is not None
-        draws = draw_augmentation(len(self.train) if seq else len(order), rng, aug, window, self.noise)
+        period = None if self.run_period is None or seq else self.run_period[order]
+        draws = draw_augmentation(len(self.train) if seq else len(order), rng, aug, window, self.noise, period)
         rr = augment_rr(self.train.rr, self.train.record, self.train.sample, rng, aug, window)
         sw = None if tc.imbalance in ("balanced_sampling", "none") else self.weights.astype(np.float32)
 
@@ -441,7 +450,8 @@ class _Phase:
                 feed = _inputs(X, rr[used], use_rr, at.reshape(rows.shape))
             else:
                 X = apply_augmentation(_windows(self.train, beats), draws, positions, aug, window, self.noise)
-                feed = _inputs(X, rr[beats], use_rr)
+                rr_b = rr[beats] if draws.run is None else run_rr(rr[beats], draws.run[positions] > 0, window.rr_features)
+                feed = _inputs(X, rr_b, use_rr)
             y = self.train.y[beats]
             return (feed, y) if sw is None else (feed, y, sw[y])
 
@@ -619,6 +629,8 @@ def _write_run(run: _RunInputs, run_dir: Path) -> dict:
     if run.resume and (run_dir / RUN_CONFIG).is_file() and (run_dir / RUN_CONFIG).read_text() != to_json(config):
         raise ConfigError(f"{run_dir}: an interrupted run of another configuration; remove that folder to start "
                           "afresh, or resume with the configuration it was started with")
+    if config.augment.run_prob > 0 and config.model.sequence_beats:
+        raise ConfigError("augment.run_prob needs model.sequence_beats = 0 (a synthetic run is drawn in one window)")
     (run_dir / RUN_CONFIG).write_text(to_json(config))
 
     from edge_ecg.model.arch import build_model, count_params
@@ -656,6 +668,11 @@ def _write_run(run: _RunInputs, run_dir: Path) -> dict:
             echo(f"  {rs.name}: {len(rs.records)} records ({len(set(rs.patients().values()))} patients), "
                  f"{int(mine.sum())} training beats, sampling weight {rs.weight:g}, lead "
                  f"{rs.lead or 'by the database rule'}")
+    if tc.in_run_weight != 1:
+        in_run = in_run_beats(train.record, train.sample, train.y, config.window.fs)
+        scale = (np.ones(len(train)) if scale is None else scale) * np.where(in_run, tc.in_run_weight, 1.0)
+        echo(f"  S beats inside runs: {int(in_run.sum())} of {int((train.y == CLASSES.index('S')).sum())}, "
+             f"sampling weight x{tc.in_run_weight:g}")
     echo(f"train: {len(train)} beats from {len(train_names)} records {train.class_counts()}")
     echo(f"validation: {len(val)} beats from records {', '.join(val_names)} {val.class_counts()}")
 
