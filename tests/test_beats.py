@@ -4,7 +4,7 @@ import pytest
 from edge_ecg.beats import RRTracker, beat_windows, build_beatset, normalise_window, record_beats, rr_features
 from edge_ecg.beats.dataset import BeatSet, beatset_cache_path
 from edge_ecg.beats.rr import DEFAULT_RR_S
-from edge_ecg.config import WindowConfig
+from edge_ecg.config import RR_FEATURES, WindowConfig
 from edge_ecg.records import load_record
 from edge_ecg.signal import ecg_clean
 
@@ -153,3 +153,20 @@ def test_sequences_stay_inside_each_record_and_a_stream_builds_the_same_rows():
     np.testing.assert_array_equal(np.concatenate([p[1] for p in parts]), rr[idx])
     with pytest.raises(ValueError):
         sequence_index(record, 0)
+
+
+def test_any_choice_of_rr_features_gives_the_same_columns_as_all_of_them():
+    """The tracker computes only what it is asked for (the irregularities cost most); a subset is
+    exactly those columns of the full set, and the median irregularity is np.median's."""
+    from edge_ecg.beats.rr import _median_abs_diff_ratio
+
+    rng = np.random.default_rng(4)
+    r = np.cumsum(np.concatenate([rng.integers(60, 120, 40), [300], rng.integers(30, 200, 40)]))
+    full = rr_features(r, 100.0, RR_FEATURES)
+    for subset in (("pre_rr_ratio",), ("rr_irregularity_median", "pre_rr"), ("rr_irregularity", "prev_rr_ratio"),
+                   tuple(reversed(RR_FEATURES))):
+        np.testing.assert_array_equal(rr_features(r, 100.0, subset), full[:, [RR_FEATURES.index(f) for f in subset]])
+    for n in range(2, 12):
+        rr = list(rng.uniform(0.3, 2.0, n))
+        a = np.asarray(rr)
+        assert _median_abs_diff_ratio(rr) == float(np.median(np.abs(np.diff(a))) / np.median(a))

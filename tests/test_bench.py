@@ -178,3 +178,19 @@ def test_retrain_check_compares_histories_epoch_by_epoch():
     drift = compare_history(hist(("float", 1, 0.61, 0.718), ("float", 2, 0.3701, 0.808), ("float", 3, 0.3, 0.8)), shipped)
     assert drift["identical"] == 1 and [r["identical"] for r in drift["rows"]] == [True, False, False]
     assert drift["rows"][2]["shipped_loss"] is None
+
+
+def test_a_whole_stream_process_is_timed_by_its_cpu(tiny_db):
+    """Issue 28's replay target counts start-up: the benchmark times ``edge-ecg stream --replay`` as a
+    command, by the child's CPU time."""
+    from benchmarks.stream import WHOLE_PROCESS_TARGET_X, whole_process
+
+    model = ROOT / "models" / "edge_ecg_int8.tflite"
+    if not model.is_file():
+        pytest.skip("no shipped model in models/")
+    got = whole_process(model, tiny_db / "900", 40.0, repeats=2)
+    assert got["record"] == "900" and len(got["cpu_s_all"]) == 2 and got["cpu_s"] == min(got["cpu_s_all"]) > 0.05
+    assert abs(got["x_realtime_cpu"] - 40.0 / got["cpu_s"]) < 0.01 * got["x_realtime_cpu"]
+    assert got["met"] == (got["x_realtime_cpu"] >= WHOLE_PROCESS_TARGET_X) and got["target_x"] == 1500.0
+    with pytest.raises(RuntimeError, match="stream run failed"):
+        whole_process(model, tiny_db / "no_such_record", 40.0, repeats=1)

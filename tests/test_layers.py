@@ -14,6 +14,8 @@ README's "Architecture" section is drawn from ``LAYERS`` and ``SHARED``.
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -182,3 +184,21 @@ def test_readme_and_the_package_docstring_list_the_layers_in_this_order():
     stages = [row.split("|")[1].strip() for row in table.splitlines()[2:]]
     assert tuple(stages) == LAYERS
     assert " -> ".join(LAYERS) in edge_ecg.__doc__
+
+
+def test_a_stream_loads_neither_the_offline_scorers_nor_asyncio():
+    """``edge_ecg.evaluate`` loads its modules on first use: the stream's live labeller does not
+    pull in the offline scorers, and only a Bluetooth strap imports asyncio."""
+    code = ("import sys, edge_ecg.evaluate.live, edge_ecg.stream.sources, edge_ecg.stream.runner; "
+            "print(sorted(m for m in sys.modules if m in ('asyncio', 'edge_ecg.evaluate.classify', "
+            "'edge_ecg.evaluate.report', 'edge_ecg.evaluate.end_to_end')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
+    import edge_ecg.evaluate as evaluate
+
+    assert sorted(evaluate._NAMES) == sorted(evaluate.__all__)
+    for name in evaluate.__all__:  # every public name resolves
+        assert getattr(evaluate, name) is not None
+    with pytest.raises(AttributeError):
+        evaluate.no_such_name  # noqa: B018

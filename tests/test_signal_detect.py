@@ -195,3 +195,12 @@ def test_mitdb_record_in_random_chunks_is_exact(mitdb_dir):
     whole = QRSDetector(360).process(x)
     chunked, _ = feed(QRSDetector(360), x, random_sizes(x.size, 11))
     np.testing.assert_array_equal(chunked, whole)
+
+
+def test_the_detectors_median_is_numpys():
+    from edge_ecg.signal.detect import _median
+
+    rng = np.random.default_rng(2)
+    for n in list(range(1, 40)) + [90, 91]:
+        for a in (rng.normal(size=n), np.round(rng.normal(size=n), 1), np.full(n, 0.25)):
+            assert _median(a) == float(np.median(a))

@@ -37,6 +37,8 @@ class RRTracker:
             raise ValueError(f"unknown RR feature {unknown[0]!r}")
         self.fs = float(fs)
         self.features = tuple(features)
+        self._wants_rmssd = "rr_irregularity" in self.features
+        self._wants_median = "rr_irregularity_median" in self.features
         self.reset()
 
     def reset(self) -> None:
@@ -67,8 +69,9 @@ class RRTracker:
                 self._long_sum -= self._long.popleft()[1]
             local = sum(self._local) / len(self._local)
             long = self._long_sum / len(self._long)
-            irregularity = _rmssd_ratio(self._before)
-            robust_irregularity = _median_abs_diff_ratio(self._before)
+            # the irregularities only when asked for (each beat of a stream pays for what it computes)
+            irregularity = _rmssd_ratio(self._before) if self._wants_rmssd else 0.0
+            robust_irregularity = _median_abs_diff_ratio(self._before) if self._wants_median else 0.0
             self._before.append(pre)
         if self._last is not None:
             self._prev_rr = pre
@@ -96,11 +99,21 @@ def _rmssd_ratio(intervals) -> float:
 
 
 def _median_abs_diff_ratio(intervals) -> float:
-    """Median absolute successive difference over the median, of RR intervals (s); 0 for < 2."""
+    """Median absolute successive difference over the median, of RR intervals (s); 0 for < 2.
+
+    Plain Python on at most :data:`LOCAL_BEATS` values: the same numbers as ``np.median``
+    (the middle value, or the mean of the two middle ones), without numpy's per-call cost."""
     if len(intervals) < 2:
         return 0.0
-    rr = np.asarray(intervals, dtype=np.float64)
-    return float(np.median(np.abs(np.diff(rr))) / np.median(rr))
+    rr = list(intervals)
+    return _median([abs(b - a) for a, b in zip(rr[:-1], rr[1:])]) / _median(rr)
+
+
+def _median(values: list[float]) -> float:
+    """The median of a short list of floats, as ``np.median`` computes it."""
+    v = sorted(values)
+    n = len(v)
+    return v[n // 2] if n % 2 else (v[n // 2 - 1] + v[n // 2]) / 2.0
 
 
 def rr_features(beat_samples: np.ndarray, fs: float, features: tuple[str, ...] = RR_FEATURES) -> np.ndarray:

@@ -23,22 +23,20 @@ Evaluation sits above the stream and below the model: it imports records, signal
 runtime and stream, never model, export or cli (``tests/test_layers.py``).
 """
 
-from edge_ecg.evaluate.classify import evaluate_classifier, predict_records
-from edge_ecg.evaluate.ec57 import MATRIX_LABELS, RecordScore, class_counts, ec57_stats, score_record
-from edge_ecg.evaluate.end_to_end import (
-    cut_record,
-    end_to_end_scores,
-    gap_decomposition,
-    in_run_scores,
-    load_record_id,
-    offline_labels,
-    snap_to_reference,
-    summarise_scores,
-)
-from edge_ecg.evaluate.live import ReferenceLabeller
-from edge_ecg.evaluate.match import MATCH_WINDOW_S, TruthMatcher, match_beats, tolerance_samples
-from edge_ecg.evaluate.report import Report, plot_confusion, score_predictions
-from edge_ecg.evaluate.runs import IN_RUN_PREV_RR_RATIO, in_run_counts, in_run_mask, s_run_lengths
+#: Where each public name lives: loaded on first use (PEP 562), so a stream that only needs
+#: :class:`ReferenceLabeller` does not import the offline scorers (as ``edge_ecg.beats`` does).
+_NAMES: dict[str, str] = {
+    "evaluate_classifier": "classify", "predict_records": "classify",
+    "MATRIX_LABELS": "ec57", "RecordScore": "ec57", "class_counts": "ec57", "ec57_stats": "ec57",
+    "score_record": "ec57",
+    "cut_record": "end_to_end", "end_to_end_scores": "end_to_end", "gap_decomposition": "end_to_end",
+    "in_run_scores": "end_to_end", "load_record_id": "end_to_end", "offline_labels": "end_to_end",
+    "snap_to_reference": "end_to_end", "summarise_scores": "end_to_end",
+    "ReferenceLabeller": "live",
+    "MATCH_WINDOW_S": "match", "TruthMatcher": "match", "match_beats": "match", "tolerance_samples": "match",
+    "Report": "report", "plot_confusion": "report", "score_predictions": "report",
+    "IN_RUN_PREV_RR_RATIO": "runs", "in_run_counts": "runs", "in_run_mask": "runs", "s_run_lengths": "runs",
+}
 
 __all__ = [
     "IN_RUN_PREV_RR_RATIO", "MATCH_WINDOW_S", "MATRIX_LABELS", "RecordScore", "ReferenceLabeller", "Report",
@@ -47,3 +45,11 @@ __all__ = [
     "offline_labels", "plot_confusion", "predict_records", "s_run_lengths", "score_predictions", "score_record",
     "snap_to_reference", "summarise_scores", "tolerance_samples",
 ]
+
+
+def __getattr__(name: str):
+    if name in _NAMES:
+        import importlib
+
+        return getattr(importlib.import_module(f"edge_ecg.evaluate.{_NAMES[name]}"), name)
+    raise AttributeError(f"module 'edge_ecg.evaluate' has no attribute {name!r}")

@@ -129,7 +129,13 @@ def quantize(x: np.ndarray, info: TensorInfo) -> np.ndarray:
 
     Float tensors get ``x`` as float32. The result has ``info.shape`` (batch of one).
     """
-    x = np.asarray(x, dtype=np.float32).reshape(info.shape)
+    return quantize_rows(np.asarray(x, dtype=np.float32).reshape(info.shape), info)
+
+
+def quantize_rows(x: np.ndarray, info: TensorInfo) -> np.ndarray:
+    """:func:`quantize` of any array of real values, element by element, keeping its shape (so
+    a batch of inputs is quantized at once, each row exactly as :func:`quantize` would)."""
+    x = np.asarray(x, dtype=np.float32)
     if not info.quantized:
         return x.astype(info.dtype if info.dtype.startswith("float") else np.float32)
     dtype = np.dtype(info.dtype)
@@ -282,11 +288,24 @@ class TFLiteClassifier(Classifier):
         return dequantize(self.invoke_raw(self._model_inputs(beat, rr)), self._output)
 
     def predict_batch(self, X: np.ndarray, rr: np.ndarray | None = None) -> np.ndarray:
-        """Probabilities ``(n, 5)`` float32 for windows ``X`` ``(n, L)`` and ``rr`` ``(n, F)``."""
+        """Probabilities ``(n, 5)`` float32 for windows ``X`` ``(n, L)`` and ``rr`` ``(n, F)``.
+
+        The inputs are quantized for all beats at once (the same numbers as beat by beat); the
+        model still runs one beat per call, its LSTM state reset for each."""
         X = np.asarray(X, dtype=np.float32)
         out = np.zeros((len(X), len(self.classes)), dtype=np.float32)
+        if self.history is not None or len(X) == 0:  # variant (b): each beat extends a sequence
+            for i in range(len(X)):
+                out[i] = self.predict(X[i], None if rr is None else rr[i])
+            return out
+        if self.uses_rr and rr is None:
+            raise ValueError("this model needs the beat's RR features (rr)")
+        roles = [("beat", X)] + ([("rr", np.asarray(rr, dtype=np.float32).reshape(len(X), -1))] if self.uses_rr else [])
+        rows = {role: quantize_rows(x, self._inputs[role][1]) for role, x in roles}
+        shapes = {role: self._inputs[role][1].shape for role in rows}
         for i in range(len(X)):
-            out[i] = self.predict(X[i], None if rr is None else rr[i])
+            raw = self.invoke_raw({role: q[i].reshape(shapes[role]) for role, q in rows.items()})
+            out[i] = dequantize(raw, self._output)
         return out
 
     def predict_raw_batch(self, X: np.ndarray, rr: np.ndarray | None = None) -> np.ndarray:

@@ -230,7 +230,7 @@ class QRSDetector:
         dly = self._clean_delay
         lo = max(0, i - self._r_back + dly)
         hi = max(lo + 1, i - self._r_fwd + dly + 1)
-        base = float(np.median(self._h_clean[max(0, lo - self._base_half) : hi + self._base_half]))
+        base = _median(self._h_clean[max(0, lo - self._base_half) : hi + self._base_half])
         dev = self._h_clean[lo:hi] - base
         k_pos, k_neg = int(np.argmax(dev)), int(np.argmin(dev))
         k = k_pos if dev[k_pos] >= -_NEGATIVE_R * dev[k_neg] else k_neg
@@ -350,3 +350,16 @@ def ecg_peaks(signal, fs: float) -> np.ndarray:
         return np.zeros(0, dtype=np.int64)
     beats = det.process(np.concatenate([x, np.full(det._half + 1, x[-1])]))
     return beats[beats < x.size]
+
+
+def _median(a: np.ndarray) -> float:
+    """``np.median`` of a 1-D float64 array without NaNs, the same number for a fraction of the
+    cost per call (the detector takes one per beat)."""
+    n = a.size
+    if n == 0:
+        return float(np.median(a))
+    k = n // 2
+    if n % 2:
+        return float(np.partition(a, k)[k])
+    part = np.partition(a, (k - 1, k))
+    return float((part[k - 1] + part[k]) / 2.0)

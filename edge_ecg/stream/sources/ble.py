@@ -25,7 +25,6 @@ tests drive the whole source with a fake strap.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import queue
 import threading
@@ -263,6 +262,8 @@ class BleStrapSource(Source):
     # ------------------------------------------------------------------ the BLE thread
 
     def _thread_main(self) -> None:
+        import asyncio  # here, not at the top: a replay or a board never pays for it
+
         try:
             asyncio.run(self._main())
         except BaseException as exc:  # noqa: BLE001 - handed to the reader
@@ -270,6 +271,8 @@ class BleStrapSource(Source):
             self._ready.set()
 
     async def _main(self) -> None:
+        import asyncio
+
         if self.address is None:
             straps = [s for s in await find_straps(scanner=self._scanner or _bleak().BleakScanner) if s["ecg"]]
             if not straps:
@@ -305,6 +308,8 @@ class BleStrapSource(Source):
         log.warning("%s: strap lost (out of range?), reconnecting", self.name)
 
     async def _session(self) -> None:
+        import asyncio
+
         gone = asyncio.Event()
         client = self._factory(self.address, disconnected_callback=lambda _c: gone.set())
         await client.connect()
