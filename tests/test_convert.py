@@ -193,6 +193,32 @@ def test_int8_ops_are_integer_with_the_fused_lstm(cli_int8):
         assert t["dtype"] == "int8" and t["scale"] > 0
 
 
+def test_inner_tensor_names_are_stripped_and_nothing_else_changes(cli_int8):
+    """The converter's fused-op debug names are most of a small model's strings: convert drops
+    them; inputs and outputs keep theirs, and a model with or without them computes the same."""
+    from edge_ecg.export.flatbuffer import read_model, strip_tensor_names, write_model
+    from edge_ecg.runtime import TFLiteClassifier, read_metadata
+
+    report, _ = cli_int8
+    blob = Path(report["output"]).read_bytes()
+    graph = read_model(blob).subgraphs[0]
+    named = {i for i, t in enumerate(graph.tensors) if t.name}  # "" for the others
+    assert named == {int(i) for i in list(graph.inputs) + list(graph.outputs)}
+    assert "unnamed" in read_metadata(blob).conversion["tensor_names"]
+    m = read_model(blob)  # the same model with long names put back: bigger, same outputs
+    for i, t in enumerate(m.subgraphs[0].tensors):
+        if i not in named:
+            t.name = f"cnn_lstm/layer_{i}/Relu;cnn_lstm/layer_{i}/BiasAdd;cnn_lstm/layer_{i}/Conv1D"
+    long = write_model(m)
+    assert len(long) > len(blob) + 40 * (len(graph.tensors) - len(named))
+    assert strip_tensor_names(long) == blob
+    rng = np.random.default_rng(0)
+    a, b = TFLiteClassifier(blob), TFLiteClassifier(long)
+    X = rng.normal(size=(20, a.window.length)).astype(np.float32)
+    rr = rng.uniform(0.6, 1.4, size=(20, len(a.window.rr_features))).astype(np.float32)
+    np.testing.assert_array_equal(a.predict_batch(X, rr), b.predict_batch(X, rr))
+
+
 def test_report_has_comparison_micro_and_edgetpu_hint(cli_int8):
     report, path = cli_int8
     cmp = report["comparison"]

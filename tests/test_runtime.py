@@ -98,6 +98,18 @@ def test_metadata_round_trip(models):
     assert meta.uses_rr and meta.rr_features == WINDOW.rr_features
 
 
+def test_training_records_are_stored_by_database_and_either_layout_reads_back(models):
+    from edge_ecg.runtime import parse_metadata, read_metadata
+
+    meta = replace(read_metadata(models["int8"]), training_records=("mitdb/101", "mitdb/106", "svdb/800", "x"))
+    stored = json.loads(meta.to_json())["training_records"]
+    assert stored == {"mitdb": ["101", "106"], "svdb": ["800"], "": ["x"]}
+    assert parse_metadata(meta.to_json()) == meta
+    first_layout = json.loads(meta.to_json())
+    first_layout["training_records"] = ["mitdb/101", "mitdb/106", "svdb/800", "x"]  # files converted before
+    assert parse_metadata(json.dumps(first_layout)).training_records == meta.training_records
+
+
 def test_model_without_metadata_names_the_missing_field(models, tmp_path):
     from edge_ecg.runtime import read_metadata
 

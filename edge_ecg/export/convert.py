@@ -22,7 +22,7 @@ import numpy as np
 
 from edge_ecg.config import CLASSES, ModelConfig, WindowConfig, from_dict, read_config_data, to_dict
 from edge_ecg.errors import ConfigError, EdgeEcgError, ModelError, first_line
-from edge_ecg.export.flatbuffer import op_name, read_model, tensor_type_name
+from edge_ecg.export.flatbuffer import op_name, read_model, strip_tensor_names, tensor_type_name
 from edge_ecg.export.metadata import attach_metadata, build_metadata
 from edge_ecg.model.run import RUN_CONFIG, RUN_QAT_WRAPPED, find_model_file, is_qat_model, load_keras_model, strip_qat
 from edge_ecg.runtime.metadata import ModelMetadata
@@ -334,11 +334,12 @@ def convert_model(
                 f"int8 conversion left {len(leftover)} op(s) in float, which the int8 converter cannot quantise: "
                 f"{', '.join(leftover)}; replace those layers or convert with --float16/--float32"
             )
-    conversion: dict = {}
+    raw = strip_tensor_names(raw)  # after float_ops, which names the layers it finds
+    conversion: dict = {"tensor_names": "inner tensors unnamed (smaller file; inputs and outputs keep theirs)"}
     calibration = dict(calibration_info or {})
     if mode == "int8":
         calibration.setdefault("beats", int(len(representative[0])))
-        conversion = {"calibration": calibration, "quantizer": quantizer}
+        conversion.update({"calibration": calibration, "quantizer": quantizer})
     if qat:
         conversion["qat"] = "QAT weights; fake-quantisation ranges replaced by calibration"
     meta = build_metadata(

@@ -75,6 +75,20 @@ def write_model(model) -> bytes:
     return bytes(builder.Output())
 
 
+def strip_tensor_names(model: bytes) -> bytes:
+    """``model`` without the names of its inner tensors (the converter's fused-op debug strings,
+    about 3 KB of a small model); every graph input and output keeps its name, and signatures are
+    kept, so roles (``beat``, ``rr``) still resolve. The kernels never read names: the outputs
+    are the same bit for bit."""
+    m = read_model(model)
+    for graph in m.subgraphs or []:
+        keep = {int(i) for i in list(graph.inputs) + list(graph.outputs)}
+        for i, tensor in enumerate(graph.tensors or []):
+            if i not in keep:
+                tensor.name = ""  # not None: TFLite-Micro reads every name (and crashes on a missing one)
+    return write_model(m)
+
+
 @functools.lru_cache(maxsize=1)
 def _aligned_buffer_class():
     """A ``BufferT`` whose ``data`` is packed starting on a :data:`BUFFER_ALIGNMENT` boundary."""

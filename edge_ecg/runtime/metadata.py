@@ -100,14 +100,34 @@ class ModelMetadata:
         return self.input("rr") is not None
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-able dict (the layout stored in the file)."""
+        """JSON-able dict (the layout stored in the file). ``training_records`` is stored by
+        database, ``{"mitdb": ["101", ...], "svdb": [...]}``: a third of the bytes of the full
+        names, on a model whose file has a 32 KB budget."""
         out = asdict(self)
         out["window"] = to_dict(self.window)
+        out["training_records"] = _records_by_database(self.training_records)
         return json.loads(json.dumps(out))
 
     def to_json(self) -> str:
         """The JSON document stored in the .tflite (compact, keys sorted)."""
         return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+
+
+def _records_by_database(records: tuple[str, ...]) -> dict[str, list[str]]:
+    """``("mitdb/101", "svdb/800")`` as ``{"mitdb": ["101"], "svdb": ["800"]}`` (a bare name under ``""``)."""
+    out: dict[str, list[str]] = {}
+    for rid in records:
+        db, _, name = rid.rpartition("/")
+        out.setdefault(db, []).append(name)
+    return out
+
+
+def _records_from_stored(stored: Any) -> tuple[str, ...]:
+    """``training_records`` as stored (by database, or the first layout's list of ``db/record``
+    names), as sorted ``db/record`` names."""
+    if isinstance(stored, dict):
+        return tuple(sorted(f"{db}/{name}" if db else str(name) for db, names in stored.items() for name in names))
+    return tuple(str(r) for r in stored or ())
 
 
 #: Fields a metadata document must have; anything else has a default.
@@ -143,7 +163,7 @@ def parse_metadata(text: str | bytes, where: str = "model") -> ModelMetadata:
     kwargs["window"] = window
     kwargs["classes"] = tuple(data["classes"])
     kwargs["rr_features"] = tuple(data["rr_features"])
-    kwargs["training_records"] = tuple(str(r) for r in data.get("training_records") or ())
+    kwargs["training_records"] = _records_from_stored(data.get("training_records"))
     kwargs["inputs"] = tuple(_tensor(t, f"{where}: metadata input") for t in data["inputs"])
     kwargs["outputs"] = tuple(_tensor(t, f"{where}: metadata output") for t in data["outputs"])
     meta = ModelMetadata(**kwargs)
