@@ -194,3 +194,19 @@ def test_a_whole_stream_process_is_timed_by_its_cpu(tiny_db):
     assert got["met"] == (got["x_realtime_cpu"] >= WHOLE_PROCESS_TARGET_X) and got["target_x"] == 1500.0
     with pytest.raises(RuntimeError, match="stream run failed"):
         whole_process(model, tiny_db / "no_such_record", 40.0, repeats=1)
+
+
+def test_the_stability_benchmark_reads_the_latest_decided_round_and_its_kept_runs(tmp_path):
+    from benchmarks.seeds import _run_dir, latest_round
+
+    assert latest_round(tmp_path) is None
+    (tmp_path / "cv_round9.json").write_text('{"chosen": "a"}')
+    (tmp_path / "cv_round11.json").write_text('{"chosen": "b"}')
+    (tmp_path / "cv_round12.json").write_text('{"candidates": []}')  # not decided yet
+    assert latest_round(tmp_path).name == "cv_round11.json"
+    for folder in ("cv8_runs/b", "cv11_runs/b", "cv11_runs/b@seed2"):
+        (tmp_path / folder / "fold1").mkdir(parents=True)
+        (tmp_path / folder / "fold1" / "model_qat.keras").write_bytes(b"x")
+    assert _run_dir("b", 0, tmp_path) == tmp_path / "cv11_runs" / "b" / "fold1"  # the newest round's copy
+    assert _run_dir("b", 2, tmp_path) == tmp_path / "cv11_runs" / "b@seed2" / "fold1"
+    assert not (_run_dir("b", 1, tmp_path) / "model_qat.keras").is_file()  # never trained: run() says so
