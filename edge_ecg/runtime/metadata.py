@@ -6,10 +6,11 @@ normalisation and RR-feature definitions, the input/output tensors with their
 quantisation, and the toolkit version. With it, ``stream`` and ``evaluate`` need nothing but
 the file.
 
-Reading uses the TFLite flatbuffer bindings that ship with ``ai-edge-litert``
-(``ai_edge_litert.schema_py_generated``) when importable, and otherwise a tiny reader of
-the two tables involved (``metadata`` and ``buffers``) written here with :mod:`struct`, so
-a board with only ``tflite-runtime`` can read it too.
+Reading uses a tiny reader of the two tables involved (``metadata`` and ``buffers``) written
+here with :mod:`struct` (a board with only ``tflite-runtime`` reads it too, and a stream does
+not pay the import of the generated bindings); the TFLite flatbuffer bindings that ship with
+``ai-edge-litert`` (``ai_edge_litert.schema_py_generated``) read any file it cannot, and the
+tests check that both give the same entries.
 """
 
 from __future__ import annotations
@@ -212,10 +213,13 @@ def metadata_entries(model: bytes, where: str = "model") -> dict[str, bytes]:
     """All entries of a TFLite model's metadata list: name -> buffer bytes."""
     check_tflite(model, where)
     try:
-        schema = _schema_module()
-        if schema is not None:
+        try:
+            return _entries_with_struct(model)  # no 25 ms import of the generated bindings at start-up
+        except (struct.error, ValueError, IndexError, UnicodeDecodeError):
+            schema = _schema_module()  # an unusual layout: the generated bindings read it, or say why not
+            if schema is None:
+                raise
             return _entries_with_schema(schema, model)
-        return _entries_with_struct(model)
     except ModelError:
         raise
     except Exception as exc:  # a truncated or corrupt flatbuffer

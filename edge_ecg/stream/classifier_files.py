@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import time
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +18,8 @@ MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
 def shipped_models_dir() -> Path:
     """The folder holding the shipped int8 model: ``edge_ecg/models`` package data in an installed
     wheel (read with :mod:`importlib.resources`), else a checkout's top-level ``models/``."""
+    from importlib import resources  # here: a stream given --model never needs it
+
     packaged = resources.files("edge_ecg").joinpath("models")
     if isinstance(packaged, Path) and packaged.is_dir():
         return packaged
