@@ -88,7 +88,9 @@ def test_the_shipped_model_is_found_in_an_installed_package(tmp_path, monkeypatc
     pkg = tmp_path / "site" / "edge_ecg"
     (pkg / "models").mkdir(parents=True)
     (pkg / "models" / "edge_ecg_int8.tflite").write_bytes(b"x")
-    monkeypatch.setattr(stream_model.resources, "files", lambda name: pkg if name == "edge_ecg" else None)
+    from importlib import resources
+
+    monkeypatch.setattr(resources, "files", lambda name: pkg if name == "edge_ecg" else None)
     monkeypatch.delenv("EDGE_ECG_MODELS", raising=False)
     assert stream_model.find_default_model() == pkg / "models" / "edge_ecg_int8.tflite"
     (pkg / "models" / "edge_ecg_int8.tflite").unlink()
