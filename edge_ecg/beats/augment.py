@@ -42,7 +42,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge_ecg.beats.rr import rr_features
+from edge_ecg.beats.rr import beats_by_record, rr_features
 from edge_ecg.beats.windows import normalise_window
 from edge_ecg.config import AugmentConfig, WindowConfig
 from edge_ecg.errors import DataError
@@ -298,11 +298,9 @@ def run_periods(record: np.ndarray, sample: np.ndarray, y: np.ndarray, window: W
     arrays (``sample`` ascending within a record, ``y`` indices into CLASSES)."""
     from edge_ecg.config import CLASSES
 
-    record, sample = np.asarray(record), np.asarray(sample, dtype=np.int64)
+    sample = np.asarray(sample, dtype=np.int64)
     pre_rr = np.zeros(len(sample), dtype=np.int64)
-    for name in np.unique(record):
-        idx = np.flatnonzero(record == name)
-        idx = idx[np.argsort(sample[idx], kind="stable")]
+    for idx in beats_by_record(record, sample):
         pre_rr[idx[1:]] = np.diff(sample[idx])
     lo, hi = (int(round(s * window.fs)) for s in RUN_PERIOD_S)
     ok = np.isin(np.asarray(y), [CLASSES.index(c) for c in RUN_CLASSES])

@@ -128,6 +128,15 @@ def rr_features(beat_samples: np.ndarray, fs: float, features: tuple[str, ...] =
     return out
 
 
+def beats_by_record(record: np.ndarray, sample: np.ndarray):
+    """Index arrays into a beat set's arrays, one per record, each in time order: ``record``
+    ``(n,)`` record ids, ``sample`` int ``(n,)`` R positions (a beat set need not be sorted)."""
+    record, sample = np.asarray(record), np.asarray(sample)
+    for name in np.unique(record):
+        idx = np.flatnonzero(record == name)
+        yield idx[np.argsort(sample[idx], kind="stable")]
+
+
 #: An S beat whose reference ``prev_rr_ratio`` is below this is "in a run" (the beat before it
 #: was early too): :func:`in_run_mask`.
 IN_RUN_PREV_RR_RATIO = 0.85

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from edge_ecg.beats.rr import in_run_mask
+from edge_ecg.beats.rr import beats_by_record, in_run_mask
 from edge_ecg.config import CLASSES
 
 
@@ -45,11 +45,9 @@ def in_run_beats(record: np.ndarray, sample: np.ndarray, y: np.ndarray, fs: floa
     ``record`` ``(n,)`` record ids, ``sample`` int ``(n,)`` R positions at ``fs`` Hz, ``y`` int
     ``(n,)`` indices into :data:`CLASSES` (a BeatSet's or ShardedBeats' arrays: every annotated
     beat of each record, so the intervals are the reference ones)."""
-    record, sample, y = np.asarray(record), np.asarray(sample, dtype=np.int64), np.asarray(y)
+    sample, y = np.asarray(sample, dtype=np.int64), np.asarray(y)
     out = np.zeros(len(y), dtype=bool)
     names = np.asarray(CLASSES)
-    for name in np.unique(record):
-        idx = np.flatnonzero(record == name)
-        idx = idx[np.argsort(sample[idx], kind="stable")]
+    for idx in beats_by_record(record, sample):
         out[idx] = in_run_mask(sample[idx], names[y[idx]], fs)
     return out
