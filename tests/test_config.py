@@ -77,7 +77,8 @@ def test_the_built_in_configuration_is_the_ds1_only_models():
 
 def test_train_with_no_configuration_starts_from_the_shipped_models():
     """`edge-ecg train` with no options retrains models/ (README and the model card say so):
-    DS1 + the 40 even-numbered svdb records, otherwise the built-in recipe."""
+    DS1 + the 40 even-numbered svdb records and round 12's `wide_runs` (a coarser, smaller
+    network, two more RR features, training on runs); everything else the built-in recipe."""
     from dataclasses import replace
     from pathlib import Path
 
@@ -88,9 +89,15 @@ def test_train_with_no_configuration_starts_from_the_shipped_models():
     assert shipped.train.data == ("mitdb:DS1", "svdb:EVEN")
     assert any(r.startswith("svdb/") for r in shipped.train.val_records)
     base = RunConfig()
-    same_schedule = replace(shipped.train, data=base.train.data, val_records=base.train.val_records)
-    assert same_schedule == base.train  # only the data differ from the DS1-only recipe
-    assert (shipped.model, shipped.window, shipped.augment) == (base.model, base.window, base.augment)
+    same_schedule = replace(shipped.train, data=base.train.data, val_records=base.train.val_records,
+                            in_run_weight=base.train.in_run_weight)
+    assert same_schedule == base.train  # the schedule is the DS1-only recipe's
+    assert shipped.train.in_run_weight == 4.0 and shipped.augment.run_prob == 0.3
+    assert replace(shipped.augment, run_prob=base.augment.run_prob) == base.augment
+    assert (shipped.model.pool, shipped.model.lstm_units) == (4, 24)
+    assert replace(shipped.model, pool=base.model.pool, lstm_units=base.model.lstm_units) == base.model
+    assert shipped.window.rr_features == base.window.rr_features + ("pre_rr", "rr_irregularity_median")
+    assert replace(shipped.window, rr_features=base.window.rr_features) == base.window
 
 
 def test_feed_auto_holds_beats_in_memory_only_when_they_fit():

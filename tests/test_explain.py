@@ -56,6 +56,20 @@ def test_neutral_rr_is_an_on_time_beat():
     np.testing.assert_allclose(neutral_rr(np.array([0.4, 0.9, 0.44]), f), [0.9, 0.9, 1.0])
 
 
+def test_neutral_rr_knows_every_rr_feature_and_keeps_the_rhythm():
+    """Every feature a model may take has a neutral value; the irregularities (the rhythm
+    before this beat) keep the beat's own."""
+    from edge_ecg.config import RR_FEATURES
+
+    values = np.arange(1, len(RR_FEATURES) + 1, dtype=np.float32) / 10
+    out = dict(zip(RR_FEATURES, neutral_rr(values, RR_FEATURES)))
+    own = dict(zip(RR_FEATURES, values))
+    assert out["rr_irregularity"] == own["rr_irregularity"]
+    assert out["rr_irregularity_median"] == own["rr_irregularity_median"]
+    assert out["pre_rr_ratio"] == out["prev_rr_ratio"] == out["pre_rr_long_ratio"] == 1.0
+    assert out["pre_rr"] == out["prev_rr"] == own["local_rr"]
+
+
 def test_explain_cli_on_a_run_folder(tiny_db, tmp_path):
     import json
 

@@ -18,6 +18,8 @@ from edge_ecg.evaluate.trained import overlap_warning, trained_on, training_reco
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = ROOT / "models" / "edge_ecg_int8.tflite"
+#: Converted before a .tflite carried its training records: the files beside it are asked.
+OLDER = ROOT / "models" / "previous" / "edge_ecg_int8.tflite"
 
 
 # --------------------------------------------------------------------------- 8: evaluate on training records
@@ -39,7 +41,7 @@ def test_training_records_come_from_the_files_beside_a_model(tmp_path):
 def test_evaluate_marks_a_report_of_training_records(tiny_db, tmp_path):
     folder = tmp_path / "m"
     folder.mkdir()
-    shutil.copy(SHIPPED, folder / "edge_ecg_int8.tflite")
+    shutil.copy(OLDER, folder / "edge_ecg_int8.tflite")
     (folder / "training_metrics.json").write_text(json.dumps({"train_records": ["tinydb/900"], "val_records": []}))
     args = ["evaluate", "--model", str(folder / "edge_ecg_int8.tflite"), "--data", str(tiny_db), "--quiet"]
     res = CliRunner().invoke(main, args)
@@ -60,11 +62,15 @@ def test_a_converted_model_carries_its_training_records_wherever_it_goes(tiny_db
     from edge_ecg.export.metadata import attach_metadata
     from edge_ecg.runtime.metadata import read_metadata
 
-    meta = read_metadata(SHIPPED)
+    shipped = read_metadata(SHIPPED).training_records
+    from edge_ecg.records.aami import DS2
+
+    assert "svdb/802" in shipped and "mitdb/101" in shipped and not set(shipped) & {f"mitdb/{r}" for r in DS2}
+    meta = read_metadata(OLDER)
     assert meta.training_records == ()  # converted before the field existed
     moved = tmp_path / "alone" / "model.tflite"
     moved.parent.mkdir()
-    moved.write_bytes(attach_metadata(SHIPPED.read_bytes(), dataclasses.replace(meta, training_records=("tinydb/901",))))
+    moved.write_bytes(attach_metadata(OLDER.read_bytes(), dataclasses.replace(meta, training_records=("tinydb/901",))))
     assert read_metadata(moved).training_records == ("tinydb/901",)
     assert training_records(moved) == {"tinydb/901"}
     res = CliRunner().invoke(main, ["evaluate", "--model", str(moved), "--data", str(tiny_db), "--quiet"])

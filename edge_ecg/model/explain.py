@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edge_ecg.config import CLASSES, WindowConfig
+from edge_ecg.config import CLASSES, DEFAULT_RR_S, WindowConfig
 
 
 @dataclass
@@ -53,12 +53,13 @@ class Explanation:
 
 def neutral_rr(rr: np.ndarray, features: tuple[str, ...]) -> np.ndarray:
     """RR features of a beat that came exactly on time: intervals = ``local_rr``, ratios 1
-    (the rhythm's ``rr_irregularity`` is kept: it describes the beats before, not this one)."""
+    (the rhythm's irregularities are kept: they describe the beats before, not this one)."""
     values = dict(zip(features, np.asarray(rr, dtype=np.float32)))
-    local = float(values.get("local_rr", values.get("pre_rr", 0.8)))
+    local = float(values.get("local_rr", values.get("pre_rr", DEFAULT_RR_S)))
     neutral = {"pre_rr": local, "prev_rr": local, "local_rr": local,
                "pre_rr_ratio": 1.0, "prev_rr_ratio": 1.0, "pre_rr_long_ratio": 1.0,
-               "rr_irregularity": float(values.get("rr_irregularity", 0.0))}
+               "rr_irregularity": float(values.get("rr_irregularity", 0.0)),
+               "rr_irregularity_median": float(values.get("rr_irregularity_median", 0.0))}
     return np.array([neutral[f] for f in features], dtype=np.float32)
 
 

@@ -83,11 +83,25 @@ def shipped_model(ctx: BenchContext) -> Path:
 DS1_ONLY = ROOT / "models" / "ds1_only"
 
 
+#: The model shipped before the current one (``models/previous/``, issue 28's "shipped model"): its
+#: speed is the reference of the speed target, its accuracy a row beside the shipped one's.
+PREVIOUS = ROOT / "models" / "previous"
+
+
 def reference_model(ctx: BenchContext) -> Path | None:
     """The DS1-only int8 .tflite measured beside the shipped model, or None (absent, or ``--model`` given)."""
+    return _kept_model(ctx, DS1_ONLY)
+
+
+def previous_model(ctx: BenchContext) -> Path | None:
+    """The previously shipped int8 .tflite measured beside the shipped model, or None (absent, or ``--model`` given)."""
+    return _kept_model(ctx, PREVIOUS)
+
+
+def _kept_model(ctx: BenchContext, folder: Path) -> Path | None:
     if ctx.model is not None:
         return None
-    path = DS1_ONLY / "edge_ecg_int8.tflite"
+    path = folder / "edge_ecg_int8.tflite"
     return path if path.is_file() else None
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks import ROOT, BenchContext, model_label, reference_model, shipped_model
+from benchmarks import ROOT, BenchContext, model_label, previous_model, reference_model, shipped_model
 
 NAME = "accuracy"
 TITLE = "Accuracy on DS2 (inter-patient, reference beat positions)"
@@ -26,7 +26,11 @@ TARGETS = {
     ("S", "se"): 0.85, ("S", "ppv"): 0.75,
     ("accuracy", ""): 0.97,
 }
-QUICK_RECORDS = ("100", "232", "233")  # quick mode checks the plumbing; it never publishes
+QUICK_RECORDS = ("100", "232", "233")
+#: Which model a result row is: the shipped one, the one shipped before it, the DS1-only one.
+ROLES = {"shipped": "shipped", "previous": "previously shipped", "ds1_only": "DS1-only"}
+#: Row order of the tables (the results store keys sorted).
+ORDER = ("int8", "keras", "previous_int8", "previous_keras", "ds1_only_int8", "ds1_only_keras")  # quick mode checks the plumbing; it never publishes
 
 
 def _model_files(ctx: BenchContext) -> tuple[Path, Path | None]:
@@ -97,11 +101,10 @@ def run(ctx: BenchContext) -> dict:
     tflite, keras = _model_files(ctx)
     result: dict = {"records": list(records), "models": {}}
     measured = [("int8", tflite, model_label(tflite)), ("keras", keras, model_label(tflite))]
-    reference = reference_model(ctx)
-    if reference is not None:
-        ref_keras = _with_source(reference)[1]
-        measured += [("ds1_only_int8", reference, model_label(reference)),
-                     ("ds1_only_keras", ref_keras, model_label(reference))]
+    for prefix, kept in (("previous", previous_model(ctx)), ("ds1_only", reference_model(ctx))):
+        if kept is not None:
+            measured += [(f"{prefix}_int8", kept, model_label(kept)),
+                         (f"{prefix}_keras", _with_source(kept)[1], model_label(kept))]
     for label, path, trained_on in measured:
         if path is None:
             continue
@@ -111,6 +114,7 @@ def run(ctx: BenchContext) -> dict:
         png = ctx.out_dir / f"accuracy_confusion_{label}.png"
         report.plot_confusion(png, title=f"DS2, {label} model ({path.name})")
         result["models"][label] = {
+            "role": ROLES[label.rsplit("_", 1)[0] if "_" in label else "shipped"],
             "trained_on": trained_on,
             "file": str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path),
             "bytes": path.stat().st_size,
@@ -143,16 +147,16 @@ def render(result: dict) -> str:
         f"Records: {'DS2 (all 22)' if len(result['records']) == 22 else ', '.join(result['records'])}; "
         "every annotated beat at its reference position; de Chazal's AAMI mapping; figures in %.",
         "",
-        "| trained on | model | file | size | VEB Se | VEB +P | SVEB Se | SVEB +P | F Se | accuracy | macro-F1 (N,S,V) | SVEB Se / +P without 232 |",
-        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| model | trained on | form | file | size | VEB Se | VEB +P | SVEB Se | SVEB +P | F Se | accuracy | macro-F1 (N,S,V) | SVEB Se / +P without 232 |",
+        "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    order = ("int8", "keras", "ds1_only_int8", "ds1_only_keras")  # the shipped model first (results store keys sorted)
+    order = ORDER
     for label, m in sorted(result["models"].items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else 9):
         g = m["gross"]
         w = g.get("without_232", {}).get("S", {})
         form = "int8" if label.endswith("int8") else "keras"
         lines.append(
-            f"| {m.get('trained_on', '')} | {form} | `{m['file']}` | {m['bytes'] / 1024:.1f} KB | {_p(g['V']['se'])} | {_p(g['V']['ppv'])} | "
+            f"| {m.get('role', '')} | {m.get('trained_on', '')} | {form} | `{m['file']}` | {m['bytes'] / 1024:.1f} KB | {_p(g['V']['se'])} | {_p(g['V']['ppv'])} | "
             f"{_p(g['S']['se'])} | {_p(g['S']['ppv'])} | {_p(g['F']['se'])} | {_p(g['accuracy'])} | "
             f"{_p(g['macro_f1'])} | {_p(w.get('se'))} / {_p(w.get('ppv'))} |"
         )
@@ -173,7 +177,7 @@ def render(result: dict) -> str:
             continue
         cells = [f"{_p(runs['all'][k]['se'])} ({runs['all'][k]['n']}) / {_p(runs['without_232'][k]['se'])} "
                  f"({runs['without_232'][k]['n']})" for k in ("in_run", "not_in_run", "alone", "run_2_9", "run_10_plus")]
-        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+        lines.append(f"| {m.get('role', label)}, {'int8' if label.endswith('int8') else 'keras'} | " + " | ".join(cells) + " |")
     lines += ["", "Per record (int8): V Se / +P, S Se / +P, accuracy", "",
               "| record | beats | V Se | V +P | S Se | S +P | acc |", "|---|---:|---:|---:|---:|---:|---:|"]
     for name, r in result["models"]["int8"]["per_record"].items():
@@ -201,11 +205,13 @@ def headline(result: dict) -> list[tuple[str, str, str]]:
         ("int8 minus its Keras source, macro-F1", f"{100 * result['int8_minus_keras_macro_f1']:+.2f} points",
          ">= -0.5 points"),
     ]
-    ref = result["models"].get("ds1_only_int8")
-    if ref is not None:  # the model comparable with published (DS1-only) inter-patient work
+    for key in ("previous_int8", "ds1_only_int8"):  # the model it replaced; the one comparable with DS1-only work
+        ref = result["models"].get(key)
+        if ref is None:
+            continue
         r = ref["gross"]
-        rows.append((f"the same, model trained on {ref.get('trained_on', 'DS1 only')} (`{ref['file']}`): "
-                     "VEB Se / +P; SVEB Se / +P; accuracy",
+        rows.append((f"the same, {ROLES[key[:-5]]} model, trained on {ref.get('trained_on', 'DS1 only')} "
+                     f"(`{ref['file']}`): VEB Se / +P; SVEB Se / +P; accuracy",
                      f"{p(r['V']['se'])} / {p(r['V']['ppv'])}; {p(r['S']['se'])} / {p(r['S']['ppv'])}; "
                      f"{p(r['accuracy'])} %", "for comparison"))
     return rows
