@@ -4,6 +4,8 @@
     python tools/adapt_select.py                      # svdb (40 records), today's int8 model
     python tools/adapt_select.py --model other.tflite --out tools/results/adapt_select_<name>.json
     python tools/adapt_select.py --folds tools/results/cv8_runs/rrpath_svdb   # round 2 (below)
+    python tools/adapt_select.py --folds tools/results/cv12_runs/wide_runs \
+        --out tools/results/adapt_select_oof_wide_runs.json                    # round 3 (below)
 
 The rule (committed before the comparison was first run; not to be changed after it):
 
@@ -66,6 +68,15 @@ round 1's rule, unchanged.
 
 The result (``tools/results/adapt_select_oof.json``) holds every candidate's gross figures
 overall and per database, per-record S and V F1, the decision and each record's fold.
+
+Round 3 (``--folds tools/results/cv12_runs/wide_runs --out tools/results/adapt_select_oof_wide_runs.json``)
+-----------------------------------------------------------------------------------------------------------
+
+Written after round 12 of ``tools/cv_select.py`` chose ``wide_runs`` (issue 28) and before this
+round was run: round 2's rule, every word and number unchanged, on the int8 conversions
+(``edge-ecg convert``'s defaults, ``--no-compare --no-micro``) of ``wide_runs``'s seed-0 fold
+models (``tools/results/cv12_runs/wide_runs/fold<k>``, the shipped recipe; fold 1 is the shipped
+model's run). What ``--adapt`` runs by default follows round 3.
 """
 
 from __future__ import annotations
