@@ -148,7 +148,7 @@ def render(result: dict) -> str:
         "every annotated beat at its reference position; de Chazal's AAMI mapping; figures in %.",
         "",
         "| model | trained on | form | file | size | VEB Se | VEB +P | SVEB Se | SVEB +P | F Se | accuracy | macro-F1 (N,S,V) | SVEB Se / +P without 232 |",
-        "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     order = ORDER
     for label, m in sorted(result["models"].items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else 9):
