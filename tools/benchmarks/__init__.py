@@ -83,6 +83,10 @@ def shipped_model(ctx: BenchContext) -> Path:
 DS1_ONLY = ROOT / "models" / "ds1_only"
 
 
+#: The cross-validation fold runs of the shipped recipe (round 12's ``wide_runs``, seed 0; fold 1 is
+#: the shipped model's own run): the out-of-fold models that score the records it trained on.
+SHIPPED_FOLDS = RESULTS / "cv12_runs" / "wide_runs"
+
 #: The model shipped before the current one (``models/previous/``, issue 28's "shipped model"): its
 #: speed is the reference of the speed target, its accuracy a row beside the shipped one's.
 PREVIOUS = ROOT / "models" / "previous"

@@ -7,8 +7,8 @@
   S or V F1 and by how much. When the measured model trained on svdb records (its
   ``training_metrics.json``, ``train_records`` + ``val_records``, beside the model), the svdb
   section is **out of fold**: each record classified (offline and through the stream) by the
-  int8 model of the round-8 cross-validation fold that did not train on it
-  (:data:`adapt_select.FOLDS_DIR`, ``fold<k>/model_int8.tflite``), and labelled so;
+  int8 model of the shipped recipe's cross-validation fold that did not train on it
+  (:data:`benchmarks.SHIPPED_FOLDS`, ``fold<k>/model_int8.tflite``), and labelled so;
 - **patient-specific (clinic) mode**, EC57's protocol: the first 5 minutes of each record's
   reference labels teach the adaptation and only the remaining 25 minutes are scored,
   beside no adaptation and unsupervised adaptation scored on the same 25 minutes;
@@ -198,18 +198,18 @@ def training_records(model: Path) -> set[str] | None:
 
 
 def out_of_fold_svdb(model: Path, svdb: Path, records, config, seconds) -> dict | None:
-    """The svdb section out of fold (each record by its round-8 fold int8 model), when ``model``
+    """The svdb section out of fold (each record by its shipped-recipe fold int8 model), when ``model``
     trained on any of ``records``; None otherwise (the section measures ``model`` itself)."""
     from edge_ecg.runtime.adapt import model_key
 
-    from benchmarks import ROOT
+    from benchmarks import ROOT, SHIPPED_FOLDS
 
     sel = _select()
     ids = [f"svdb/{r}" for r in records]
     seen = sorted(set(ids) & (training_records(model) or set()))
     if not seen:
         return None
-    folds = sel.FOLDS_DIR
+    folds = SHIPPED_FOLDS
     assignment = sel.fold_assignment(ids, folds)
     models = sel.load_fold_models(folds, assignment.values())
     beats, probs, excluded, clf_of = sel.oof_record_set({"svdb": (svdb, list(records))}, models, assignment)
@@ -366,8 +366,8 @@ def svdb_oof_title(d: dict) -> str:
     o = d["out_of_fold"]
     return (f"svdb, {len(d['records'])} records, out of fold (the measured model trained on "
             f"{o['measured_model_trained_on']} of them: each record is classified here by the int8 model of the "
-            f"round-8 cross-validation fold that did not train on its patient, `{o['folds']}/fold<k>/model_int8.tflite`, "
-            "offline and through the stream; part of adaptation round 2's selection set)")
+            f"shipped recipe's cross-validation fold that did not train on its patient, `{o['folds']}/fold<k>/model_int8.tflite`, "
+            "offline and through the stream; part of the out-of-fold adaptation rounds' selection set)")
 
 
 def headline(result: dict) -> list[tuple[str, str, str]]:
