@@ -60,7 +60,7 @@ def train(data, train_data, data_root, lead, init, config_file, arch, epochs, qa
     With no options this retrains the shipped model from its configuration (models/config.json,
     packaged): de Chazal's DS1 (22 MIT-BIH records) + the 40 even-numbered svdb records
     (`svdb:EVEN`), whole patients of both held out for validation (train.val_records): the same
-    weights, bit for bit, in 21 minutes on 2 cores (one TensorFlow thread, train.threads).
+    weights, bit for bit, in 15 minutes on 2 cores (one TensorFlow thread, train.threads).
     --data is the MIT-BIH folder; its parent is where the other databases are looked for
     unless --data-root says (svdb missing: `edge-ecg data fetch --db svdb`). For the DS1-only
     model, comparable with published inter-patient work: --train-data mitdb:DS1.
