@@ -363,3 +363,14 @@ def test_drift_bounds_on_real_bigeminy_and_atrial_fibrillation(mitdb_dir):
             raw = (probs[ref].argmax(1) == c).mean()
             new = (adapted[ref].argmax(1) == c).mean()
             assert new >= raw - 0.05, (name, CLASSES[c], raw, new)
+
+
+def test_timing_columns_pick_pre_then_prev_rr_ratio_wherever_they_sit():
+    """The timing pair is (pre_rr_ratio, prev_rr_ratio) in that order for any feature order."""
+    from edge_ecg.runtime.adapt import timing_columns
+
+    for names in (("pre_rr_ratio", "prev_rr_ratio", "pre_rr"), ("pre_rr", "prev_rr_ratio", "x", "pre_rr_ratio"),
+                  ("prev_rr_ratio", "pre_rr_ratio"), ("a", "pre_rr_ratio", "b", "c", "prev_rr_ratio")):
+        row = np.arange(len(names), dtype=np.float32)[None, :]
+        assert row[:, timing_columns(names)].tolist() == [[names.index("pre_rr_ratio"), names.index("prev_rr_ratio")]]
+    assert timing_columns(("pre_rr_ratio",)) is None

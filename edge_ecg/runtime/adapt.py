@@ -80,16 +80,18 @@ def morphology_slice(window: WindowConfig, config: AdaptConfig) -> slice:
     return slice(a, b, config.morph_step)
 
 
-def timing_columns(rr_names) -> tuple[int, int] | None:
-    """Columns of ``pre_rr_ratio`` and ``prev_rr_ratio`` among RR features ``rr_names``
-    (None when either is missing: every beat then counts as on time)."""
+def timing_columns(rr_names) -> slice | None:
+    """The columns ``(pre_rr_ratio, prev_rr_ratio)`` among RR features ``rr_names``, in that
+    order, as a slice (a view, cheaper than fancy indexing for one beat); None when either is
+    missing: every beat then counts as on time."""
     names = list(rr_names or ())
     if "pre_rr_ratio" not in names or "prev_rr_ratio" not in names:
         return None
-    return names.index("pre_rr_ratio"), names.index("prev_rr_ratio")
+    a, b = names.index("pre_rr_ratio"), names.index("prev_rr_ratio")
+    return slice(a, b + 1 if b > a else (b - 1 if b > 0 else None), b - a)
 
 
-def beat_features(X: np.ndarray, rr: np.ndarray | None, morph_slice: slice, columns: tuple[int, int] | None):
+def beat_features(X: np.ndarray, rr: np.ndarray | None, morph_slice: slice, columns: slice | None):
     """Features of beats ``X`` ``(n, L)`` (normalised windows) with RR features ``rr`` ``(n, F)``.
 
     ``morph_slice``: :func:`morphology_slice`; ``columns``: :func:`timing_columns`. Returns
@@ -98,14 +100,15 @@ def beat_features(X: np.ndarray, rr: np.ndarray | None, morph_slice: slice, colu
     units) and ``(pre_rr_ratio, prev_rr_ratio)`` (1.0 when the model has no such feature).
     """
     seg = np.asarray(X, dtype=np.float32)[:, morph_slice]
-    seg = seg - seg.mean(axis=1, keepdims=True)
+    # the mean as np.mean computes it for float32 (a float32 sum, then a division), without its overhead
+    seg = seg - np.add.reduce(seg, axis=1, keepdims=True) / seg.shape[1]
     norm = np.sqrt(np.einsum("ij,ij->i", seg, seg))[:, None]
     amp = norm[:, 0] * np.float32(1.0 / np.sqrt(max(seg.shape[1], 1)))
     morph = seg / np.maximum(norm, np.float32(1e-6))
     if rr is None or columns is None:
         timing = np.ones((len(seg), 2), dtype=np.float32)
     else:
-        timing = np.asarray(rr, dtype=np.float32)[:, list(columns)]
+        timing = np.asarray(rr, dtype=np.float32)[:, columns]
     return morph, amp, timing
 
 
@@ -216,9 +219,9 @@ class WearerAdapter:
         morph, amp, timing = beat_features(X, rr, self._slice, self._columns)
         lab = [-1] * n if labels is None else np.asarray(labels, dtype=np.int64).tolist()
         if self.config.design == "cluster":
-            amps = amp.tolist()
+            amps, pre = amp.tolist(), timing[:, 0].tolist()
             for i in range(n):
-                adapted[i] = self._step_cluster(morph[i], amps[i], float(timing[i, 0]), probs[i], out[i], lab[i])
+                adapted[i] = self._step_cluster(morph[i], amps[i], pre[i], probs[i], out[i], lab[i])
         else:
             feats = np.concatenate([morph, self.config.timing_scale * (timing - 1.0)], axis=1)
             for i in range(n):
@@ -242,7 +245,7 @@ class WearerAdapter:
         k = -1
         if self.n_clusters:
             corr = self.centroids[: self.n_clusters] @ m
-            j = int(np.argmax(corr))
+            j = int(corr.argmax())
             ratio = a / max(float(self.amps[j]), 1e-6)
             if corr[j] >= cfg.join_corr and 1.0 / cfg.join_amp_ratio <= ratio <= cfg.join_amp_ratio:
                 k = j
@@ -251,23 +254,32 @@ class WearerAdapter:
             nv = int(self.n_votes[k, b])
             if nv >= cfg.min_votes:
                 w = cfg.max_weight * nv / (nv + cfg.vote_half)
-                out[:] = (1.0 - w) * p + w * self.votes[k, b]
+                np.multiply(p, 1.0 - w, out=out)  # (1 - w) p + w votes, without temporaries
+                out += w * self.votes[k, b]
                 done = True
             # learn: the template follows the wearer slowly
-            self.counts[k] += 1
-            rate = 1.0 / min(int(self.counts[k]), cfg.centroid_memory)
-            c = self.centroids[k] + rate * (m - self.centroids[k])
-            self.centroids[k] = c / max(float(np.sqrt(c @ c)), 1e-6)
+            count = int(self.counts[k]) + 1
+            self.counts[k] = count
+            rate = 1.0 / min(count, cfg.centroid_memory)
+            centroid = self.centroids[k]  # a view: updated in place
+            c = m - centroid
+            c *= rate
+            c += centroid
+            np.divide(c, max(float(np.sqrt(c @ c)), 1e-6), out=centroid)
             self.amps[k] += rate * (a - self.amps[k])
         else:
             k = self._new_cluster(m, a)
-        if label >= 0 and self.labelled[k, b] == 0:
+        labelled = int(self.labelled[k, b])
+        if label >= 0 and labelled == 0:
             self.n_votes[k, b] = 0  # a label's verdict replaces the network's
-        if label >= 0 or self.labelled[k, b] == 0:
-            self.n_votes[k, b] += 1
-            rate = 1.0 / min(int(self.n_votes[k, b]), cfg.vote_memory)
-            self.votes[k, b] += rate * (self._vote(p, label) - self.votes[k, b])
-            self.labelled[k, b] += int(label >= 0)
+        if label >= 0 or labelled == 0:
+            nv = int(self.n_votes[k, b]) + 1
+            self.n_votes[k, b] = nv
+            rate = 1.0 / min(nv, cfg.vote_memory)
+            votes = self.votes[k, b]  # a view: updated in place
+            votes += rate * (self._vote(p, label) - votes)
+            if label >= 0:
+                self.labelled[k, b] = labelled + 1
         return done
 
     def _new_cluster(self, m, a) -> int:
