@@ -70,6 +70,13 @@ def _calibration_sample(beats, n: int, seed: int):
     return (beats.X[idx], beats.rr[idx]), counts
 
 
+def choose(scores: dict[str, float]) -> str:
+    """The rule's winner among candidate scores (``{name: score}``, ``"default"`` among them):
+    the highest, when more than :data:`MARGIN` points above the default's; else the default."""
+    best = max(scores, key=lambda k: scores[k])
+    return best if scores[best] > scores["default"] + MARGIN else "default"
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", default=str(ROOT / "models" / "model_qat.keras"))
@@ -128,8 +135,7 @@ def main(argv=None) -> int:
               "selection": {"specs": list(SELECTION_SPECS), "beats": int(len(selection)), "micro_beats": int(len(micro_idx))},
               "candidates": rows, "machine": machine_info()}
     if not args.only and "default" in rows:
-        best = max(rows, key=lambda k: rows[k]["score"])
-        winner = best if rows[best]["score"] > rows["default"]["score"] + MARGIN else "default"
+        winner = choose({name: row["score"] for name, row in rows.items()})
         result["winner"] = winner
         print(f"winner: {winner} (score {rows[winner]['score']:.3f}; default {rows['default']['score']:.3f})")
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
