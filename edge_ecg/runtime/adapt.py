@@ -43,9 +43,11 @@ with ``labels`` uses reference classes instead of the network's probabilities as
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import json
+import math
 import zipfile
 from pathlib import Path
 
@@ -91,6 +93,17 @@ def timing_columns(rr_names) -> slice | None:
     return slice(a, b + 1 if b > a else (b - 1 if b > 0 else None), b - a)
 
 
+#: Floor of a morphology vector's norm (float32, made once).
+_TINY = np.float32(1e-6)
+
+
+@functools.lru_cache(maxsize=8)
+def _rms_scale(d: int) -> np.float32:
+    """``1 / sqrt(d)`` as float32: a morphology vector's norm times this is its RMS amplitude
+    (computed once per length: numpy's scalar ``sqrt`` costs microseconds a beat)."""
+    return np.float32(1.0 / np.sqrt(max(d, 1)))
+
+
 def beat_features(X: np.ndarray, rr: np.ndarray | None, morph_slice: slice, columns: slice | None):
     """Features of beats ``X`` ``(n, L)`` (normalised windows) with RR features ``rr`` ``(n, F)``.
 
@@ -103,8 +116,8 @@ def beat_features(X: np.ndarray, rr: np.ndarray | None, morph_slice: slice, colu
     # the mean as np.mean computes it for float32 (a float32 sum, then a division), without its overhead
     seg = seg - np.add.reduce(seg, axis=1, keepdims=True) / seg.shape[1]
     norm = np.sqrt(np.einsum("ij,ij->i", seg, seg))[:, None]
-    amp = norm[:, 0] * np.float32(1.0 / np.sqrt(max(seg.shape[1], 1)))
-    morph = seg / np.maximum(norm, np.float32(1e-6))
+    amp = norm[:, 0] * _rms_scale(seg.shape[1])
+    morph = seg / np.maximum(norm, _TINY)
     if rr is None or columns is None:
         timing = np.ones((len(seg), 2), dtype=np.float32)
     else:
@@ -213,22 +226,19 @@ class WearerAdapter:
         probs = np.asarray(probs, dtype=np.float32)
         n = len(probs)
         out = probs.copy()
-        adapted = np.zeros(n, dtype=bool)
         if n == 0:
-            return out, adapted
+            return out, np.zeros(0, dtype=bool)
         morph, amp, timing = beat_features(X, rr, self._slice, self._columns)
         lab = [-1] * n if labels is None else np.asarray(labels, dtype=np.int64).tolist()
         if self.config.design == "cluster":
             amps, pre = amp.tolist(), timing[:, 0].tolist()
-            for i in range(n):
-                adapted[i] = self._step_cluster(morph[i], amps[i], pre[i], probs[i], out[i], lab[i])
+            flags = [self._step_cluster(morph[i], amps[i], pre[i], probs[i], out[i], lab[i]) for i in range(n)]
         else:
             feats = np.concatenate([morph, self.config.timing_scale * (timing - 1.0)], axis=1)
-            for i in range(n):
-                adapted[i] = self._step_prototype(feats[i], probs[i], out[i], lab[i])
+            flags = [self._step_prototype(feats[i], probs[i], out[i], lab[i]) for i in range(n)]
         self.beats += n
-        self.adapted_beats += int(adapted.sum())
-        return out, adapted
+        self.adapted_beats += sum(flags)
+        return out, np.array(flags, dtype=bool)
 
     def _vote(self, p: np.ndarray, label: int) -> np.ndarray:
         if label < 0:
@@ -265,7 +275,9 @@ class WearerAdapter:
             c = m - centroid
             c *= rate
             c += centroid
-            np.divide(c, max(float(np.sqrt(c @ c)), 1e-6), out=centroid)
+            # math.sqrt of the float32 dot rounds to the same float32 as np.sqrt (double rounding is
+            # exact for square roots), at a fraction of numpy's scalar cost
+            np.divide(c, max(math.sqrt(float(c @ c)), 1e-6), out=centroid)
             self.amps[k] += rate * (a - self.amps[k])
         else:
             k = self._new_cluster(m, a)
@@ -277,7 +289,7 @@ class WearerAdapter:
             self.n_votes[k, b] = nv
             rate = 1.0 / min(nv, cfg.vote_memory)
             votes = self.votes[k, b]  # a view: updated in place
-            votes += rate * (self._vote(p, label) - votes)
+            votes += rate * ((p if label < 0 else self._vote(p, label)) - votes)
             if label >= 0:
                 self.labelled[k, b] = labelled + 1
         return done

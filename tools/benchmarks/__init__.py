@@ -92,7 +92,7 @@ SHIPPED_FOLDS = RESULTS / "cv12_runs" / "wide_runs"
 PREVIOUS = ROOT / "models" / "previous"
 
 
-def reference_model(ctx: BenchContext) -> Path | None:
+def ds1_only_model(ctx: BenchContext) -> Path | None:
     """The DS1-only int8 .tflite measured beside the shipped model, or None (absent, or ``--model`` given)."""
     return _kept_model(ctx, DS1_ONLY)
 

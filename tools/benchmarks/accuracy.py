@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks import ROOT, BenchContext, model_label, previous_model, reference_model, shipped_model
+from benchmarks import ROOT, BenchContext, ds1_only_model, model_label, previous_model, shipped_model
 
 NAME = "accuracy"
 TITLE = "Accuracy on DS2 (inter-patient, reference beat positions)"
@@ -101,7 +101,7 @@ def run(ctx: BenchContext) -> dict:
     tflite, keras = _model_files(ctx)
     result: dict = {"records": list(records), "models": {}}
     measured = [("int8", tflite, model_label(tflite)), ("keras", keras, model_label(tflite))]
-    for prefix, kept in (("previous", previous_model(ctx)), ("ds1_only", reference_model(ctx))):
+    for prefix, kept in (("previous", previous_model(ctx)), ("ds1_only", ds1_only_model(ctx))):
         if kept is not None:
             measured += [(f"{prefix}_int8", kept, model_label(kept)),
                          (f"{prefix}_keras", _with_source(kept)[1], model_label(kept))]

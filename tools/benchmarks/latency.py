@@ -162,7 +162,7 @@ def _own_inputs(ctx, model: bytes, record: str = "100", index: int = 100) -> tup
 
 
 def run(ctx) -> dict:
-    from benchmarks import model_label, previous_model, reference_model
+    from benchmarks import ds1_only_model, model_label, previous_model
     from edge_ecg.beats.dataset import build_beatset
     from edge_ecg.export.convert import convert_model, load_source_model
     from edge_ecg.export.report import describe_model
@@ -208,7 +208,7 @@ def run(ctx) -> dict:
     # the shipped model against the models kept beside it (the one it replaced, the DS1-only one):
     # LiteRT int8, one thread, call by call in turn
     side = {}
-    kept = {key: path for key, path in (("previous", previous_model(ctx)), ("ds1_only", reference_model(ctx)))
+    kept = {key: path for key, path in (("previous", previous_model(ctx)), ("ds1_only", ds1_only_model(ctx)))
             if path is not None}
     if kept:
         files = {"shipped": (int8_path, forms["int8"]), **{k: (p, p.read_bytes()) for k, p in kept.items()}}
