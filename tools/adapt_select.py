@@ -101,9 +101,7 @@ MAX_ACCURACY_LOSS_POINTS = 0.5
 RECORD_CHANGE_POINTS = 5.0
 MIN_CLASS_BEATS = 10
 
-#: Round 2: the round-8 fold models of the shipped recipe (``fold<k>/model_int8.tflite``), and
-#: each database's lead.
-FOLDS_DIR = ROOT / "tools" / "results" / "cv8_runs" / "rrpath_svdb"
+#: The fold models' file in each ``fold<k>/`` of ``--folds`` (rounds 2 and 3), and each database's lead.
 FOLD_MODEL = "model_int8.tflite"
 LEADS = {"mitdb": "MLII", "svdb": "ECG1"}
 

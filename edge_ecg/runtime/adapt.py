@@ -289,7 +289,7 @@ class WearerAdapter:
             self.n_votes[k, b] = nv
             rate = 1.0 / min(nv, cfg.vote_memory)
             votes = self.votes[k, b]  # a view: updated in place
-            votes += rate * ((p if label < 0 else self._vote(p, label)) - votes)
+            votes += rate * (self._vote(p, label) - votes)
             if label >= 0:
                 self.labelled[k, b] = labelled + 1
         return done

@@ -26,11 +26,21 @@ TARGETS = {
     ("S", "se"): 0.85, ("S", "ppv"): 0.75,
     ("accuracy", ""): 0.97,
 }
-QUICK_RECORDS = ("100", "232", "233")
+QUICK_RECORDS = ("100", "232", "233")  # quick mode checks the plumbing; it never publishes
 #: Which model a result row is: the shipped one, the one shipped before it, the DS1-only one.
 ROLES = {"shipped": "shipped", "previous": "previously shipped", "ds1_only": "DS1-only"}
 #: Row order of the tables (the results store keys sorted).
-ORDER = ("int8", "keras", "previous_int8", "previous_keras", "ds1_only_int8", "ds1_only_keras")  # quick mode checks the plumbing; it never publishes
+ORDER = ("int8", "keras", "previous_int8", "previous_keras", "ds1_only_int8", "ds1_only_keras")
+
+
+def _role(label: str) -> str:
+    """``"previous_int8"`` -> ``"previously shipped"``; the shipped model's rows are ``int8`` / ``keras``."""
+    return ROLES[label.rsplit("_", 1)[0] if "_" in label else "shipped"]
+
+
+def _form(label: str) -> str:
+    """``"previous_int8"`` -> ``"int8"``; ``"keras"`` -> ``"keras"``."""
+    return "int8" if label.endswith("int8") else "keras"
 
 
 def _model_files(ctx: BenchContext) -> tuple[Path, Path | None]:
@@ -114,7 +124,7 @@ def run(ctx: BenchContext) -> dict:
         png = ctx.out_dir / f"accuracy_confusion_{label}.png"
         report.plot_confusion(png, title=f"DS2, {label} model ({path.name})")
         result["models"][label] = {
-            "role": ROLES[label.rsplit("_", 1)[0] if "_" in label else "shipped"],
+            "role": _role(label),
             "trained_on": trained_on,
             "file": str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path),
             "bytes": path.stat().st_size,
@@ -143,6 +153,7 @@ def _p(x) -> str:
 
 
 def render(result: dict) -> str:
+    ordered = sorted(result["models"].items(), key=lambda kv: ORDER.index(kv[0]) if kv[0] in ORDER else 9)
     lines = [
         f"Records: {'DS2 (all 22)' if len(result['records']) == 22 else ', '.join(result['records'])}; "
         "every annotated beat at its reference position; de Chazal's AAMI mapping; figures in %.",
@@ -150,13 +161,11 @@ def render(result: dict) -> str:
         "| model | trained on | form | file | size | VEB Se | VEB +P | SVEB Se | SVEB +P | F Se | accuracy | macro-F1 (N,S,V) | SVEB Se / +P without 232 |",
         "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    order = ORDER
-    for label, m in sorted(result["models"].items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else 9):
+    for label, m in ordered:
         g = m["gross"]
         w = g.get("without_232", {}).get("S", {})
-        form = "int8" if label.endswith("int8") else "keras"
         lines.append(
-            f"| {m.get('role', '')} | {m.get('trained_on', '')} | {form} | `{m['file']}` | {m['bytes'] / 1024:.1f} KB | {_p(g['V']['se'])} | {_p(g['V']['ppv'])} | "
+            f"| {m.get('role', '')} | {m.get('trained_on', '')} | {_form(label)} | `{m['file']}` | {m['bytes'] / 1024:.1f} KB | {_p(g['V']['se'])} | {_p(g['V']['ppv'])} | "
             f"{_p(g['S']['se'])} | {_p(g['S']['ppv'])} | {_p(g['F']['se'])} | {_p(g['accuracy'])} | "
             f"{_p(g['macro_f1'])} | {_p(w.get('se'))} / {_p(w.get('ppv'))} |"
         )
@@ -171,13 +180,13 @@ def render(result: dict) -> str:
               "(in a run: reference `prev_rr_ratio` < 0.85; run length counted in consecutive S beats; "
               "number of beats in brackets), all records / without 232:", "",
               "| model | in a run | not in a run | alone | runs of 2-9 | runs of 10+ |", "|---|---:|---:|---:|---:|---:|"]
-    for label, m in sorted(result["models"].items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else 9):
+    for label, m in ordered:
         runs = m.get("s_in_runs")
         if not runs:
             continue
         cells = [f"{_p(runs['all'][k]['se'])} ({runs['all'][k]['n']}) / {_p(runs['without_232'][k]['se'])} "
                  f"({runs['without_232'][k]['n']})" for k in ("in_run", "not_in_run", "alone", "run_2_9", "run_10_plus")]
-        lines.append(f"| {m.get('role', label)}, {'int8' if label.endswith('int8') else 'keras'} | " + " | ".join(cells) + " |")
+        lines.append(f"| {m.get('role', label)}, {_form(label)} | " + " | ".join(cells) + " |")
     lines += ["", "Per record (int8): V Se / +P, S Se / +P, accuracy", "",
               "| record | beats | V Se | V +P | S Se | S +P | acc |", "|---|---:|---:|---:|---:|---:|---:|"]
     for name, r in result["models"]["int8"]["per_record"].items():
@@ -210,7 +219,7 @@ def headline(result: dict) -> list[tuple[str, str, str]]:
         if ref is None:
             continue
         r = ref["gross"]
-        rows.append((f"the same, {ROLES[key[:-5]]} model, trained on {ref.get('trained_on', 'DS1 only')} "
+        rows.append((f"the same, {_role(key)} model, trained on {ref.get('trained_on', 'DS1 only')} "
                      f"(`{ref['file']}`): VEB Se / +P; SVEB Se / +P; accuracy",
                      f"{p(r['V']['se'])} / {p(r['V']['ppv'])}; {p(r['S']['se'])} / {p(r['S']['ppv'])}; "
                      f"{p(r['accuracy'])} %", "for comparison"))
